@@ -1,0 +1,313 @@
+//! The DNS seam: a small lookup trait returning owned, normalised answers, with
+//! NXDOMAIN, NODATA, SERVFAIL/REFUSED and timeout kept distinct.
+//!
+//! Checks only ever see [`DnsLookup`]; production uses hickory (recursive resolvers and
+//! direct authoritative queries), unit tests use [`fake::FakeDns`].
+
+pub mod authoritative;
+pub mod direct;
+pub mod fake;
+pub mod hickory;
+pub mod metrics;
+pub mod server;
+pub mod shared;
+
+pub use metrics::QueryMetrics;
+
+use futures::future::BoxFuture;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+/// The record types maildrift asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecordType {
+    /// IPv4 address.
+    A,
+    /// IPv6 address.
+    Aaaa,
+    /// Mail exchanger.
+    Mx,
+    /// Text (SPF, DMARC, DKIM, MTA-STS, TLS-RPT).
+    Txt,
+    /// Delegation.
+    Ns,
+    /// Start of authority.
+    Soa,
+    /// Alias.
+    Cname,
+    /// Reverse pointer (SPF `ptr`).
+    Ptr,
+}
+
+impl RecordType {
+    /// Upper-case mnemonic, as in zone files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordType::A => "A",
+            RecordType::Aaaa => "AAAA",
+            RecordType::Mx => "MX",
+            RecordType::Txt => "TXT",
+            RecordType::Ns => "NS",
+            RecordType::Soa => "SOA",
+            RecordType::Cname => "CNAME",
+            RecordType::Ptr => "PTR",
+        }
+    }
+}
+
+impl fmt::Display for RecordType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One record's data, normalised: names are lower-case without the trailing dot
+/// (the root is ""), TXT character-strings are joined with no separator (RFC 7208 §3.3).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RData {
+    /// An IPv4 address.
+    A(Ipv4Addr),
+    /// An IPv6 address.
+    Aaaa(Ipv6Addr),
+    /// A mail exchanger.
+    Mx {
+        /// Lower is preferred.
+        preference: u16,
+        /// Host name, normalised; "" for a null MX (RFC 7505).
+        exchange: String,
+    },
+    /// A TXT record, its strings joined (invalid UTF-8 replaced).
+    Txt(String),
+    /// A nameserver host name.
+    Ns(String),
+    /// An alias target.
+    Cname(String),
+    /// A reverse-pointer target.
+    Ptr(String),
+    /// Start of authority (only the fields maildrift uses).
+    Soa {
+        /// Primary nameserver.
+        mname: String,
+        /// Zone serial.
+        serial: u32,
+        /// Negative-caching TTL.
+        minimum: u32,
+    },
+}
+
+impl fmt::Display for RData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RData::A(ip) => write!(f, "{ip}"),
+            RData::Aaaa(ip) => write!(f, "{ip}"),
+            RData::Mx {
+                preference,
+                exchange,
+            } => write!(f, "{preference} {exchange}."),
+            RData::Txt(text) => write!(f, "{text:?}"),
+            RData::Ns(name) | RData::Cname(name) | RData::Ptr(name) => write!(f, "{name}."),
+            RData::Soa {
+                mname,
+                serial,
+                minimum,
+            } => write!(f, "{mname}. serial={serial} minimum={minimum}"),
+        }
+    }
+}
+
+/// Whether the name had data of the asked type. All three are conclusive answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AnswerStatus {
+    /// NOERROR with at least one record of the asked type.
+    Records,
+    /// NOERROR, the name exists, no record of that type (NODATA).
+    NoData,
+    /// The name does not exist (NXDOMAIN).
+    NxDomain,
+}
+
+/// A conclusive DNS answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// Records, NODATA or NXDOMAIN.
+    pub status: AnswerStatus,
+    /// Records of the asked type at the end of any CNAME chain, in answer order.
+    pub records: Vec<RData>,
+    /// CNAME targets followed from the asked name, in order (empty when none).
+    pub cname_chain: Vec<String>,
+    /// Smallest TTL of the answer records, or the negative-caching TTL (SOA minimum) for
+    /// NODATA/NXDOMAIN; 0 when unknown.
+    pub ttl: u32,
+    /// The server that answered, when known.
+    pub server: Option<SocketAddr>,
+    /// The AA bit of the response (always false through a recursive resolver).
+    pub authoritative: bool,
+}
+
+impl Answer {
+    /// An answer with records (for fakes and tests).
+    pub fn records(records: Vec<RData>, ttl: u32) -> Answer {
+        let status = if records.is_empty() {
+            AnswerStatus::NoData
+        } else {
+            AnswerStatus::Records
+        };
+        Answer {
+            status,
+            records,
+            cname_chain: Vec::new(),
+            ttl,
+            server: None,
+            authoritative: false,
+        }
+    }
+
+    /// A NODATA or NXDOMAIN answer (for fakes and tests).
+    pub fn empty(status: AnswerStatus) -> Answer {
+        Answer {
+            status,
+            records: Vec::new(),
+            cname_chain: Vec::new(),
+            ttl: 0,
+            server: None,
+            authoritative: false,
+        }
+    }
+
+    /// True for NODATA and NXDOMAIN: the "void lookup" of RFC 7208 §4.6.4.
+    pub fn is_void(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+/// Why a lookup gave no conclusive answer. Never evidence of drift.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DnsError {
+    /// No response within the timeout, after retries.
+    #[error("timeout asking {server} for {name} {rtype}")]
+    Timeout {
+        /// Server asked ("resolver" when the resolver library chose).
+        server: String,
+        /// Name asked.
+        name: String,
+        /// Type asked.
+        rtype: RecordType,
+    },
+    /// SERVFAIL, REFUSED, NOTIMP, FORMERR and friends.
+    #[error("{server} answered {rcode} for {name} {rtype}")]
+    Rcode {
+        /// Server asked.
+        server: String,
+        /// Name asked.
+        name: String,
+        /// Type asked.
+        rtype: RecordType,
+        /// Upper-case response code, e.g. "SERVFAIL".
+        rcode: String,
+    },
+    /// An authoritative server answered without the AA bit (lame delegation).
+    #[error("{server} is not authoritative for {name} (no AA bit)")]
+    NotAuthoritative {
+        /// Server asked.
+        server: String,
+        /// Name asked.
+        name: String,
+    },
+    /// No server to ask (e.g. NS discovery found none).
+    #[error("no nameserver to ask for {name}: {reason}")]
+    NoServers {
+        /// Name asked.
+        name: String,
+        /// Why there were none.
+        reason: String,
+    },
+    /// The name is not a valid DNS name.
+    #[error("invalid DNS name {name:?}: {reason}")]
+    InvalidName {
+        /// Name as given.
+        name: String,
+        /// Parser message.
+        reason: String,
+    },
+    /// Transport or protocol failure (socket error, malformed response, ...).
+    #[error("DNS error asking {server} for {name}: {reason}")]
+    Transport {
+        /// Server asked.
+        server: String,
+        /// Name asked.
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// The result of one lookup.
+pub type LookupResult = Result<Answer, DnsError>;
+
+/// Asks one question. Implementations are cheap to share (`Arc<dyn DnsLookup>`).
+pub trait DnsLookup: Send + Sync {
+    /// Looks `name` (normalised, no trailing dot) up for `rtype`.
+    fn lookup<'a>(&'a self, name: &'a str, rtype: RecordType) -> BoxFuture<'a, LookupResult>;
+}
+
+/// The two ways a check sees DNS.
+#[derive(Clone)]
+pub struct DnsView {
+    /// The domain's own records (MX, TXT at the apex, `_dmarc`, DKIM selectors): the
+    /// authoritative servers asked directly when `authoritative: true`, else the resolvers.
+    pub zone: Arc<dyn DnsLookup>,
+    /// Everything else (SPF includes, MX host addresses): recursive resolvers, shared
+    /// between domains so that common provider records are asked once per round.
+    pub recursive: Arc<dyn DnsLookup>,
+}
+
+/// Normalises a domain name: trims, lower-cases, drops one trailing dot.
+pub fn normalize_name(name: &str) -> String {
+    let name = name.trim();
+    let name = name.strip_suffix('.').unwrap_or(name);
+    name.to_ascii_lowercase()
+}
+
+/// Parses a server address: `IP` (port 53) or `IP:PORT`; IPv6 with a port as `[IP]:PORT`.
+pub fn parse_server_addr(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    let unbracketed = text.strip_prefix('[').and_then(|t| t.strip_suffix(']'));
+    if let Some(ip) = unbracketed.and_then(|t| t.parse::<Ipv6Addr>().ok()) {
+        return Ok(SocketAddr::new(IpAddr::V6(ip), 53));
+    }
+    Err(format!(
+        "{text:?} is not an address: expected IP or IP:PORT (IPv6 with a port as [IP]:PORT)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_addresses() {
+        assert_eq!(
+            parse_server_addr("127.0.0.1").unwrap().to_string(),
+            "127.0.0.1:53"
+        );
+        assert_eq!(parse_server_addr("127.0.0.1:5300").unwrap().port(), 5300);
+        assert_eq!(parse_server_addr("::1").unwrap().to_string(), "[::1]:53");
+        assert_eq!(parse_server_addr("[::1]:5353").unwrap().port(), 5353);
+        assert_eq!(parse_server_addr("[::1]").unwrap().port(), 53);
+        let err = parse_server_addr("dns.example:53").unwrap_err();
+        assert!(err.contains("\"dns.example:53\""), "{err}");
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(normalize_name(" MX1.Example.COM. "), "mx1.example.com");
+        assert_eq!(normalize_name("."), "");
+    }
+}

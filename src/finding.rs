@@ -1,0 +1,216 @@
+//! Findings: the stable, typed result of evaluating a check (codes per SPEC.md).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A mail-DNS check; the value of the `check` metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// MX records and the addresses of the MX hosts.
+    Mx,
+    /// The SPF policy and its recursive expansion.
+    Spf,
+    /// DKIM keys of the configured selectors.
+    Dkim,
+    /// The DMARC policy record.
+    Dmarc,
+    /// MTA-STS TXT record and policy file.
+    MtaSts,
+    /// SMTP TLS reporting record.
+    TlsRpt,
+    /// Delegation and authoritative consistency.
+    Nameservers,
+    /// DNSSEC validation of the mail records.
+    Dnssec,
+}
+
+impl CheckKind {
+    /// Every check, in report order.
+    pub const ALL: [CheckKind; 8] = [
+        CheckKind::Mx,
+        CheckKind::Spf,
+        CheckKind::Dkim,
+        CheckKind::Dmarc,
+        CheckKind::MtaSts,
+        CheckKind::TlsRpt,
+        CheckKind::Nameservers,
+        CheckKind::Dnssec,
+    ];
+
+    /// The label value used in metrics, JSON and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::Mx => "mx",
+            CheckKind::Spf => "spf",
+            CheckKind::Dkim => "dkim",
+            CheckKind::Dmarc => "dmarc",
+            CheckKind::MtaSts => "mta_sts",
+            CheckKind::TlsRpt => "tls_rpt",
+            CheckKind::Nameservers => "nameservers",
+            CheckKind::Dnssec => "dnssec",
+        }
+    }
+}
+
+impl fmt::Display for CheckKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How bad a finding is; the `severity` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Mail is or will be lost or rejected.
+    Critical,
+    /// Mail still flows, but a safeguard is weakened or close to a limit.
+    Warning,
+    /// Worth knowing; nothing to page about.
+    Info,
+}
+
+impl Severity {
+    /// Every severity, most severe first.
+    pub const ALL: [Severity; 3] = [Severity::Critical, Severity::Warning, Severity::Info];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+macro_rules! finding_codes {
+    ($($variant:ident => $code:literal,)*) => {
+        /// A stable finding code (SPEC.md "Checks"). Codes are never reused for another meaning.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum FindingCode {
+            $(
+                #[doc = concat!("`", $code, "`")]
+                #[serde(rename = $code)]
+                $variant,
+            )*
+        }
+
+        impl FindingCode {
+            /// The code as written in SPEC.md, JSON and alerts.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(FindingCode::$variant => $code,)*
+                }
+            }
+        }
+    };
+}
+
+finding_codes! {
+    MxMissing => "mx_missing",
+    MxUnexpectedHost => "mx_unexpected_host",
+    MxExpectedHostMissing => "mx_expected_host_missing",
+    MxHostUnresolvable => "mx_host_unresolvable",
+    MxPointsToCname => "mx_points_to_cname",
+    MxNull => "mx_null",
+    SpfMissing => "spf_missing",
+    SpfMultipleRecords => "spf_multiple_records",
+    SpfSyntaxError => "spf_syntax_error",
+    SpfLookupLimitExceeded => "spf_lookup_limit_exceeded",
+    SpfLookupLimitNear => "spf_lookup_limit_near",
+    SpfVoidLookupLimitExceeded => "spf_void_lookup_limit_exceeded",
+    SpfIncludeLoop => "spf_include_loop",
+    SpfExpectedIncludeMissing => "spf_expected_include_missing",
+    SpfAllMismatch => "spf_all_mismatch",
+    SpfPermissiveAll => "spf_permissive_all",
+    SpfNotAuthorized => "spf_not_authorized",
+    SpfIpsetChanged => "spf_ipset_changed",
+    SpfIncludeNoRecord => "spf_include_no_record",
+    DkimKeyMissing => "dkim_key_missing",
+    DkimKeyRevoked => "dkim_key_revoked",
+    DkimKeyWeak => "dkim_key_weak",
+    DkimTestingMode => "dkim_testing_mode",
+    DmarcMissing => "dmarc_missing",
+    DmarcMultipleRecords => "dmarc_multiple_records",
+    DmarcSyntaxError => "dmarc_syntax_error",
+    DmarcPolicyNone => "dmarc_policy_none",
+    DmarcPolicyWeakened => "dmarc_policy_weakened",
+    DmarcPctPartial => "dmarc_pct_partial",
+    DmarcExternalReportUnauthorized => "dmarc_external_report_unauthorized",
+    MtaStsPolicyUnreachable => "mta_sts_policy_unreachable",
+    MtaStsMxMismatch => "mta_sts_mx_mismatch",
+    MtaStsIdChanged => "mta_sts_id_changed",
+    TlsRptMissing => "tls_rpt_missing",
+    NsLame => "ns_lame",
+    NsAnswersDiffer => "ns_answers_differ",
+    NsSerialMismatch => "ns_serial_mismatch",
+    NsDelegationMismatch => "ns_delegation_mismatch",
+    DnssecBogus => "dnssec_bogus",
+    DnssecUnsigned => "dnssec_unsigned",
+    DnssecSignatureExpiring => "dnssec_signature_expiring",
+    Drift => "drift",
+}
+
+impl fmt::Display for FindingCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem found by a check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable machine-readable code.
+    pub code: FindingCode,
+    /// How bad it is.
+    pub severity: Severity,
+    /// One sentence for a human, quoting the offending input.
+    pub message: String,
+    /// What was seen: records, the server asked, from → to for drift. Free-form JSON object.
+    pub evidence: serde_json::Value,
+}
+
+impl Finding {
+    /// A finding with an empty evidence object.
+    pub fn new(code: FindingCode, severity: Severity, message: impl Into<String>) -> Self {
+        Finding {
+            code,
+            severity,
+            message: message.into(),
+            evidence: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    /// Adds one evidence field (builder style).
+    pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
+        let value = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+        if let serde_json::Value::Object(map) = &mut self.evidence {
+            map.insert(key.to_owned(), value);
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialize_as_spec_strings() {
+        let json = serde_json::to_string(&FindingCode::SpfLookupLimitExceeded).unwrap();
+        assert_eq!(json, "\"spf_lookup_limit_exceeded\"");
+        assert_eq!(FindingCode::Drift.as_str(), "drift");
+        assert_eq!(CheckKind::MtaSts.as_str(), "mta_sts");
+        let f =
+            Finding::new(FindingCode::MxNull, Severity::Info, "null MX").with("records", ["0 ."]);
+        assert_eq!(f.evidence["records"][0], "0 .");
+    }
+}
