@@ -101,3 +101,9 @@ impl Config {
         todo!()
     }
 }
+
+/// Parses a duration such as `500ms`, `30s`, `5m`, `1h`, `1d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let _ = text;
+    todo!()
+}

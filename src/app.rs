@@ -1,0 +1,320 @@
+//! The daemon: builds the monitor from a config, runs the scheduler and the HTTP server
+//! until the shutdown token fires, and applies reloads (SIGHUP, `POST /-/reload`).
+
+use crate::config::{Config, DomainConfig, ResolverSpec};
+use crate::http;
+use crate::metrics::Metrics;
+use crate::monitor::Monitor;
+use crate::scheduler::{self, DomainChecker, PlanEntry, RoundObserver};
+use crate::views::ViewFactory;
+use anyhow::Context;
+use futures::future::BoxFuture;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, watch};
+use tokio_util::sync::CancellationToken;
+
+/// The crate version, for `maildrift_build_info`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Which part of the domain list this instance watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// 0-based index of this instance.
+    pub index: u32,
+    /// Number of instances.
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parses `I/N` with `I < N`.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let bad = || format!("{text:?} is not a shard: expected I/N with 0 <= I < N, e.g. 0/3");
+        let (index, count) = text.split_once('/').ok_or_else(bad)?;
+        let index: u32 = index.trim().parse().map_err(|_| bad())?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether `domain` belongs to this shard (stable across restarts and versions).
+    pub fn owns(&self, domain: &str) -> bool {
+        let hash = crate::metrics::fingerprint(&[domain.to_owned()]);
+        hash % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
+/// Command-line settings that apply on top of the config file (and survive reloads).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Replaces every domain's resolvers when not empty.
+    pub resolvers: Vec<SocketAddr>,
+    /// Replaces every domain's authoritative servers when not empty.
+    pub nameservers: Vec<SocketAddr>,
+    /// Watch only this shard of the domains.
+    pub shard: Option<Shard>,
+}
+
+impl RunOptions {
+    /// The domains of `config` this instance watches, overrides applied.
+    pub fn domains(&self, config: &Config) -> Vec<DomainConfig> {
+        config
+            .domains
+            .iter()
+            .filter(|d| self.shard.is_none_or(|shard| shard.owns(&d.name)))
+            .cloned()
+            .map(|mut domain| {
+                if !self.resolvers.is_empty() {
+                    domain.resolvers = self
+                        .resolvers
+                        .iter()
+                        .copied()
+                        .map(ResolverSpec::Addr)
+                        .collect();
+                }
+                if !self.nameservers.is_empty() {
+                    domain.nameservers = self.nameservers.clone();
+                }
+                domain
+            })
+            .collect()
+    }
+}
+
+/// Shared by the HTTP handlers and the daemon's tasks.
+pub struct AppState {
+    /// Every metric.
+    pub metrics: Arc<Metrics>,
+    /// Watched domains and their state.
+    pub monitor: Arc<Monitor>,
+    /// True once the first pass over all domains finished.
+    pub ready: AtomicBool,
+    reloader: Reloader,
+}
+
+impl AppState {
+    /// Re-reads the config file; the old config keeps running when the new one is invalid.
+    pub async fn reload(&self) -> Result<usize, String> {
+        self.reloader.reload(&self.metrics, &self.monitor).await
+    }
+}
+
+struct Reloader {
+    source: std::path::PathBuf,
+    options: RunOptions,
+    views: ViewFactory,
+    plan: watch::Sender<Arc<Vec<PlanEntry>>>,
+    /// Serialises reloads.
+    lock: Mutex<()>,
+}
+
+impl Reloader {
+    /// Builds views for every domain, then swaps the watched set and the plan.
+    fn apply(&self, config: &Config, monitor: &Monitor) -> Result<usize, String> {
+        let domains = self.options.domains(config);
+        if let Some(shortest) = domains.iter().map(|d| d.interval).min() {
+            self.views.set_round_interval(shortest);
+        }
+        let mut wanted = Vec::with_capacity(domains.len());
+        for domain in domains {
+            let view = self
+                .views
+                .view(&domain)
+                .map_err(|e| format!("domain {}: {e}", domain.name))?;
+            wanted.push((domain, view));
+        }
+        let plan: Vec<PlanEntry> = wanted
+            .iter()
+            .map(|(d, _)| PlanEntry {
+                domain: d.name.clone(),
+                interval: d.interval,
+            })
+            .collect();
+        let count = plan.len();
+        monitor.replace(wanted);
+        self.plan.send_replace(Arc::new(plan));
+        Ok(count)
+    }
+
+    async fn reload(&self, metrics: &Metrics, monitor: &Monitor) -> Result<usize, String> {
+        let _serial = self.lock.lock().await;
+        let result = Config::load(&self.source)
+            .map_err(|e| e.to_string())
+            .and_then(|config| self.apply(&config, monitor));
+        match &result {
+            Ok(domains) => {
+                metrics.reload_successful.set(1);
+                metrics.reload_success_timestamp.set(unix_now());
+                tracing::info!(file = %self.source.display(), domains, "configuration reloaded");
+            }
+            Err(error) => {
+                metrics.reload_successful.set(0);
+                tracing::error!(file = %self.source.display(), %error, "reload failed; keeping the previous configuration");
+            }
+        }
+        result
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs_f64()
+}
+
+struct MonitorChecker(Arc<Monitor>);
+
+impl DomainChecker for MonitorChecker {
+    fn check(&self, domain: String) -> BoxFuture<'static, ()> {
+        let monitor = self.0.clone();
+        Box::pin(async move {
+            monitor.check(&domain).await;
+        })
+    }
+}
+
+struct ReadyOnFirstRound {
+    state: std::sync::Weak<AppState>,
+}
+
+impl RoundObserver for ReadyOnFirstRound {
+    fn round_finished(&self, duration: Duration, domains: usize, first: bool) {
+        let Some(state) = self.state.upgrade() else {
+            return;
+        };
+        state.metrics.round_duration.observe(duration.as_secs_f64());
+        if first {
+            state.ready.store(true, Ordering::Release);
+            tracing::info!(
+                domains,
+                seconds = duration.as_secs_f64(),
+                "first check round finished; ready"
+            );
+        } else {
+            tracing::debug!(
+                domains,
+                seconds = duration.as_secs_f64(),
+                "check round finished"
+            );
+        }
+    }
+}
+
+/// Runs the daemon until `shutdown` fires: serves HTTP on `listener`, checks on schedule.
+pub async fn run(
+    config: Config,
+    options: RunOptions,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new(
+        VERSION,
+        option_env!("MAILDRIFT_REVISION").unwrap_or("unknown"),
+    ));
+    let views = ViewFactory::new(metrics.dns.clone())
+        .await
+        .context("opening DNS sockets")?;
+    let monitor = Arc::new(Monitor::new(metrics.clone()));
+    let (plan_tx, plan_rx) = watch::channel(Arc::new(Vec::new()));
+    let reloader = Reloader {
+        source: config.source.clone(),
+        options,
+        views,
+        plan: plan_tx,
+        lock: Mutex::new(()),
+    };
+    let domains = reloader
+        .apply(&config, &monitor)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", config.source.display()))?;
+    metrics.reload_successful.set(1);
+    metrics.reload_success_timestamp.set(unix_now());
+    let state = Arc::new(AppState {
+        metrics,
+        monitor: monitor.clone(),
+        ready: AtomicBool::new(false),
+        reloader,
+    });
+    let address = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    tracing::info!(%address, domains, config = %config.source.display(), "maildrift started");
+
+    let scheduler = tokio::spawn(scheduler::run(
+        plan_rx,
+        Arc::new(MonitorChecker(monitor)),
+        Arc::new(ReadyOnFirstRound {
+            state: Arc::downgrade(&state),
+        }),
+        config.global.concurrency,
+        shutdown.clone(),
+    ));
+    let hangups = tokio::spawn(reload_on_sighup(state.clone(), shutdown.clone()));
+
+    let router = http::router(state.clone());
+    let server_shutdown = shutdown.clone();
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
+        .await;
+    shutdown.cancel();
+    hangups.abort();
+    let _ = scheduler.await;
+    served.context("HTTP server failed")?;
+    tracing::info!("maildrift stopped");
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn reload_on_sighup(state: Arc<AppState>, shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reload through POST /-/reload");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            received = hangups.recv() => {
+                if received.is_none() {
+                    return;
+                }
+                tracing::info!("SIGHUP received; reloading");
+                let _ = state.reload().await;
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_sighup(_state: Arc<AppState>, shutdown: CancellationToken) {
+    shutdown.cancelled().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_domains() {
+        assert!(Shard::parse("3/3").is_err());
+        assert!(Shard::parse("0/0").is_err());
+        assert!(Shard::parse("x").unwrap_err().contains("\"x\""));
+        let shards: Vec<Shard> = (0..3)
+            .map(|i| Shard::parse(&format!("{i}/3")).unwrap())
+            .collect();
+        for n in 0..300 {
+            let domain = format!("d{n}.example");
+            let owners = shards.iter().filter(|s| s.owns(&domain)).count();
+            assert_eq!(owners, 1, "{domain}");
+        }
+        let first = (0..300)
+            .filter(|n| shards[0].owns(&format!("d{n}.example")))
+            .count();
+        assert!((70..130).contains(&first), "unbalanced: {first}/300");
+    }
+}

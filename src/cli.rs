@@ -1,0 +1,268 @@
+//! Command-line interface (SPEC.md "Binary and commands"): arguments, logging set-up, and
+//! the commands' terminal output. The only module that prints to stdout.
+#![allow(clippy::print_stdout)]
+
+use crate::app::{self, RunOptions, Shard};
+use crate::config::Config;
+use crate::dns::parse_server_addr;
+use crate::{demo, report};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Watches the mail DNS of many domains and alerts on drift.
+#[derive(Debug, Parser)]
+#[command(name = "maildrift", version, about)]
+pub struct Cli {
+    /// Flags shared by every command.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Flags shared by every command (each has a `MAILDRIFT_*` environment equivalent).
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Log format.
+    #[arg(
+        long = "log.format",
+        env = "MAILDRIFT_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+    /// Log level or tracing filter (e.g. `info`, `debug`, `maildrift=debug`).
+    #[arg(
+        long = "log.level",
+        env = "MAILDRIFT_LOG_LEVEL",
+        default_value = "info",
+        global = true
+    )]
+    pub log_level: String,
+    /// Recursive resolver to ask instead of the configured ones (repeatable; IP or IP:PORT).
+    #[arg(long = "resolver", env = "MAILDRIFT_RESOLVER", value_parser = parse_server_addr, value_delimiter = ',', global = true)]
+    pub resolvers: Vec<SocketAddr>,
+    /// Authoritative server to ask instead of discovering NS records (repeatable; IP or IP:PORT).
+    #[arg(long = "nameserver", env = "MAILDRIFT_NAMESERVER", value_parser = parse_server_addr, value_delimiter = ',', global = true)]
+    pub nameservers: Vec<SocketAddr>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon.
+    Run(RunArgs),
+    /// Check a config file; every error is listed with line:column.
+    Validate {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// One-shot analysis of the given domains (or every domain in --config).
+    Check(CheckArgs),
+    /// Embedded DNS server with sample zones, the daemon watching them, and a scripted drift.
+    Demo(DemoArgs),
+}
+
+/// `maildrift run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The config file.
+    #[arg(long, env = "MAILDRIFT_CONFIG")]
+    pub config: PathBuf,
+    /// Address to serve metrics, health and the API on (`:PORT` means every interface).
+    #[arg(
+        long = "web.listen-address",
+        env = "MAILDRIFT_WEB_LISTEN_ADDRESS",
+        default_value = ":9725"
+    )]
+    pub listen_address: String,
+    /// Watch only shard I of N (`I/N`, 0-based): domains are split by a stable hash.
+    #[arg(long, env = "MAILDRIFT_SHARD", value_parser = Shard::parse)]
+    pub shard: Option<Shard>,
+}
+
+/// Output format of `check`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    /// A table for people.
+    Text,
+    /// SPEC.md's JSON shape.
+    Json,
+}
+
+/// `maildrift check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Config file with domains and expectations.
+    #[arg(long, env = "MAILDRIFT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: CheckFormat,
+    /// Domains to check (default: every domain in --config).
+    pub domains: Vec<String>,
+}
+
+/// `maildrift demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address for the demo daemon's HTTP server.
+    #[arg(long = "web.listen-address", default_value = "127.0.0.1:9725")]
+    pub listen_address: String,
+    /// Stop after this long (e.g. `90s`); default: run until Ctrl-C.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// When the scripted MX drift happens.
+    #[arg(long, value_parser = parse_duration, default_value = "20s")]
+    pub drift_after: Duration,
+    /// Check interval of the demo domains.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub interval: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::config::parse_duration(text)
+}
+
+/// Sets up tracing on stderr.
+pub fn init_tracing(common: &CommonArgs) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&common.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match common.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// `:PORT` → every interface; otherwise `IP:PORT` or `[IPv6]:PORT`.
+pub fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
+    if let Some(port) = text.strip_prefix(':') {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("{text:?} is not a listen address: bad port"))?;
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    text.parse()
+        .map_err(|_| format!("{text:?} is not a listen address: expected :PORT or IP:PORT"))
+}
+
+async fn bind(text: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let address = parse_listen_address(text).map_err(anyhow::Error::msg)?;
+    tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))
+}
+
+/// A token cancelled by SIGTERM or SIGINT.
+fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = signal(SignalKind::terminate()).ok();
+            let term = async {
+                match term.as_mut() {
+                    Some(term) => {
+                        term.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; shutting down"),
+                _ = term => tracing::info!("SIGTERM received; shutting down"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        trigger.cancel();
+    });
+    token
+}
+
+/// Runs the parsed command; the exit code follows SPEC.md.
+pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+    let options = |shard| RunOptions {
+        resolvers: cli.common.resolvers.clone(),
+        nameservers: cli.common.nameservers.clone(),
+        shard,
+    };
+    match &cli.command {
+        Command::Run(args) => {
+            let config = Config::load(&args.config)
+                .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
+            let listener = bind(&args.listen_address).await?;
+            app::run(config, options(args.shard), listener, shutdown_on_signals()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { file } => match Config::load(file) {
+            Ok(config) => {
+                println!(
+                    "{}: valid, {} domains",
+                    file.display(),
+                    config.domains.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                println!("{e}");
+                println!("{}: {} errors", file.display(), e.issues.len());
+                Ok(ExitCode::from(1))
+            }
+        },
+        Command::Check(args) => {
+            let config = match report::check_config(args.config.as_deref(), &args.domains) {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let reports = report::run_once(&config, &options(None)).await?;
+            match args.format {
+                CheckFormat::Json => println!("{}", report::to_json(&reports)),
+                CheckFormat::Text => print!("{}", report::to_text(&reports)),
+            }
+            Ok(ExitCode::from(report::exit_code(&reports)))
+        }
+        Command::Demo(args) => {
+            let listener = bind(&args.listen_address).await?;
+            let settings = demo::DemoSettings {
+                duration: args.duration,
+                drift_after: args.drift_after,
+                interval: args.interval,
+            };
+            demo::run(
+                settings,
+                listener,
+                shutdown_on_signals(),
+                &mut std::io::stdout(),
+            )
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

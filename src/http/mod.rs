@@ -1,0 +1,132 @@
+//! The HTTP surface (SPEC.md "HTTP endpoints"): metrics, health, reload, JSON API, status page.
+
+mod status_page;
+
+use crate::app::AppState;
+use crate::metrics::TEXT_CONTENT_TYPE;
+use crate::monitor::WatchedDomain;
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Every route of the daemon.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(status_page::index))
+        .route("/metrics", get(metrics))
+        .route("/-/healthy", get(healthy))
+        .route("/healthz", get(healthy))
+        .route("/-/ready", get(ready))
+        .route("/readyz", get(ready))
+        .route("/-/reload", post(reload))
+        .route("/api/v1/domains", get(domains))
+        .route("/api/v1/domains/{domain}", get(domain))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let body = state.metrics.encode();
+    ([(header::CONTENT_TYPE, TEXT_CONTENT_TYPE)], body).into_response()
+}
+
+/// Liveness: the process serves HTTP. Never depends on DNS or receivers.
+async fn healthy() -> &'static str {
+    "OK\n"
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "Ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not ready: the first check round has not finished\n",
+        )
+            .into_response()
+    }
+}
+
+async fn reload(State(state): State<Arc<AppState>>) -> Response {
+    match state.reload().await {
+        Ok(domains) => (
+            StatusCode::OK,
+            format!("configuration reloaded: {domains} domains\n"),
+        )
+            .into_response(),
+        Err(error) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reload failed, previous configuration kept:\n{error}\n"),
+        )
+            .into_response(),
+    }
+}
+
+fn domain_json(domain: &WatchedDomain, detail: bool) -> serde_json::Value {
+    let status = domain.status();
+    let checks: serde_json::Map<String, serde_json::Value> = status
+        .checks
+        .iter()
+        .map(|(check, s)| {
+            let mut entry = json!({
+                "success": s.success,
+                "drift": s.drift,
+                "findings": s.findings,
+                "last_checked": s.last_checked.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs_f64()),
+            });
+            if let Some(error) = &s.error {
+                entry["error"] = json!(error);
+            }
+            if detail {
+                entry["records"] = json!(s.records);
+                if let Some(baseline) = status.baseline.get(check) {
+                    entry["baseline"] = json!(baseline);
+                }
+            }
+            (check.as_str().to_owned(), entry)
+        })
+        .collect();
+    let mut value = json!({
+        "domain": domain.config.name,
+        "checks": checks,
+        "last_checked": status.last_checked.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs_f64()),
+        "labels": domain.config.labels,
+    });
+    if detail {
+        let expect = &domain.config.expect;
+        value["expect"] = json!({
+            "mx": expect.mx.as_ref().map(|m| &m.hosts),
+            "spf": expect.spf.as_ref().map(|s| json!({"includes": s.includes, "all": s.all})),
+        });
+        value["interval_seconds"] = json!(domain.config.interval.as_secs_f64());
+        value["authoritative"] = json!(domain.config.authoritative);
+    }
+    value
+}
+
+async fn domains(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let domains: Vec<serde_json::Value> = state
+        .monitor
+        .domains()
+        .iter()
+        .map(|d| domain_json(d, false))
+        .collect();
+    Json(json!({ "domains": domains }))
+}
+
+async fn domain(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    let name = crate::dns::normalize_name(&name);
+    match state.monitor.domain(&name) {
+        Some(domain) => Json(domain_json(&domain, true)).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": format!("domain {name:?} is not watched by this instance") })),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,404 @@
+//! What the daemon knows about each watched domain: its view, its latest check results,
+//! its learned baseline. Applies each [`DomainReport`] to that state, to the metrics, and to
+//! the log (one line per state change).
+
+use crate::checks::{CheckReport, RecordObservation, spf::SpfLimits};
+use crate::config::DomainConfig;
+use crate::dns::DnsView;
+use crate::drift;
+use crate::engine::{self, DomainReport};
+use crate::finding::{CheckKind, Finding, FindingCode, Severity};
+use crate::metrics::{DomainSeries, Metrics, fingerprint};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tracing::Instrument;
+
+/// One watched domain and everything known about it.
+pub struct WatchedDomain {
+    /// Its configuration (defaults applied).
+    pub config: DomainConfig,
+    /// How its checks see DNS.
+    pub view: DnsView,
+    series: Mutex<DomainSeries>,
+    status: Mutex<DomainStatus>,
+}
+
+/// The latest state of a domain, as served by the API.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DomainStatus {
+    /// When its checks last completed.
+    #[serde(serialize_with = "serialize_time")]
+    pub last_checked: Option<SystemTime>,
+    /// Per check.
+    pub checks: BTreeMap<CheckKind, CheckStatus>,
+    /// Learned baseline per check without a declared expectation: the first conclusive
+    /// observation's normalised records.
+    pub baseline: BTreeMap<CheckKind, Vec<String>>,
+}
+
+/// The latest state of one check.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckStatus {
+    /// Whether the last run got conclusive answers.
+    pub success: bool,
+    /// Whether the last conclusive run found drift.
+    pub drift: bool,
+    /// Findings of the last conclusive run (kept while DNS fails: unknown is not "fixed").
+    pub findings: Vec<Finding>,
+    /// Records of the last conclusive run.
+    pub records: Vec<RecordObservation>,
+    /// Why the last run was inconclusive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When the last run completed.
+    #[serde(serialize_with = "serialize_time")]
+    pub last_checked: Option<SystemTime>,
+}
+
+fn serialize_time<S: serde::Serializer>(
+    time: &Option<SystemTime>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match time.and_then(|t| t.duration_since(UNIX_EPOCH).ok()) {
+        Some(since_epoch) => serializer.serialize_f64(since_epoch.as_secs_f64()),
+        None => serializer.serialize_none(),
+    }
+}
+
+impl WatchedDomain {
+    /// A domain with fresh series (exported as 0 until its first check).
+    pub fn new(config: DomainConfig, view: DnsView, metrics: &Metrics) -> WatchedDomain {
+        let series = metrics.domain_series(&config.name);
+        WatchedDomain {
+            config,
+            view,
+            series: Mutex::new(series),
+            status: Mutex::new(DomainStatus::default()),
+        }
+    }
+
+    /// A copy of the latest state.
+    pub fn status(&self) -> DomainStatus {
+        self.status.lock().expect("lock poisoned").clone()
+    }
+}
+
+/// All watched domains of this instance.
+pub struct Monitor {
+    metrics: Arc<Metrics>,
+    domains: RwLock<BTreeMap<String, Arc<WatchedDomain>>>,
+    spf_limits: SpfLimits,
+}
+
+impl Monitor {
+    /// An empty monitor.
+    pub fn new(metrics: Arc<Metrics>) -> Monitor {
+        Monitor {
+            metrics,
+            domains: RwLock::new(BTreeMap::new()),
+            spf_limits: SpfLimits::default(),
+        }
+    }
+
+    /// The domain called `name`, if watched.
+    pub fn domain(&self, name: &str) -> Option<Arc<WatchedDomain>> {
+        self.domains
+            .read()
+            .expect("lock poisoned")
+            .get(name)
+            .cloned()
+    }
+
+    /// Every watched domain, by name.
+    pub fn domains(&self) -> Vec<Arc<WatchedDomain>> {
+        self.domains
+            .read()
+            .expect("lock poisoned")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Replaces the watched set. Domains whose config is unchanged keep their state; removed
+    /// domains lose their series.
+    pub fn replace(&self, wanted: Vec<(DomainConfig, DnsView)>) {
+        let mut domains = self.domains.write().expect("lock poisoned");
+        let mut next = BTreeMap::new();
+        for (config, view) in wanted {
+            let domain = match domains.remove(&config.name) {
+                Some(old) if same_config(&old.config, &config) => old,
+                Some(old) => {
+                    // Same name, so the same series; the state survives only when what is
+                    // observed and what it is compared with stay the same.
+                    let status = if same_observation(&old.config, &config) {
+                        old.status()
+                    } else {
+                        DomainStatus::default()
+                    };
+                    let series = old.series.lock().expect("lock poisoned").clone_handles();
+                    Arc::new(WatchedDomain {
+                        config,
+                        view,
+                        series: Mutex::new(series),
+                        status: Mutex::new(status),
+                    })
+                }
+                None => Arc::new(WatchedDomain::new(config, view, &self.metrics)),
+            };
+            next.insert(domain.config.name.clone(), domain);
+        }
+        for (name, removed) in std::mem::take(&mut *domains) {
+            tracing::info!(domain = %name, "domain no longer watched; series removed");
+            self.metrics
+                .remove_domain(&removed.series.lock().expect("lock poisoned"));
+        }
+        self.metrics.domains.set(next.len() as i64);
+        *domains = next;
+    }
+
+    /// Runs every check of `name` within its timeout and applies the result. Returns false
+    /// when the domain is not (or no longer) watched.
+    pub async fn check(&self, name: &str) -> bool {
+        let Some(domain) = self.domain(name) else {
+            return false;
+        };
+        let started = tokio::time::Instant::now();
+        let run = engine::check_domain(
+            &domain.config.name,
+            &domain.view,
+            &domain.config.expect,
+            &self.spf_limits,
+        )
+        .instrument(tracing::debug_span!("check", domain = %name));
+        let report = match tokio::time::timeout(domain.config.timeout, run).await {
+            Ok(report) => {
+                let outcome = if report.checks.iter().all(|c| c.success) {
+                    "success"
+                } else {
+                    "failure"
+                };
+                self.metrics
+                    .domain_checks
+                    .with_label_values(&[outcome])
+                    .inc();
+                report
+            }
+            Err(_) => {
+                self.metrics
+                    .domain_checks
+                    .with_label_values(&["timeout"])
+                    .inc();
+                timed_out(&domain.config, domain.config.timeout)
+            }
+        };
+        self.metrics
+            .domain_check_duration
+            .observe(started.elapsed().as_secs_f64());
+        self.apply(&domain, report);
+        true
+    }
+
+    /// Applies one report: learned-baseline drift, state, metrics, state-change logs.
+    pub fn apply(&self, domain: &WatchedDomain, report: DomainReport) {
+        let mut status = domain.status.lock().expect("lock poisoned");
+        let mut series = domain.series.lock().expect("lock poisoned");
+        let timestamp = report
+            .checked_at
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs_f64();
+        status.last_checked = Some(report.checked_at);
+        for mut check in report.checks {
+            let kind = check.check;
+            if check.success && !has_expectation(&domain.config, kind) {
+                let observed = baseline_values(&check.records);
+                match status.baseline.get(&kind) {
+                    None => {
+                        tracing::info!(domain = %report.domain, check = %kind, records = ?observed, "baseline learned");
+                        status.baseline.insert(kind, observed);
+                    }
+                    Some(baseline) => {
+                        if let Some(finding) = drift::compare(kind, baseline, &observed) {
+                            check.findings.push(finding);
+                        }
+                    }
+                }
+            }
+            let previous = status.checks.get(&kind).cloned();
+            let next = next_status(previous.as_ref(), &check, report.checked_at);
+            log_transition(&report.domain, kind, previous.as_ref(), &next);
+            if let Some(handles) = series.check(kind) {
+                handles.success.set(f64::from(u8::from(next.success)));
+                handles.drift.set(f64::from(u8::from(next.drift)));
+                handles.last_check.set(timestamp);
+                for (gauge, severity) in handles.findings.iter().zip(Severity::ALL) {
+                    let open = next.findings.iter().filter(|f| f.severity == severity);
+                    gauge.set(open.count() as f64);
+                }
+            }
+            if check.success {
+                for record in &check.records {
+                    let handles = self.metrics.record_series(&mut series, record.record);
+                    handles.fingerprint.set(fingerprint(&record.values) as f64);
+                    if let Some(ttl) = record.ttl {
+                        handles.ttl.set(f64::from(ttl));
+                    }
+                }
+            }
+            status.checks.insert(kind, next);
+        }
+        if let Some(count) = report.mx_records {
+            series.mx_records.set(count as f64);
+        }
+        if let Some(count) = report.spf_dns_lookups {
+            series.spf_lookups.set(f64::from(count));
+        }
+        if let Some(count) = report.spf_void_lookups {
+            series.spf_void_lookups.set(f64::from(count));
+        }
+    }
+}
+
+/// Whether a reload changes nothing about a domain.
+fn same_config(old: &DomainConfig, new: &DomainConfig) -> bool {
+    same_observation(old, new)
+        && old.timeout == new.timeout
+        && old.interval == new.interval
+        && old.labels == new.labels
+}
+
+/// Whether a reload keeps what is observed and what it is compared with (then the learned
+/// baseline and open findings carry over).
+fn same_observation(old: &DomainConfig, new: &DomainConfig) -> bool {
+    old.expect == new.expect
+        && old.resolvers == new.resolvers
+        && old.nameservers == new.nameservers
+        && old.authoritative == new.authoritative
+        && old.provider == new.provider
+}
+
+fn has_expectation(config: &DomainConfig, check: CheckKind) -> bool {
+    match check {
+        CheckKind::Mx => config.expect.mx.is_some(),
+        CheckKind::Spf => config.expect.spf.is_some(),
+        CheckKind::Dmarc => config.expect.dmarc.is_some(),
+        CheckKind::Dkim => config.expect.dkim.is_some(),
+        _ => false,
+    }
+}
+
+/// The values a learned baseline compares: every record set of the check, prefixed by its
+/// name when a check observes several.
+fn baseline_values(records: &[RecordObservation]) -> Vec<String> {
+    if let [single] = records {
+        return single.values.clone();
+    }
+    records
+        .iter()
+        .flat_map(|r| r.values.iter().map(move |v| format!("{}: {v}", r.record)))
+        .collect()
+}
+
+/// The state after a run: a conclusive run replaces findings; an inconclusive one keeps
+/// the last known findings and drift (a DNS failure is "unknown", never drift or recovery).
+fn next_status(previous: Option<&CheckStatus>, check: &CheckReport, at: SystemTime) -> CheckStatus {
+    if check.success {
+        CheckStatus {
+            success: true,
+            drift: check.findings.iter().any(|f| f.code == FindingCode::Drift),
+            findings: check.findings.clone(),
+            records: check.records.clone(),
+            error: None,
+            last_checked: Some(at),
+        }
+    } else {
+        CheckStatus {
+            success: false,
+            drift: previous.is_some_and(|p| p.drift),
+            findings: previous.map(|p| p.findings.clone()).unwrap_or_default(),
+            records: previous.map(|p| p.records.clone()).unwrap_or_default(),
+            error: check.error.clone(),
+            last_checked: Some(at),
+        }
+    }
+}
+
+fn codes(status: Option<&CheckStatus>) -> Vec<FindingCode> {
+    let mut codes: Vec<FindingCode> = status
+        .map(|s| s.findings.iter().map(|f| f.code).collect())
+        .unwrap_or_default();
+    codes.sort();
+    codes.dedup();
+    codes
+}
+
+/// One log line per state change, not per check.
+fn log_transition(
+    domain: &str,
+    check: CheckKind,
+    previous: Option<&CheckStatus>,
+    next: &CheckStatus,
+) {
+    let was_success = previous.is_none_or(|p| p.success);
+    if was_success && !next.success {
+        tracing::warn!(domain, check = %check, error = next.error.as_deref().unwrap_or(""), "check inconclusive: DNS did not answer");
+    } else if !was_success && next.success {
+        tracing::info!(domain, check = %check, "check conclusive again");
+    }
+    if !next.success {
+        return;
+    }
+    let was_drift = previous.is_some_and(|p| p.drift);
+    if next.drift && !was_drift {
+        let evidence = next
+            .findings
+            .iter()
+            .find(|f| f.code == FindingCode::Drift)
+            .map(|f| f.evidence.to_string())
+            .unwrap_or_default();
+        tracing::warn!(domain, check = %check, %evidence, "drift detected");
+    } else if was_drift && !next.drift {
+        tracing::info!(domain, check = %check, "drift cleared");
+    }
+    let (before, after) = (codes(previous), codes(Some(next)));
+    if before != after {
+        let opened: Vec<&str> = after
+            .iter()
+            .filter(|c| !before.contains(c))
+            .map(|c| c.as_str())
+            .collect();
+        let resolved: Vec<&str> = before
+            .iter()
+            .filter(|c| !after.contains(c))
+            .map(|c| c.as_str())
+            .collect();
+        tracing::info!(domain, check = %check, ?opened, ?resolved, "findings changed");
+    }
+}
+
+/// The report of a domain whose checks ran past their deadline: every check inconclusive.
+fn timed_out(config: &DomainConfig, timeout: Duration) -> DomainReport {
+    let error = format!(
+        "checks of {} did not finish within {timeout:?}",
+        config.name
+    );
+    DomainReport {
+        domain: config.name.clone(),
+        checked_at: SystemTime::now(),
+        checks: crate::metrics::ACTIVE_CHECKS
+            .iter()
+            .map(|&check| CheckReport {
+                check,
+                success: false,
+                records: Vec::new(),
+                findings: Vec::new(),
+                error: Some(error.clone()),
+            })
+            .collect(),
+        mx_records: None,
+        spf_dns_lookups: None,
+        spf_void_lookups: None,
+    }
+}
