@@ -1,10 +1,35 @@
 //! Direct queries to one chosen server (authoritative servers, or a resolver asked
 //! without the resolver library): UDP with retry over TCP on truncation.
+//!
+//! Built on hickory-proto's `Message` encoding rather than hickory-net's client: the
+//! client wants one connection object (and task) per server, while we ask thousands of
+//! different servers. Here a few UDP sockets are shared by every query: each socket has
+//! one receive task that matches responses to waiting queries by ID, source address and
+//! question, and hands them over through a `oneshot` channel.
 
-use super::{LookupResult, QueryMetrics, RecordType};
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use super::convert::{follow_chain, negative_ttl, parse_name, status_of, to_hickory_type};
+use super::metrics::{rcode_name, result_label};
+use super::{Answer, AnswerStatus, DnsError, LookupResult, QueryMetrics, RecordType};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{self, Name};
+use std::collections::HashMap;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::oneshot;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+/// EDNS0 UDP payload size we advertise (the DNS Flag Day 2020 value).
+const EDNS_PAYLOAD: u16 = 1232;
+/// UDP sockets per address family: enough to spread the receive work over a few cores,
+/// few enough to stay cheap.
+const SOCKETS_PER_FAMILY: usize = 4;
+/// Largest DNS message (TCP length prefix is 16 bits; UDP responses are at most this too).
+const MAX_MESSAGE: usize = 65535;
 
 /// Timeouts and retries for direct queries.
 #[derive(Clone, Debug)]
@@ -25,7 +50,148 @@ impl Default for DirectOptions {
 }
 
 /// Sends single queries to chosen servers; one instance is shared by every domain.
-pub struct DirectClient {}
+pub struct DirectClient {
+    /// Timeouts and retries.
+    options: DirectOptions,
+    /// Where every query is counted.
+    metrics: QueryMetrics,
+    /// Sockets for IPv4 servers.
+    v4: Vec<Arc<UdpSlot>>,
+    /// Sockets for IPv6 servers; empty when the host has no IPv6.
+    v6: Vec<Arc<UdpSlot>>,
+    /// Round-robin position over the sockets.
+    next: AtomicUsize,
+    /// Stops the receive tasks when the client is dropped.
+    _stop: DropGuard,
+}
+
+/// One shared UDP socket and the queries waiting for a response on it.
+struct UdpSlot {
+    /// The socket, bound to an ephemeral port.
+    socket: UdpSocket,
+    /// Waiting queries by message ID.
+    pending: Mutex<HashMap<u16, Waiter>>,
+    /// Tells apart successive waiters that reuse an ID.
+    sequence: AtomicU64,
+}
+
+/// A query waiting for its response.
+struct Waiter {
+    /// Unique per registration, so a stale guard never removes a newer waiter.
+    sequence: u64,
+    /// The server asked: responses from elsewhere are ignored.
+    server: SocketAddr,
+    /// The question asked: responses to another question are ignored.
+    question: (Name, rr::RecordType),
+    /// Where the matching response goes.
+    reply: oneshot::Sender<Message>,
+}
+
+/// Removes a waiter when its query finishes, times out or is cancelled.
+struct WaiterGuard<'a> {
+    /// The socket the waiter is registered on.
+    slot: &'a UdpSlot,
+    /// Its message ID.
+    id: u16,
+    /// Its registration.
+    sequence: u64,
+}
+
+impl Drop for WaiterGuard<'_> {
+    fn drop(&mut self) {
+        let mut pending = self.slot.pending.lock().expect("pending map poisoned");
+        if pending.get(&self.id).map(|w| w.sequence) == Some(self.sequence) {
+            pending.remove(&self.id);
+        }
+    }
+}
+
+impl UdpSlot {
+    /// Registers a waiter under a random free ID.
+    fn register(
+        &self,
+        server: SocketAddr,
+        question: (Name, rr::RecordType),
+    ) -> Result<(WaiterGuard<'_>, oneshot::Receiver<Message>), ()> {
+        let mut pending = self.pending.lock().expect("pending map poisoned");
+        let id = free_id(&pending).ok_or(())?;
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let (reply, receiver) = oneshot::channel();
+        let waiter = Waiter {
+            sequence,
+            server,
+            question,
+            reply,
+        };
+        pending.insert(id, waiter);
+        let guard = WaiterGuard {
+            slot: self,
+            id,
+            sequence,
+        };
+        Ok((guard, receiver))
+    }
+
+    /// Reads responses until stopped, handing each to its waiter.
+    async fn receive(self: Arc<Self>, stop: CancellationToken) {
+        let mut buffer = vec![0u8; MAX_MESSAGE];
+        loop {
+            let (len, source) = tokio::select! {
+                received = self.socket.recv_from(&mut buffer) => match received {
+                    Ok(received) => received,
+                    Err(error) => {
+                        // ICMP errors surface here on some platforms; keep reading.
+                        tracing::debug!(%error, "udp receive error");
+                        continue;
+                    }
+                },
+                () = stop.cancelled() => return,
+            };
+            let Ok(message) = Message::from_vec(&buffer[..len]) else {
+                tracing::debug!(%source, "undecodable DNS response ignored");
+                continue;
+            };
+            let mut pending = self.pending.lock().expect("pending map poisoned");
+            let id = message.metadata.id;
+            let matches = pending.get(&id).is_some_and(|waiter| {
+                waiter.server == source && answers(&message, &waiter.question)
+            });
+            if matches {
+                let waiter = pending.remove(&id).expect("checked above");
+                drop(pending);
+                // The query may have given up meanwhile; nothing to do then.
+                let _ = waiter.reply.send(message);
+            } else {
+                tracing::debug!(%source, id, "unexpected DNS response ignored");
+            }
+        }
+    }
+}
+
+/// A random ID not in use: a few random tries, then a scan from a random start.
+fn free_id(pending: &HashMap<u16, Waiter>) -> Option<u16> {
+    if pending.len() > usize::from(u16::MAX) {
+        return None;
+    }
+    for _ in 0..8 {
+        let id: u16 = rand::random();
+        if !pending.contains_key(&id) {
+            return Some(id);
+        }
+    }
+    let start: u16 = rand::random();
+    (0..=u16::MAX)
+        .map(|offset| start.wrapping_add(offset))
+        .find(|id| !pending.contains_key(id))
+}
+
+/// Whether `message` is a response to `question`.
+fn answers(message: &Message, question: &(Name, rr::RecordType)) -> bool {
+    message.metadata.message_type == MessageType::Response
+        && message.queries.len() == 1
+        && message.queries[0].name() == &question.0
+        && message.queries[0].query_type() == question.1
+}
 
 impl DirectClient {
     /// A client with its own sockets.
@@ -33,11 +199,29 @@ impl DirectClient {
         options: DirectOptions,
         metrics: QueryMetrics,
     ) -> std::io::Result<Arc<DirectClient>> {
-        let _ = (options, metrics);
-        todo!()
+        let stop = CancellationToken::new();
+        let v4 = bind_slots(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), &stop).await?;
+        let v6 = match bind_slots(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)), &stop).await {
+            Ok(slots) => slots,
+            Err(error) => {
+                tracing::warn!(%error, "no IPv6 socket: IPv6 nameservers cannot be asked");
+                Vec::new()
+            }
+        };
+        Ok(Arc::new(DirectClient {
+            options,
+            metrics,
+            v4,
+            v6,
+            next: AtomicUsize::new(0),
+            _stop: stop.drop_guard(),
+        }))
     }
 
     /// Asks `server` one question; `recursion_desired` false for authoritative servers.
+    ///
+    /// Counted once in the query metrics, labelled by the final outcome (retries and a
+    /// TCP retry after truncation are part of the same query).
     pub async fn query(
         &self,
         server: SocketAddr,
@@ -45,7 +229,175 @@ impl DirectClient {
         rtype: RecordType,
         recursion_desired: bool,
     ) -> LookupResult {
-        let _ = (server, name, rtype, recursion_desired);
-        todo!()
+        let qname = parse_name(name)?;
+        let started = Instant::now();
+        let result = self
+            .exchange(server, &qname, rtype, recursion_desired)
+            .await
+            .and_then(|message| interpret(&message, server, name, rtype));
+        self.metrics
+            .observe(result_label(&result), started.elapsed());
+        result
+    }
+
+    /// Sends the question over UDP (retrying), then over TCP if the answer was truncated.
+    async fn exchange(
+        &self,
+        server: SocketAddr,
+        qname: &Name,
+        rtype: RecordType,
+        recursion_desired: bool,
+    ) -> Result<Message, DnsError> {
+        let question = (qname.clone(), to_hickory_type(rtype));
+        let slots = if server.is_ipv4() { &self.v4 } else { &self.v6 };
+        if slots.is_empty() {
+            return Err(transport(
+                server,
+                qname,
+                "no socket for this address family",
+            ));
+        }
+        for _ in 0..self.options.attempts.max(1) {
+            let slot = &slots[self.next.fetch_add(1, Ordering::Relaxed) % slots.len()];
+            let (guard, receiver) = slot
+                .register(server, question.clone())
+                .map_err(|()| transport(server, qname, "65536 queries in flight on one socket"))?;
+            let request = encode_query(guard.id, &question, recursion_desired)
+                .map_err(|e| transport(server, qname, &e))?;
+            slot.socket
+                .send_to(&request, server)
+                .await
+                .map_err(|e| transport(server, qname, &format!("udp send: {e}")))?;
+            match tokio::time::timeout(self.options.timeout, receiver).await {
+                Ok(Ok(message)) if message.metadata.truncation => {
+                    drop(guard);
+                    return self
+                        .tcp_exchange(server, &question, rtype, recursion_desired)
+                        .await;
+                }
+                Ok(Ok(message)) => return Ok(message),
+                Ok(Err(_)) => return Err(transport(server, qname, "client shut down")),
+                Err(_elapsed) => continue,
+            }
+        }
+        Err(timeout(server, qname, rtype))
+    }
+
+    /// One query over a fresh TCP connection, all within one timeout.
+    async fn tcp_exchange(
+        &self,
+        server: SocketAddr,
+        question: &(Name, rr::RecordType),
+        rtype: RecordType,
+        recursion_desired: bool,
+    ) -> Result<Message, DnsError> {
+        let qname = &question.0;
+        let id: u16 = rand::random();
+        let request = encode_query(id, question, recursion_desired)
+            .map_err(|e| transport(server, qname, &e))?;
+        let exchange = async {
+            let mut stream = TcpStream::connect(server).await?;
+            let len = u16::try_from(request.len()).map_err(io::Error::other)?;
+            let mut framed = Vec::with_capacity(request.len() + 2);
+            framed.extend_from_slice(&len.to_be_bytes());
+            framed.extend_from_slice(&request);
+            stream.write_all(&framed).await?;
+            let len = stream.read_u16().await?;
+            let mut response = vec![0u8; usize::from(len)];
+            stream.read_exact(&mut response).await?;
+            Ok::<_, io::Error>(response)
+        };
+        let response = match tokio::time::timeout(self.options.timeout, exchange).await {
+            Err(_elapsed) => return Err(timeout(server, qname, rtype)),
+            Ok(Err(e)) => return Err(transport(server, qname, &format!("tcp: {e}"))),
+            Ok(Ok(response)) => response,
+        };
+        let message = Message::from_vec(&response)
+            .map_err(|e| transport(server, qname, &format!("undecodable tcp response: {e}")))?;
+        if message.metadata.id != id || !answers(&message, question) {
+            return Err(transport(
+                server,
+                qname,
+                "tcp response does not match the question",
+            ));
+        }
+        Ok(message)
+    }
+}
+
+/// Binds one socket group on `addr` and starts its receive tasks.
+async fn bind_slots(addr: SocketAddr, stop: &CancellationToken) -> io::Result<Vec<Arc<UdpSlot>>> {
+    let mut slots = Vec::with_capacity(SOCKETS_PER_FAMILY);
+    for _ in 0..SOCKETS_PER_FAMILY {
+        let slot = Arc::new(UdpSlot {
+            socket: UdpSocket::bind(addr).await?,
+            pending: Mutex::new(HashMap::new()),
+            sequence: AtomicU64::new(0),
+        });
+        tokio::spawn(slot.clone().receive(stop.clone()));
+        slots.push(slot);
+    }
+    Ok(slots)
+}
+
+/// The wire form of a query: RD as asked, EDNS0 with our payload size.
+fn encode_query(
+    id: u16,
+    question: &(Name, rr::RecordType),
+    recursion_desired: bool,
+) -> Result<Vec<u8>, String> {
+    let mut message = Message::new(id, MessageType::Query, OpCode::Query);
+    message.metadata.recursion_desired = recursion_desired;
+    message.add_query(Query::query(question.0.clone(), question.1));
+    let mut edns = Edns::new();
+    edns.set_max_payload(EDNS_PAYLOAD);
+    message.set_edns(edns);
+    message
+        .to_vec()
+        .map_err(|e| format!("cannot encode query: {e}"))
+}
+
+/// Reads a response: NOERROR/NXDOMAIN are answers, any other code an error.
+fn interpret(message: &Message, server: SocketAddr, name: &str, rtype: RecordType) -> LookupResult {
+    let rcode = message.metadata.response_code;
+    if rcode != ResponseCode::NoError && rcode != ResponseCode::NXDomain {
+        return Err(DnsError::Rcode {
+            server: server.to_string(),
+            name: name.to_owned(),
+            rtype,
+            rcode: rcode_name(rcode),
+        });
+    }
+    let chained = follow_chain(name, rtype, message.answers.iter());
+    let status = status_of(&chained.records, rcode == ResponseCode::NXDomain);
+    let ttl = match status {
+        AnswerStatus::Records => chained.ttl.unwrap_or(0),
+        AnswerStatus::NoData | AnswerStatus::NxDomain => negative_ttl(message.authorities.iter()),
+    };
+    Ok(Answer {
+        status,
+        records: chained.records,
+        cname_chain: chained.cname_chain,
+        ttl,
+        server: Some(server),
+        authoritative: message.metadata.authoritative,
+    })
+}
+
+/// A transport error quoting the server and name.
+fn transport(server: SocketAddr, qname: &Name, reason: &str) -> DnsError {
+    DnsError::Transport {
+        server: server.to_string(),
+        name: super::convert::name_string(qname),
+        reason: reason.to_owned(),
+    }
+}
+
+/// A timeout quoting the server and question.
+fn timeout(server: SocketAddr, qname: &Name, rtype: RecordType) -> DnsError {
+    DnsError::Timeout {
+        server: server.to_string(),
+        name: super::convert::name_string(qname),
+        rtype,
     }
 }

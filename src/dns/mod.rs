@@ -5,6 +5,7 @@
 //! direct authoritative queries), unit tests use [`fake::FakeDns`].
 
 pub mod authoritative;
+mod convert;
 pub mod direct;
 pub mod fake;
 pub mod hickory;
@@ -311,3 +312,6 @@ mod tests {
         assert_eq!(normalize_name("."), "");
     }
 }
+
+#[cfg(test)]
+mod live_tests;

@@ -1,7 +1,35 @@
 //! An in-process authoritative DNS server (hickory-server) on loopback, for `maildrift demo`
 //! and integration tests: zones from zone-file text, editable while it runs.
+//!
+//! The zones live in a hickory `Catalog` of in-memory zone handlers. Editing a zone builds
+//! a new catalog and swaps it in whole, so a query sees either the old or the new zone,
+//! never a half-edited one. Our own request handler in front of the catalog counts queries
+//! and simulates failures.
 
+use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, ResponseCode};
+use hickory_proto::rr::{LowerName, Name};
+use hickory_proto::serialize::txt::Parser;
+use hickory_server::Server;
+use hickory_server::net::runtime::Time;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::store::in_memory::InMemoryZoneHandler;
+use hickory_server::zone_handler::{
+    AxfrPolicy, Catalog, MessageResponseBuilder, ZoneHandler, ZoneType,
+};
+use std::collections::BTreeMap;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::net::{TcpListener, UdpSocket};
+
+/// How long an idle TCP client may keep a connection open.
+const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Responses buffered per TCP connection.
+const TCP_RESPONSE_BUFFER: usize = 16;
+/// Tries at finding a port free for both UDP and TCP.
+const BIND_ATTEMPTS: usize = 10;
 
 /// How the server behaves; tests switch it to simulate failures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,36 +42,226 @@ pub enum ServerMode {
     Silent,
 }
 
+impl ServerMode {
+    /// Compact form for an atomic.
+    fn to_u8(self) -> u8 {
+        match self {
+            ServerMode::Normal => 0,
+            ServerMode::ServFail => 1,
+            ServerMode::Silent => 2,
+        }
+    }
+
+    /// Inverse of [`ServerMode::to_u8`].
+    fn from_u8(value: u8) -> ServerMode {
+        match value {
+            1 => ServerMode::ServFail,
+            2 => ServerMode::Silent,
+            _ => ServerMode::Normal,
+        }
+    }
+}
+
 /// A running server; stops when dropped.
-pub struct LocalDnsServer {}
+pub struct LocalDnsServer {
+    /// Bound UDP and TCP address.
+    addr: SocketAddr,
+    /// State shared with the request handler.
+    state: Arc<ServerState>,
+    /// The hickory server; dropping it aborts its tasks.
+    server: Server<LocalHandler>,
+}
+
+/// Zones, mode and counters, shared between the handle and the request handler.
+struct ServerState {
+    /// The catalog queries are answered from; replaced whole on every edit.
+    catalog: RwLock<Arc<Catalog>>,
+    /// The zone handlers by origin, from which a new catalog is built on edit. The lock
+    /// also serialises edits.
+    zones: Mutex<BTreeMap<LowerName, Arc<dyn ZoneHandler>>>,
+    /// A [`ServerMode`] as u8.
+    mode: AtomicU8,
+    /// Queries received, in any mode.
+    queries: AtomicU64,
+}
+
+/// Our request handler: counts, simulates failures, else asks the catalog.
+struct LocalHandler(Arc<ServerState>);
+
+#[async_trait::async_trait]
+impl RequestHandler for LocalHandler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
+        self.0.queries.fetch_add(1, Ordering::Relaxed);
+        match ServerMode::from_u8(self.0.mode.load(Ordering::Relaxed)) {
+            ServerMode::Normal => {
+                let catalog = self
+                    .0
+                    .catalog
+                    .read()
+                    .expect("catalog lock poisoned")
+                    .clone();
+                catalog
+                    .handle_request::<R, T>(request, response_handle)
+                    .await
+            }
+            ServerMode::ServFail => {
+                let response = MessageResponseBuilder::new(&request.queries, None)
+                    .error_msg(&request.metadata, ResponseCode::ServFail);
+                match response_handle.send_response(response).await {
+                    Ok(info) => info,
+                    Err(error) => {
+                        tracing::warn!(%error, "failed to send SERVFAIL");
+                        unanswered(request)
+                    }
+                }
+            }
+            ServerMode::Silent => unanswered(request),
+        }
+    }
+}
+
+/// What we report to hickory for a request we did not answer.
+fn unanswered(request: &Request) -> ResponseInfo {
+    let mut metadata = Metadata::new(
+        request.metadata.id,
+        MessageType::Response,
+        request.metadata.op_code,
+    );
+    metadata.response_code = ResponseCode::ServFail;
+    ResponseInfo::from(Header {
+        metadata,
+        counts: HeaderCounts::default(),
+    })
+}
+
+/// Parses zone-file text (with `$ORIGIN` and an SOA record) into a zone handler.
+fn parse_zone(zone_text: &str) -> Result<(LowerName, Arc<dyn ZoneHandler>), String> {
+    let (origin, records) = Parser::new(zone_text, None, None)
+        .parse()
+        .map_err(|e| format!("invalid zone file: {e}"))?;
+    let lower = LowerName::new(&origin);
+    let handler: InMemoryZoneHandler =
+        InMemoryZoneHandler::new(origin.clone(), records, ZoneType::Primary, AxfrPolicy::Deny)
+            .map_err(|e| format!("invalid zone {origin}: {e}"))?;
+    Ok((lower, Arc::new(handler)))
+}
+
+/// A catalog serving `zones`.
+fn build_catalog(zones: &BTreeMap<LowerName, Arc<dyn ZoneHandler>>) -> Catalog {
+    let mut catalog = Catalog::new();
+    for (origin, handler) in zones {
+        catalog.upsert(origin.clone(), vec![handler.clone()]);
+    }
+    catalog
+}
+
+/// Binds UDP on `ip:0`, then TCP on the same port; retries when TCP's port is taken.
+async fn bind_pair(ip: IpAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    let mut last_error = None;
+    for _ in 0..BIND_ATTEMPTS {
+        let udp = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+        let addr = udp.local_addr()?;
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(error) if error.kind() == io::ErrorKind::AddrInUse => last_error = Some(error),
+            Err(error) => return Err(error),
+        }
+    }
+    let error = last_error.expect("at least one attempt");
+    Err(io::Error::new(
+        error.kind(),
+        format!("no port free for both UDP and TCP on {ip} after {BIND_ATTEMPTS} tries: {error}"),
+    ))
+}
 
 impl LocalDnsServer {
     /// Binds UDP and TCP on `ip` port 0 and serves the zones (each a zone-file text with
     /// `$ORIGIN` and an SOA record).
     pub async fn start(ip: IpAddr, zones: &[&str]) -> std::io::Result<LocalDnsServer> {
-        let _ = (ip, zones);
-        todo!()
+        let mut handlers = BTreeMap::new();
+        for (index, zone_text) in zones.iter().enumerate() {
+            let (origin, handler) = parse_zone(zone_text).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("zone #{}: {e}", index + 1),
+                )
+            })?;
+            handlers.insert(origin, handler);
+        }
+        let state = Arc::new(ServerState {
+            catalog: RwLock::new(Arc::new(build_catalog(&handlers))),
+            zones: Mutex::new(handlers),
+            mode: AtomicU8::new(ServerMode::Normal.to_u8()),
+            queries: AtomicU64::new(0),
+        });
+        let (udp, tcp) = bind_pair(ip).await?;
+        let addr = udp.local_addr()?;
+        let mut server = Server::new(LocalHandler(state.clone()));
+        server.register_socket(udp);
+        server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
+        tracing::debug!(%addr, "local DNS server started");
+        Ok(LocalDnsServer {
+            addr,
+            state,
+            server,
+        })
     }
 
     /// The bound address (same port for UDP and TCP).
     pub fn addr(&self) -> SocketAddr {
-        todo!()
+        self.addr
     }
 
     /// Replaces (or adds) the zone given by the text's `$ORIGIN`.
     pub fn set_zone(&self, zone_text: &str) -> Result<(), String> {
-        let _ = zone_text;
-        todo!()
+        let (origin, handler) = parse_zone(zone_text)?;
+        let mut zones = self.state.zones.lock().expect("zones lock poisoned");
+        zones.insert(origin, handler);
+        let catalog = Arc::new(build_catalog(&zones));
+        *self.state.catalog.write().expect("catalog lock poisoned") = catalog;
+        Ok(())
+    }
+
+    /// Stops serving the zone `origin` (queries for it are then REFUSED).
+    pub fn remove_zone(&self, origin: &str) -> Result<(), String> {
+        let name =
+            Name::from_utf8(origin).map_err(|e| format!("invalid zone name {origin:?}: {e}"))?;
+        let mut zones = self.state.zones.lock().expect("zones lock poisoned");
+        if zones.remove(&LowerName::new(&name)).is_none() {
+            return Err(format!("no zone {origin:?} on this server"));
+        }
+        let catalog = Arc::new(build_catalog(&zones));
+        *self.state.catalog.write().expect("catalog lock poisoned") = catalog;
+        Ok(())
     }
 
     /// Switches failure simulation.
     pub fn set_mode(&self, mode: ServerMode) {
-        let _ = mode;
-        todo!()
+        self.state.mode.store(mode.to_u8(), Ordering::Relaxed);
     }
 
     /// Queries received so far.
     pub fn query_count(&self) -> u64 {
-        todo!()
+        self.state.queries.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting queries and waits for the server tasks to finish.
+    pub async fn shutdown(mut self) -> io::Result<()> {
+        self.server
+            .shutdown_gracefully()
+            .await
+            .map_err(|e| io::Error::other(format!("DNS server on {}: {e}", self.addr)))
+    }
+}
+
+impl Drop for LocalDnsServer {
+    fn drop(&mut self) {
+        // The server's task set aborts its tasks when dropped; cancelling first lets
+        // connection handlers see the shutdown too.
+        self.server.shutdown_token().cancel();
     }
 }
