@@ -312,7 +312,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn every_domain_is_checked_at_start_then_within_each_interval() {
-        let h = start(vec![entry("a.example", 60), entry("b.example", 300)], &[], 4);
+        let h = start(
+            vec![entry("a.example", 60), entry("b.example", 300)],
+            &[],
+            4,
+        );
         tokio::time::sleep(Duration::from_secs(3000)).await;
         for (domain, interval) in [("a.example", 60.0), ("b.example", 300.0)] {
             let times = times_of(&h.recorder, domain);
@@ -341,7 +345,11 @@ mod tests {
         // Concurrency 2 with one domain that hangs for an hour: the other two still run on
         // schedule (the hanging one holds one permit), and the hanging one skips its turns.
         let h = start(
-            vec![entry("hang.example", 10), entry("a.example", 10), entry("b.example", 10)],
+            vec![
+                entry("hang.example", 10),
+                entry("a.example", 10),
+                entry("b.example", 10),
+            ],
             &["hang.example"],
             2,
         );
@@ -355,7 +363,14 @@ mod tests {
             }
         }
         // The first round includes the hanging domain, so it has not finished.
-        assert!(h.rounds.0.lock().unwrap().iter().all(|(_, _, first)| !first));
+        assert!(
+            h.rounds
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .all(|(_, _, first)| !first)
+        );
         h.shutdown.cancel();
         // Shutdown drains for DRAIN_TIMEOUT, then aborts the hanging check.
         h.task.await.unwrap();
@@ -380,13 +395,24 @@ mod tests {
         let h = start(vec![entry("a.example", 60), entry("b.example", 60)], &[], 8);
         tokio::time::sleep(Duration::from_secs(30)).await;
         h.plan
-            .send(Arc::new(vec![entry("a.example", 60), entry("c.example", 60)]))
+            .send(Arc::new(vec![
+                entry("a.example", 60),
+                entry("c.example", 60),
+            ]))
             .unwrap();
         tokio::time::sleep(Duration::from_millis(1)).await;
         let c = times_of(&h.recorder, "c.example");
-        assert_eq!(c, vec![h.start + Duration::from_secs(30)], "new domain checked at once");
+        assert_eq!(
+            c,
+            vec![h.start + Duration::from_secs(30)],
+            "new domain checked at once"
+        );
         tokio::time::sleep(Duration::from_secs(300)).await;
-        assert_eq!(times_of(&h.recorder, "b.example").len(), 1, "removed domain not checked again");
+        assert_eq!(
+            times_of(&h.recorder, "b.example").len(),
+            1,
+            "removed domain not checked again"
+        );
         assert!(times_of(&h.recorder, "a.example").len() >= 6);
         h.shutdown.cancel();
         h.task.await.unwrap();

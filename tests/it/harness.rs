@@ -1,0 +1,195 @@
+//! Helpers: start the daemon on 127.0.0.1:0, plain HTTP/1.1 requests, metric lookup, and
+//! bounded waiting (poll with a deadline, never a bare sleep).
+
+use maildrift::app::{self, RunOptions};
+use maildrift::config::Config;
+use maildrift::dns::server::LocalDnsServer;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A running daemon and the files it reads.
+pub struct Daemon {
+    pub addr: SocketAddr,
+    pub config_path: PathBuf,
+    pub shutdown: CancellationToken,
+    pub task: JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Writes `yaml` to a temporary file and runs the daemon with it.
+    pub async fn start(yaml: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("maildrift.yml");
+        std::fs::write(&config_path, yaml).unwrap();
+        let config =
+            Config::load(&config_path).unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(app::run(
+            config,
+            RunOptions::default(),
+            listener,
+            shutdown.clone(),
+        ));
+        Daemon {
+            addr,
+            config_path,
+            shutdown,
+            task,
+            _dir: dir,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        request(self.addr, "GET", path).await
+    }
+
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        metric(&self.get("/metrics").await.body, name, labels)
+    }
+
+    /// Waits (bounded) until `/-/ready` answers 200.
+    pub async fn wait_ready(&self, within: Duration) {
+        let ready = wait_until(within, || async {
+            self.get("/-/ready").await.status == 200
+        })
+        .await;
+        assert!(ready, "daemon not ready within {within:?}");
+    }
+
+    /// Waits (bounded) until the metric has `value`; returns how long it took.
+    pub async fn wait_metric(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        value: f64,
+        within: Duration,
+    ) -> Duration {
+        let started = tokio::time::Instant::now();
+        let reached = wait_until(within, || async {
+            self.metric(name, labels).await == Some(value)
+        })
+        .await;
+        let seen = self.metric(name, labels).await;
+        assert!(
+            reached,
+            "{name}{labels:?} is {seen:?}, expected {value} within {within:?}"
+        );
+        started.elapsed()
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let result = tokio::time::timeout(Duration::from_secs(15), self.task)
+            .await
+            .expect("daemon stops within 15 s");
+        result.unwrap().unwrap();
+    }
+}
+
+/// Starts an authoritative server on 127.0.0.1 with the zones.
+pub async fn dns_server(zones: &[&str]) -> LocalDnsServer {
+    LocalDnsServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST), zones)
+        .await
+        .unwrap()
+}
+
+/// Polls `condition` every 25 ms until it holds or `within` passes.
+pub async fn wait_until<F, Fut>(within: Duration, mut condition: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if condition().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: String,
+    pub body: String,
+}
+
+/// A minimal HTTP/1.1 client (Connection: close), enough for the daemon's endpoints.
+pub async fn request(addr: SocketAddr, method: &str, path: &str) -> Response {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (headers, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = headers
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if headers
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Response {
+        status,
+        headers: headers.to_owned(),
+        body,
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The value of the first sample of `name` whose labels include `labels`.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric_name, label_text) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            (metric_name == name).then_some((label_text, value))
+        })
+        .find(|(label_text, _)| {
+            labels.iter().all(|(k, v)| {
+                label_text
+                    .split(',')
+                    .any(|pair| pair == format!("{k}=\"{v}\""))
+            })
+        })
+        .and_then(|(_, value)| value.parse().ok())
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the daemon against a real in-process authoritative DNS server, over
+//! real HTTP; the binary for CLI behaviour. One test binary, small helpers (ripgrep style).
+
+// Helpers are `pub` for the sibling modules of this test binary.
+#![allow(unreachable_pub)]
+
+mod cli;
+mod daemon;
+mod demo;
+mod harness;
