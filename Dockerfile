@@ -1,0 +1,18 @@
+# Two stages: build with the Rust toolchain, run on a small Debian base as a non-root user.
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked && strip target/release/maildrift
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /var/lib/maildrift --create-home maildrift
+COPY --from=build /src/target/release/maildrift /usr/local/bin/maildrift
+COPY config/example.yml /etc/maildrift/maildrift.yml
+USER 10001
+WORKDIR /var/lib/maildrift
+EXPOSE 9725
+ENTRYPOINT ["/usr/local/bin/maildrift"]
+CMD ["run", "--config", "/etc/maildrift/maildrift.yml", "--web.listen-address", ":9725"]
