@@ -1,7 +1,24 @@
 //! Configuration: raw YAML → validated [`Config`], every error at once, each with file,
 //! line:column and field.
 
+mod alerting;
+mod duration;
+mod issues;
+mod names;
+mod position;
+mod providers;
+mod raw;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+pub use alerting::{AlertingConfig, WebhookConfig, WebhookFormat, WebhookUrl};
+pub use duration::parse_duration;
+
 use crate::checks::Expectations;
+use issues::Issues;
+use position::PositionIndex;
+use raw::{RawAlerting, RawDefaults, RawDomain, RawTop};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +33,8 @@ pub struct Config {
     pub domains: Vec<DomainConfig>,
     /// Daemon-wide settings.
     pub global: GlobalConfig,
+    /// Where alerts go; `None` when the file has no `alerting:` section.
+    pub alerting: Option<AlertingConfig>,
 }
 
 /// Settings that are not per domain.
@@ -23,6 +42,14 @@ pub struct Config {
 pub struct GlobalConfig {
     /// At most this many domain checks run at once.
     pub concurrency: usize,
+}
+
+impl Default for GlobalConfig {
+    fn default() -> GlobalConfig {
+        GlobalConfig {
+            concurrency: validate::default_concurrency(),
+        }
+    }
 }
 
 /// A recursive resolver to ask.
@@ -80,30 +107,208 @@ pub struct ConfigIssue {
 }
 
 impl std::fmt::Display for ConfigError {
+    /// One line per issue: `FILE:LINE:COL: FIELD: MESSAGE` (`FILE: MESSAGE` when the issue
+    /// has no position or field).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let _ = f;
-        todo!()
+        let file = self.file.display();
+        for (i, issue) in self.issues.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            if issue.line == 0 {
+                write!(f, "{file}: ")?;
+            } else {
+                write!(f, "{file}:{}:{}: ", issue.line, issue.column)?;
+            }
+            if !issue.field.is_empty() {
+                write!(f, "{}: ", issue.field)?;
+            }
+            write!(f, "{}", issue.message)?;
+        }
+        Ok(())
     }
 }
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// An error made of `issues`, sorted by position (stable for equal positions).
+    fn new(file: &Path, mut issues: Vec<ConfigIssue>) -> ConfigError {
+        issues.sort_by_key(|i| (i.line, i.column));
+        ConfigError {
+            file: file.to_path_buf(),
+            issues,
+        }
+    }
+}
+
 impl Config {
     /// Reads and validates a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let _ = path;
-        todo!()
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text, path),
+            Err(err) => Err(ConfigError::new(
+                path,
+                vec![ConfigIssue {
+                    line: 0,
+                    column: 0,
+                    field: String::new(),
+                    message: format!("cannot read the config file: {err}"),
+                }],
+            )),
+        }
     }
 
     /// Validates YAML text; `source` is used in messages.
     pub fn parse(text: &str, source: &Path) -> Result<Config, ConfigError> {
-        let _ = (text, source);
-        todo!()
+        let index = PositionIndex::build(text);
+        let mut issues = Issues::new(&index);
+        let config = parse_document(text, source, &mut issues);
+        match config {
+            Some(config) if issues.list.is_empty() => Ok(config),
+            _ => Err(ConfigError::new(source, issues.list)),
+        }
+    }
+
+    /// Things worth a warning that are not errors (e.g. no domains to watch).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.domains.is_empty() {
+            warnings.push(format!(
+                "{}: `domains:` is empty: nothing will be watched",
+                self.source.display()
+            ));
+        }
+        warnings
     }
 }
 
-/// Parses a duration such as `500ms`, `30s`, `5m`, `1h`, `1d`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let _ = text;
-    todo!()
+/// Parses and validates, recording every issue; `None` when nothing can be built.
+fn parse_document(text: &str, source: &Path, issues: &mut Issues<'_>) -> Option<Config> {
+    let document: yaml_serde::Value = match yaml_serde::from_str(text) {
+        Ok(document) => document,
+        Err(err) => {
+            syntax_error(&err, issues);
+            return None;
+        }
+    };
+    let top = split_top(document, issues)?;
+
+    let mut presets = match providers::builtin() {
+        Ok(presets) => presets,
+        Err(message) => {
+            issues.push(0, 0, "providers", format!("built-in presets: {message}"));
+            BTreeMap::new()
+        }
+    };
+    if let Some(user) = top.providers {
+        presets.extend(providers::parse(user, "providers", issues));
+    }
+
+    let raw_defaults = match top.defaults {
+        None => RawDefaults::default(),
+        Some(value) => issues.deserialize(value, "defaults").unwrap_or_default(),
+    };
+    let defaults = validate::defaults(raw_defaults, issues);
+
+    let entries: Vec<Option<RawDomain>> = match top.domains.unwrap_or_default() {
+        yaml_serde::Value::Null => Vec::new(),
+        yaml_serde::Value::Sequence(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| issues.deserialize(item, &format!("domains[{i}]")))
+            .collect(),
+        _ => {
+            issues.value(
+                "domains",
+                "expected a list of domains (`- name: example.com`)",
+            );
+            Vec::new()
+        }
+    };
+    let domains = validate::domains(entries, &defaults, &presets, issues);
+
+    let alerting = top
+        .alerting
+        .filter(|value| !value.is_null())
+        .and_then(|value| issues.deserialize::<RawAlerting>(value, "alerting"))
+        .map(|raw| alerting::validate(raw, issues));
+
+    Some(Config {
+        source: source.to_path_buf(),
+        domains,
+        global: GlobalConfig {
+            concurrency: defaults.concurrency,
+        },
+        alerting,
+    })
+}
+
+/// Splits the top-level mapping into its sections, reporting unknown keys and a missing
+/// `domains:` without stopping.
+fn split_top(document: yaml_serde::Value, issues: &mut Issues<'_>) -> Option<RawTop> {
+    let expected = RawTop::KEYS.map(|k| format!("`{k}`")).join(", ");
+    let yaml_serde::Value::Mapping(mapping) = document else {
+        issues.value("", format!("expected a mapping with the keys {expected}"));
+        return None;
+    };
+    let mut top = RawTop::default();
+    for (key, value) in mapping {
+        let Some(key) = key.as_str() else {
+            issues.value(
+                "",
+                format!("top-level keys must be strings; expected {expected}"),
+            );
+            continue;
+        };
+        let slot = match key {
+            "defaults" => &mut top.defaults,
+            "domains" => &mut top.domains,
+            "alerting" => &mut top.alerting,
+            "providers" => &mut top.providers,
+            other => {
+                issues.key(
+                    other,
+                    format!("unknown field `{other}`, expected one of {expected}"),
+                );
+                continue;
+            }
+        };
+        *slot = Some(value);
+    }
+    if top.domains.is_none() {
+        issues.value(
+            "",
+            "missing field `domains` (write `domains: []` to watch nothing)",
+        );
+    }
+    Some(top)
+}
+
+/// Records a YAML syntax error (or a duplicate key) at the position yaml_serde gives.
+fn syntax_error(err: &yaml_serde::Error, issues: &mut Issues<'_>) {
+    let mut message = err.to_string();
+    let (mut line, mut column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
+    let mut field = String::new();
+    if message.contains("duplicate entry") {
+        // yaml_serde points at the mapping; point at the repeated key instead.
+        let index = issues.index();
+        if let Some((path, pos)) = index.duplicate_keys().first() {
+            let key = path.rsplit('.').next().unwrap_or(path);
+            let first = index.key(path);
+            (line, column, field) = (pos.line, pos.column, path.clone());
+            message = format!("duplicate key {key:?} (first set at line {})", first.line);
+        }
+    } else if line > 0 && message.matches(" at line ").count() == 1 {
+        // A lone " at line L column C" suffix repeats the issue's own position.
+        if let Some(i) = message.find(" at line ") {
+            message.truncate(i);
+        }
+    }
+    issues.push(
+        line,
+        column,
+        &field,
+        format!("YAML syntax error: {message}"),
+    );
 }

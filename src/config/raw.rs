@@ -1,0 +1,248 @@
+//! The config file as written: serde shapes with `deny_unknown_fields`, leaf values kept as
+//! text so that validation (in `validate.rs`) can check them all and report each one.
+//!
+//! Fields are `Option`s because a domain inherits what it does not set from `defaults:`;
+//! the defaults themselves are the named functions in `validate.rs`.
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The top level, split by hand (see `split_top` in `mod.rs`) rather than derived, so that
+/// an unknown top-level key does not hide the errors in the known sections. Each section
+/// is kept as a YAML value and deserialized on its own, so a type error in one section
+/// (or one domain) does not hide errors elsewhere.
+#[derive(Debug, Default)]
+pub(crate) struct RawTop {
+    /// Settings every domain inherits, and daemon-wide ones ([`RawDefaults`]).
+    pub(crate) defaults: Option<yaml_serde::Value>,
+    /// The watched domains (a list of [`RawDomain`]); required.
+    pub(crate) domains: Option<yaml_serde::Value>,
+    /// Where alerts go ([`RawAlerting`]).
+    pub(crate) alerting: Option<yaml_serde::Value>,
+    /// User provider presets, by name ([`RawPreset`]), added to the built-in ones.
+    pub(crate) providers: Option<yaml_serde::Value>,
+}
+
+impl RawTop {
+    /// The top-level keys, in the order the error messages list them.
+    pub(crate) const KEYS: [&'static str; 4] = ["defaults", "domains", "alerting", "providers"];
+}
+
+/// `defaults:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping of default settings (interval, timeout, ...)"
+)]
+pub(crate) struct RawDefaults {
+    /// How often each domain is checked.
+    pub(crate) interval: Option<Text>,
+    /// Deadline for one domain check.
+    pub(crate) timeout: Option<Text>,
+    /// Recursive resolvers: `system` or `IP[:PORT]`.
+    pub(crate) resolvers: Option<Vec<Text>>,
+    /// Also ask the authoritative servers directly.
+    pub(crate) authoritative: Option<bool>,
+    /// Authoritative servers to ask instead of discovering NS records.
+    pub(crate) nameservers: Option<Vec<Text>>,
+    /// At most this many domain checks at once (daemon-wide).
+    pub(crate) concurrency: Option<i64>,
+}
+
+/// One entry of `domains:`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a domain entry: a mapping such as `{ name: example.com }`"
+)]
+pub(crate) struct RawDomain {
+    /// The domain name.
+    pub(crate) name: Text,
+    /// Overrides `defaults.interval`.
+    pub(crate) interval: Option<Text>,
+    /// Overrides `defaults.timeout`.
+    pub(crate) timeout: Option<Text>,
+    /// Overrides `defaults.resolvers`.
+    pub(crate) resolvers: Option<Vec<Text>>,
+    /// Overrides `defaults.authoritative`.
+    pub(crate) authoritative: Option<bool>,
+    /// Overrides `defaults.nameservers`.
+    pub(crate) nameservers: Option<Vec<Text>>,
+    /// Provider preset filling `expect.mx` and `expect.spf.includes`.
+    pub(crate) provider: Option<Text>,
+    /// What the mail DNS should look like.
+    pub(crate) expect: Option<RawExpect>,
+    /// Extra alert labels.
+    pub(crate) labels: Option<BTreeMap<String, Text>>,
+}
+
+/// `expect:` of a domain.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping with mx, spf, dmarc, dkim")]
+pub(crate) struct RawExpect {
+    /// Expected MX hosts.
+    pub(crate) mx: Option<Vec<Text>>,
+    /// Expected SPF shape.
+    pub(crate) spf: Option<RawSpf>,
+    /// Expected DMARC policy.
+    pub(crate) dmarc: Option<RawDmarc>,
+    /// DKIM selectors that must publish a key.
+    pub(crate) dkim: Option<RawDkim>,
+}
+
+/// `expect.spf:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as `{ includes: [...], all: \"-all\" }`"
+)]
+pub(crate) struct RawSpf {
+    /// Domains that must be included.
+    pub(crate) includes: Option<Vec<Text>>,
+    /// The required final `all` term.
+    pub(crate) all: Option<Text>,
+    /// IPs that must get `pass`.
+    pub(crate) authorizes: Option<Vec<Text>>,
+}
+
+/// `expect.dmarc:`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as `{ policy: reject }`"
+)]
+pub(crate) struct RawDmarc {
+    /// `none`, `quarantine` or `reject`.
+    pub(crate) policy: Text,
+}
+
+/// `expect.dkim:`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as `{ selectors: [default] }`"
+)]
+pub(crate) struct RawDkim {
+    /// Selector names.
+    pub(crate) selectors: Vec<Text>,
+}
+
+/// `alerting:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with for, resend_interval, alertmanager, webhooks"
+)]
+pub(crate) struct RawAlerting {
+    /// How long a finding must persist before its alert fires.
+    #[serde(rename = "for")]
+    pub(crate) for_: Option<Text>,
+    /// How often a firing alert is sent again.
+    pub(crate) resend_interval: Option<Text>,
+    /// Alertmanager API endpoints.
+    pub(crate) alertmanager: Option<RawAlertmanager>,
+    /// Direct webhook receivers.
+    #[serde(default)]
+    pub(crate) webhooks: Vec<RawWebhook>,
+}
+
+/// `alerting.alertmanager:`: exactly one of `url` and `urls`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as `{ url: \"http://alertmanager:9093\" }`"
+)]
+pub(crate) struct RawAlertmanager {
+    /// One Alertmanager.
+    pub(crate) url: Option<Text>,
+    /// Several Alertmanagers (a cluster: each gets every alert).
+    pub(crate) urls: Option<Vec<Text>>,
+}
+
+/// One entry of `alerting.webhooks:`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a webhook: a mapping such as `{ name: oncall, format: slack, url_file: FILE }`"
+)]
+pub(crate) struct RawWebhook {
+    /// Receiver name, unique (the `receiver` metric label).
+    pub(crate) name: Text,
+    /// Payload format: generic, slack, dingtalk, feishu, wecom.
+    pub(crate) format: Text,
+    /// The URL, written in the config.
+    pub(crate) url: Option<Text>,
+    /// A file holding the URL (keeps tokens out of the config).
+    pub(crate) url_file: Option<Text>,
+    /// A file holding a signing secret (DingTalk, Feishu).
+    pub(crate) secret_file: Option<Text>,
+}
+
+/// One provider preset (built-in file or `providers:`).
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a preset: a mapping such as `{ mx: [...], spf_includes: [...] }`"
+)]
+pub(crate) struct RawPreset {
+    /// MX hosts; `{domain}` and `{domain_dashed}` are replaced per domain.
+    #[serde(default)]
+    pub(crate) mx: Vec<Text>,
+    /// SPF include domains.
+    #[serde(default)]
+    pub(crate) spf_includes: Vec<Text>,
+}
+
+/// A scalar kept as text: strings, numbers and booleans all accepted, so that `300` for
+/// a duration or `1.5` for a name gets a message about the value, not about its type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Text(pub(crate) String);
+
+impl Text {
+    /// The text.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Text, D::Error> {
+        deserializer.deserialize_any(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl Visitor<'_> for TextVisitor {
+    type Value = Text;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+        Ok(Text(v.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Text, E> {
+        Ok(Text(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
+        Ok(Text(v.to_string()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
+        Ok(Text(v.to_string()))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text, E> {
+        Ok(Text(v.to_string()))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text, E> {
+        Ok(Text(v.to_string()))
+    }
+}

@@ -1,0 +1,383 @@
+//! Semantic validation of `defaults:` and `domains:`: defaults applied, names normalised,
+//! addresses parsed, presets merged; every problem recorded with its position.
+
+use super::duration::format_duration;
+use super::issues::Issues;
+use super::names::{DOMAIN, HOST, SELECTOR, check_label_name, check_name};
+use super::providers::{Presets, check_spf_include};
+use super::raw::{RawDefaults, RawDomain, RawExpect, Text};
+use super::{DomainConfig, ResolverSpec};
+use crate::checks::{DkimExpectation, DmarcExpectation, Expectations, MxExpectation};
+use crate::dns::parse_server_addr;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// Default check interval.
+pub(crate) fn default_interval() -> Duration {
+    Duration::from_secs(5 * 60)
+}
+
+/// Default deadline for one domain check.
+pub(crate) fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// Default resolvers: the system configuration.
+pub(crate) fn default_resolvers() -> Vec<ResolverSpec> {
+    vec![ResolverSpec::System]
+}
+
+/// Ask the authoritative servers directly by default.
+pub(crate) fn default_authoritative() -> bool {
+    true
+}
+
+/// Default number of concurrent domain checks.
+pub(crate) fn default_concurrency() -> usize {
+    64
+}
+
+/// Highest accepted `concurrency`.
+const MAX_CONCURRENCY: i64 = 100_000;
+
+/// `defaults:` validated. Durations are `None` when the written value was invalid (already
+/// reported), so that no follow-up error is derived from it.
+pub(crate) struct Defaults {
+    /// Check interval, inherited by domains that do not set one.
+    interval: Option<Duration>,
+    /// Check deadline, inherited likewise.
+    timeout: Option<Duration>,
+    /// Recursive resolvers, inherited likewise.
+    resolvers: Vec<ResolverSpec>,
+    /// Ask authoritative servers directly, inherited likewise.
+    authoritative: bool,
+    /// Authoritative server override, inherited likewise.
+    nameservers: Vec<SocketAddr>,
+    /// Daemon-wide concurrency.
+    pub(crate) concurrency: usize,
+}
+
+/// Validates `defaults:`.
+pub(crate) fn defaults(raw: RawDefaults, issues: &mut Issues<'_>) -> Defaults {
+    let interval = match &raw.interval {
+        None => Some(default_interval()),
+        Some(text) => issues.duration(text, "defaults.interval", true),
+    };
+    let timeout = match &raw.timeout {
+        None => Some(default_timeout()),
+        Some(text) => issues.duration(text, "defaults.timeout", true),
+    };
+    if let (Some(interval), Some(timeout)) = (interval, timeout)
+        && timeout > interval
+    {
+        let field = if raw.timeout.is_some() {
+            "defaults.timeout"
+        } else {
+            "defaults.interval"
+        };
+        issues.value(field, timeout_message(timeout, interval));
+    }
+    let concurrency = match raw.concurrency {
+        None => default_concurrency(),
+        Some(n) if (1..=MAX_CONCURRENCY).contains(&n) => {
+            usize::try_from(n).unwrap_or_else(|_| default_concurrency())
+        }
+        Some(n) => {
+            issues.value(
+                "defaults.concurrency",
+                format!("concurrency {n} is out of range: expected 1 to {MAX_CONCURRENCY}"),
+            );
+            default_concurrency()
+        }
+    };
+    Defaults {
+        interval,
+        timeout,
+        resolvers: raw
+            .resolvers
+            .map(|r| resolvers(&r, "defaults.resolvers", issues))
+            .unwrap_or_else(default_resolvers),
+        authoritative: raw.authoritative.unwrap_or_else(default_authoritative),
+        nameservers: raw
+            .nameservers
+            .map(|n| nameservers(&n, "defaults.nameservers", issues))
+            .unwrap_or_default(),
+        concurrency,
+    }
+}
+
+fn timeout_message(timeout: Duration, interval: Duration) -> String {
+    format!(
+        "timeout {} is longer than interval {}: a check must end before the next one starts",
+        format_duration(timeout),
+        format_duration(interval)
+    )
+}
+
+fn resolvers(list: &[Text], field: &str, issues: &mut Issues<'_>) -> Vec<ResolverSpec> {
+    if list.is_empty() {
+        issues.value(
+            field,
+            "empty resolver list: write [system] for the system resolver",
+        );
+    }
+    let mut out = Vec::new();
+    for (i, text) in list.iter().enumerate() {
+        if text.as_str().trim() == "system" {
+            out.push(ResolverSpec::System);
+            continue;
+        }
+        match parse_server_addr(text.as_str()) {
+            Ok(addr) => out.push(ResolverSpec::Addr(addr)),
+            Err(message) => issues.value(
+                &format!("{field}[{i}]"),
+                format!("{message}, or \"system\""),
+            ),
+        }
+    }
+    out
+}
+
+fn nameservers(list: &[Text], field: &str, issues: &mut Issues<'_>) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for (i, text) in list.iter().enumerate() {
+        match parse_server_addr(text.as_str()) {
+            Ok(addr) => out.push(addr),
+            Err(message) => issues.value(&format!("{field}[{i}]"), message),
+        }
+    }
+    out
+}
+
+/// Validates `domains:` entries (each already deserialized, or `None` when its type error
+/// was reported), checking names for duplicates across entries.
+pub(crate) fn domains(
+    entries: Vec<Option<RawDomain>>,
+    defaults: &Defaults,
+    presets: &Presets,
+    issues: &mut Issues<'_>,
+) -> Vec<DomainConfig> {
+    let mut out = Vec::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        let Some(raw) = entry else { continue };
+        let field = format!("domains[{i}]");
+        let Some(domain) = domain(raw, &field, defaults, presets, issues) else {
+            continue;
+        };
+        let name_field = format!("{field}.name");
+        if let Some(first) = seen.get(&domain.name) {
+            let first_pos = issues.index().value(first);
+            let this_pos = issues.index().value(&name_field);
+            issues.value(
+                &name_field,
+                format!(
+                    "duplicate domain {:?}: listed at line {} ({first}) and line {}",
+                    domain.name, first_pos.line, this_pos.line
+                ),
+            );
+            continue;
+        }
+        seen.insert(domain.name.clone(), name_field);
+        out.push(domain);
+    }
+    out
+}
+
+/// Validates one domain entry; `None` when its name is invalid or anything else is.
+fn domain(
+    raw: RawDomain,
+    field: &str,
+    defaults: &Defaults,
+    presets: &Presets,
+    issues: &mut Issues<'_>,
+) -> Option<DomainConfig> {
+    let before = issues.list.len();
+    let name = check_name(raw.name.as_str(), DOMAIN)
+        .map_err(|message| issues.value(&format!("{field}.name"), message))
+        .ok();
+
+    let interval = match &raw.interval {
+        None => defaults.interval,
+        Some(text) => issues.duration(text, &format!("{field}.interval"), true),
+    };
+    let timeout = match &raw.timeout {
+        None => defaults.timeout,
+        Some(text) => issues.duration(text, &format!("{field}.timeout"), true),
+    };
+    let overridden = raw.interval.is_some() || raw.timeout.is_some();
+    if let (true, Some(interval), Some(timeout)) = (overridden, interval, timeout)
+        && timeout > interval
+    {
+        let (key, other) = if raw.timeout.is_some() {
+            ("timeout", "interval")
+        } else {
+            ("interval", "timeout")
+        };
+        let inherited = if raw.interval.is_none() || raw.timeout.is_none() {
+            format!(" (the {other} comes from defaults)")
+        } else {
+            String::new()
+        };
+        issues.value(
+            &format!("{field}.{key}"),
+            format!("{}{inherited}", timeout_message(timeout, interval)),
+        );
+    }
+    let resolvers = match &raw.resolvers {
+        None => defaults.resolvers.clone(),
+        Some(list) => resolvers(list, &format!("{field}.resolvers"), issues),
+    };
+    let nameservers = match &raw.nameservers {
+        None => defaults.nameservers.clone(),
+        Some(list) => nameservers(list, &format!("{field}.nameservers"), issues),
+    };
+
+    let provider = raw.provider.as_ref().map(|p| p.as_str().trim().to_string());
+    let preset = provider.as_ref().and_then(|p| {
+        let found = presets.get(p);
+        if found.is_none() {
+            let known: Vec<&str> = presets.keys().map(String::as_str).collect();
+            issues.value(
+                &format!("{field}.provider"),
+                format!(
+                    "unknown provider {p:?}; known providers: {} (or define it under `providers:`)",
+                    known.join(", ")
+                ),
+            );
+        }
+        found
+    });
+    let raw_expect = raw.expect.unwrap_or_default();
+    let explicit_mx = raw_expect.mx.is_some();
+    let explicit_includes = raw_expect
+        .spf
+        .as_ref()
+        .is_some_and(|spf| spf.includes.is_some());
+    let mut expect = expectations(raw_expect, &format!("{field}.expect"), issues);
+    let labels = labels(
+        raw.labels.unwrap_or_default(),
+        &format!("{field}.labels"),
+        issues,
+    );
+
+    let name = name?;
+    if let Some(preset) = preset {
+        preset.apply(&name, &mut expect, explicit_mx, explicit_includes);
+    }
+    if issues.list.len() > before {
+        return None;
+    }
+    Some(DomainConfig {
+        name,
+        interval: interval.unwrap_or_else(default_interval),
+        timeout: timeout.unwrap_or_else(default_timeout),
+        resolvers,
+        authoritative: raw.authoritative.unwrap_or(defaults.authoritative),
+        nameservers,
+        provider,
+        expect,
+        labels,
+    })
+}
+
+fn expectations(raw: RawExpect, field: &str, issues: &mut Issues<'_>) -> Expectations {
+    let mut expect = Expectations::default();
+    if let Some(hosts) = raw.mx {
+        let mut checked = Vec::new();
+        for (i, host) in hosts.iter().enumerate() {
+            match check_name(host.as_str(), HOST) {
+                Ok(host) => checked.push(host),
+                Err(message) => issues.value(&format!("{field}.mx[{i}]"), message),
+            }
+        }
+        expect.mx = Some(MxExpectation { hosts: checked });
+    }
+    if let Some(spf) = raw.spf {
+        let mut out = crate::checks::SpfExpectation::default();
+        for (i, include) in spf.includes.unwrap_or_default().iter().enumerate() {
+            match check_spf_include(include.as_str()) {
+                Ok(name) => out.includes.push(name),
+                Err(message) => issues.value(&format!("{field}.spf.includes[{i}]"), message),
+            }
+        }
+        if let Some(all) = spf.all {
+            match spf_all(all.as_str()) {
+                Ok(all) => out.all = Some(all),
+                Err(message) => issues.value(&format!("{field}.spf.all"), message),
+            }
+        }
+        for (i, ip) in spf.authorizes.unwrap_or_default().iter().enumerate() {
+            match ip.as_str().trim().parse::<IpAddr>() {
+                Ok(ip) => out.authorizes.push(ip),
+                Err(_) if ip.as_str().contains('/') => issues.value(
+                    &format!("{field}.spf.authorizes[{i}]"),
+                    format!("{:?} is a network: list single sending IPs", ip.as_str()),
+                ),
+                Err(_) => issues.value(
+                    &format!("{field}.spf.authorizes[{i}]"),
+                    format!("{:?} is not an IP address", ip.as_str()),
+                ),
+            }
+        }
+        expect.spf = Some(out);
+    }
+    if let Some(dmarc) = raw.dmarc {
+        let policy = dmarc.policy.as_str().trim().to_ascii_lowercase();
+        if ["none", "quarantine", "reject"].contains(&policy.as_str()) {
+            expect.dmarc = Some(DmarcExpectation { policy });
+        } else {
+            issues.value(
+                &format!("{field}.dmarc.policy"),
+                format!(
+                    "unknown DMARC policy {:?}; expected none, quarantine or reject",
+                    dmarc.policy.as_str()
+                ),
+            );
+        }
+    }
+    if let Some(dkim) = raw.dkim {
+        let mut selectors = Vec::new();
+        for (i, selector) in dkim.selectors.iter().enumerate() {
+            match check_name(selector.as_str(), SELECTOR) {
+                Ok(s) => selectors.push(s),
+                Err(message) => issues.value(&format!("{field}.dkim.selectors[{i}]"), message),
+            }
+        }
+        expect.dkim = Some(DkimExpectation { selectors });
+    }
+    expect
+}
+
+/// Checks an SPF `all` qualifier term.
+fn spf_all(text: &str) -> Result<String, String> {
+    match text.trim() {
+        all @ ("-all" | "~all" | "?all" | "+all") => Ok(all.to_string()),
+        "all" => Err(
+            "\"all\" alone means \"+all\" (anyone may send): write \"+all\" if you mean it, \
+             or \"-all\"/\"~all\""
+                .to_string(),
+        ),
+        _ => Err(format!(
+            "invalid SPF all term {text:?}; expected one of -all, ~all, ?all, +all"
+        )),
+    }
+}
+
+fn labels(
+    raw: BTreeMap<String, Text>,
+    field: &str,
+    issues: &mut Issues<'_>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (name, value) in raw {
+        match check_label_name(&name) {
+            Ok(()) => {
+                out.insert(name, value.0);
+            }
+            Err(message) => issues.key(&format!("{field}.{name}"), message),
+        }
+    }
+    out
+}
