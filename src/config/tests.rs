@@ -44,7 +44,7 @@ fn every_shipped_config_parses() {
         }
     }
     names.sort();
-    assert_eq!(names, ["example.yml", "minimal.yml"]);
+    assert_eq!(names, ["demo.yml", "example.yml", "minimal.yml"]);
 }
 
 #[test]

@@ -163,24 +163,30 @@ pub(crate) fn domains(
     for (i, entry) in entries.into_iter().enumerate() {
         let Some(raw) = entry else { continue };
         let field = format!("domains[{i}]");
-        let Some(domain) = domain(raw, &field, defaults, presets, issues) else {
-            continue;
-        };
         let name_field = format!("{field}.name");
-        if let Some(first) = seen.get(&domain.name) {
-            let first_pos = issues.index().value(first);
-            let this_pos = issues.index().value(&name_field);
-            issues.value(
-                &name_field,
-                format!(
-                    "duplicate domain {:?}: listed at line {} ({first}) and line {}",
-                    domain.name, first_pos.line, this_pos.line
-                ),
-            );
-            continue;
+        // Duplicates are found even when the entry has other errors (reported separately).
+        let mut duplicate = false;
+        if let Ok(name) = check_name(raw.name.as_str(), DOMAIN) {
+            if let Some(first) = seen.get(&name) {
+                let first_pos = issues.index().value(first);
+                let this_pos = issues.index().value(&name_field);
+                issues.value(
+                    &name_field,
+                    format!(
+                        "duplicate domain {name:?}: listed at line {} ({first}) and line {}",
+                        first_pos.line, this_pos.line
+                    ),
+                );
+                duplicate = true;
+            } else {
+                seen.insert(name, name_field);
+            }
         }
-        seen.insert(domain.name.clone(), name_field);
-        out.push(domain);
+        if let Some(domain) = domain(raw, &field, defaults, presets, issues)
+            && !duplicate
+        {
+            out.push(domain);
+        }
     }
     out
 }
