@@ -97,11 +97,12 @@ pub(crate) fn follow_chain<'r>(
         let mut records = Vec::new();
         let mut record_ttl = ttl;
         for record in answers.clone() {
-            if record.record_type() == wanted && name_string(&record.name) == current {
-                if let Some(data) = convert_rdata(&record.data) {
-                    records.push(data);
-                    record_ttl = min(record_ttl, record.ttl);
-                }
+            if record.record_type() == wanted
+                && name_string(&record.name) == current
+                && let Some(data) = convert_rdata(&record.data)
+            {
+                records.push(data);
+                record_ttl = min(record_ttl, record.ttl);
             }
         }
         if !records.is_empty() {
@@ -195,7 +196,7 @@ mod tests {
 
     #[test]
     fn chain_is_followed_and_loops_stop() {
-        let answers = vec![
+        let answers = [
             rr::Record::from_rdata(
                 name("Www.Example.com."),
                 300,
@@ -216,7 +217,7 @@ mod tests {
         assert_eq!(cname.records, vec![RData::Cname("b.example.net".into())]);
         assert!(cname.cname_chain.is_empty());
 
-        let looped = vec![
+        let looped = [
             rr::Record::from_rdata(name("a.test."), 1, rr::RData::CNAME(CNAME(name("b.test.")))),
             rr::Record::from_rdata(name("b.test."), 1, rr::RData::CNAME(CNAME(name("a.test.")))),
         ];

@@ -380,8 +380,22 @@ fn interpret(message: &Message, server: SocketAddr, name: &str, rtype: RecordTyp
         cname_chain: chained.cname_chain,
         ttl,
         server: Some(server),
-        authoritative: message.metadata.authoritative,
+        authoritative: message.metadata.authoritative && !is_referral(message),
     })
+}
+
+/// A delegation to other servers: no answer, NS records and no SOA in the authority
+/// section. Never authoritative, whatever the AA bit says (hickory-server 0.26 sets it).
+fn is_referral(message: &Message) -> bool {
+    message.answers.is_empty()
+        && message
+            .authorities
+            .iter()
+            .any(|r| r.record_type() == rr::RecordType::NS)
+        && !message
+            .authorities
+            .iter()
+            .any(|r| r.record_type() == rr::RecordType::SOA)
 }
 
 /// A transport error quoting the server and name.

@@ -1,9 +1,21 @@
 //! Recursive lookups through hickory-resolver: the system configuration or given servers.
+//!
+//! The resolver's own response cache is switched off (`cache_size = 0`, which the cache
+//! implementation treats as "store nothing"): clamping its TTLs instead would also rewrite
+//! the TTLs it returns to us. Sharing answers between domains within a round is
+//! [`SharedLookups`](super::shared::SharedLookups)' job, where the age is bounded.
 
-use super::{DnsError, DnsLookup, LookupResult, QueryMetrics, RecordType};
+use super::convert::{follow_chain, parse_name, status_of, to_hickory_type};
+use super::metrics::{rcode_name, result_label};
+use super::{Answer, AnswerStatus, DnsError, DnsLookup, LookupResult, QueryMetrics, RecordType};
 use futures::future::BoxFuture;
+use hickory_proto::op::ResponseCode;
+use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError as NetDnsError, NetError};
+use hickory_resolver::{TokioResolver, system_conf};
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Timeouts for recursive lookups.
 #[derive(Clone, Debug)]
@@ -24,7 +36,14 @@ impl Default for ResolverOptions {
 }
 
 /// One hickory resolver; build one per distinct upstream set and share it.
-pub struct RecursiveResolver {}
+pub struct RecursiveResolver {
+    /// The hickory resolver, without a cache.
+    resolver: TokioResolver,
+    /// Where every lookup is counted.
+    metrics: QueryMetrics,
+    /// How errors name the upstream, e.g. "resolver 192.0.2.53:53".
+    label: String,
+}
 
 impl RecursiveResolver {
     /// From the system configuration (/etc/resolv.conf).
@@ -32,8 +51,29 @@ impl RecursiveResolver {
         options: &ResolverOptions,
         metrics: QueryMetrics,
     ) -> Result<RecursiveResolver, DnsError> {
-        let _ = (options, metrics);
-        todo!()
+        let (config, _system_options) =
+            system_conf::read_system_conf().map_err(|e| DnsError::NoServers {
+                name: "any name".to_owned(),
+                reason: format!(
+                    "cannot read the system resolver configuration (/etc/resolv.conf): {e}"
+                ),
+            })?;
+        if config.name_servers.is_empty() {
+            return Err(DnsError::NoServers {
+                name: "any name".to_owned(),
+                reason: "/etc/resolv.conf lists no nameserver".to_owned(),
+            });
+        }
+        let ips: Vec<String> = config
+            .name_servers
+            .iter()
+            .map(|ns| ns.ip.to_string())
+            .collect();
+        let label = format!("system resolver {}", ips.join(", "));
+        // Only the servers are taken from the system; search domains do not apply to the
+        // absolute names we ask, and timeouts are ours.
+        let config = ResolverConfig::from_parts(None, vec![], config.name_servers);
+        Ok(RecursiveResolver::build(config, options, metrics, label))
     }
 
     /// Asking the given recursive resolvers.
@@ -42,14 +82,117 @@ impl RecursiveResolver {
         options: &ResolverOptions,
         metrics: QueryMetrics,
     ) -> RecursiveResolver {
-        let _ = (servers, options, metrics);
-        todo!()
+        let name_servers = servers
+            .iter()
+            .map(|server| {
+                let mut config = NameServerConfig::udp_and_tcp(server.ip());
+                for connection in &mut config.connections {
+                    connection.port = server.port();
+                }
+                config
+            })
+            .collect();
+        let addrs: Vec<String> = servers.iter().map(ToString::to_string).collect();
+        let label = format!("resolver {}", addrs.join(", "));
+        let config = ResolverConfig::from_parts(None, vec![], name_servers);
+        RecursiveResolver::build(config, options, metrics, label)
+    }
+
+    /// The resolver for `config` with our options.
+    fn build(
+        config: ResolverConfig,
+        options: &ResolverOptions,
+        metrics: QueryMetrics,
+        label: String,
+    ) -> RecursiveResolver {
+        let mut opts = ResolverOpts::default();
+        opts.timeout = options.timeout;
+        opts.attempts = options.attempts;
+        // Ask one server at a time: asking two in parallel doubles the load.
+        opts.num_concurrent_reqs = 1;
+        // No cache at all (see the module comment): every lookup reaches the network.
+        opts.cache_size = 0;
+        opts.preserve_intermediates = true;
+        opts.use_hosts_file = ResolveHosts::Never;
+        let resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+            .with_options(opts)
+            .build()
+            // Building fails only when setting up TLS, which this build does not enable.
+            .expect("a resolver without TLS always builds");
+        RecursiveResolver {
+            resolver,
+            metrics,
+            label,
+        }
+    }
+
+    /// One lookup, converted.
+    async fn resolve(&self, name: &str, rtype: RecordType) -> LookupResult {
+        let qname = parse_name(name)?;
+        let started = Instant::now();
+        let result = match self.resolver.lookup(qname, to_hickory_type(rtype)).await {
+            Ok(lookup) => {
+                let chained = follow_chain(name, rtype, lookup.answers().iter());
+                Ok(Answer {
+                    status: status_of(&chained.records, false),
+                    records: chained.records,
+                    cname_chain: chained.cname_chain,
+                    ttl: chained.ttl.unwrap_or(0),
+                    server: None,
+                    authoritative: false,
+                })
+            }
+            Err(error) => self.convert_error(error, name, rtype),
+        };
+        self.metrics
+            .observe(result_label(&result), started.elapsed());
+        result
+    }
+
+    /// NXDOMAIN/NODATA are answers; everything else an error naming the upstream.
+    fn convert_error(&self, error: NetError, name: &str, rtype: RecordType) -> LookupResult {
+        let server = self.label.clone();
+        let name = name.to_owned();
+        match error {
+            NetError::Dns(NetDnsError::NoRecordsFound(no_records)) => {
+                let status = if no_records.response_code == ResponseCode::NXDomain {
+                    AnswerStatus::NxDomain
+                } else {
+                    AnswerStatus::NoData
+                };
+                let mut answer = Answer::empty(status);
+                answer.ttl = no_records.negative_ttl.unwrap_or(0);
+                Ok(answer)
+            }
+            NetError::Dns(NetDnsError::ResponseCode(code)) => Err(DnsError::Rcode {
+                server,
+                name,
+                rtype,
+                rcode: rcode_name(code),
+            }),
+            NetError::Timeout => Err(DnsError::Timeout {
+                server,
+                name,
+                rtype,
+            }),
+            NetError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                Err(DnsError::Timeout {
+                    server,
+                    name,
+                    rtype,
+                })
+            }
+            other => Err(DnsError::Transport {
+                server,
+                name,
+                reason: other.to_string(),
+            }),
+        }
     }
 }
 
 impl DnsLookup for RecursiveResolver {
     fn lookup<'a>(&'a self, name: &'a str, rtype: RecordType) -> BoxFuture<'a, LookupResult> {
-        let _ = (name, rtype);
-        todo!()
+        Box::pin(self.resolve(name, rtype))
     }
 }

@@ -69,21 +69,6 @@ impl QueryMetrics {
     }
 }
 
-/// The metric label for a DNS response code; codes outside [`RCODE_LABELS`] become "error"
-/// so the label set stays bounded.
-pub(crate) fn rcode_label(rcode: hickory_proto::op::ResponseCode) -> &'static str {
-    use hickory_proto::op::ResponseCode;
-    match rcode {
-        ResponseCode::NoError => "noerror",
-        ResponseCode::NXDomain => "nxdomain",
-        ResponseCode::ServFail => "servfail",
-        ResponseCode::Refused => "refused",
-        ResponseCode::FormErr => "formerr",
-        ResponseCode::NotImp => "notimp",
-        _ => "error",
-    }
-}
-
 /// The metric label for a lookup result.
 pub(crate) fn result_label(result: &super::LookupResult) -> &'static str {
     use super::{AnswerStatus, DnsError};
@@ -152,8 +137,6 @@ mod tests {
     #[test]
     fn labels() {
         use hickory_proto::op::ResponseCode;
-        assert_eq!(rcode_label(ResponseCode::ServFail), "servfail");
-        assert_eq!(rcode_label(ResponseCode::YXDomain), "error");
         assert_eq!(rcode_name(ResponseCode::Refused), "REFUSED");
         assert_eq!(rcode_name(ResponseCode::Unknown(3000)), "RCODE3000");
     }

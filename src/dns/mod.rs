@@ -142,7 +142,9 @@ pub struct Answer {
     pub ttl: u32,
     /// The server that answered, when known.
     pub server: Option<SocketAddr>,
-    /// The AA bit of the response (always false through a recursive resolver).
+    /// The AA bit of the response (always false through a recursive resolver). A referral
+    /// (no answer, NS records in the authority section, no SOA) counts as not authoritative
+    /// even with AA set: hickory-server 0.26 sets AA on referrals.
     pub authoritative: bool,
 }
 

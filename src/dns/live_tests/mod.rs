@@ -1,6 +1,7 @@
 //! Tests against a real [`LocalDnsServer`](super::server::LocalDnsServer) on 127.0.0.1.
 
 mod direct;
+mod lookups;
 
 use super::QueryMetrics;
 use super::direct::{DirectClient, DirectOptions};
