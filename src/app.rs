@@ -145,7 +145,10 @@ impl Reloader {
         let _serial = self.lock.lock().await;
         let result = Config::load(&self.source)
             .map_err(|e| e.to_string())
-            .and_then(|config| self.apply(&config, monitor));
+            .and_then(|config| {
+                log_warnings(&config);
+                self.apply(&config, monitor)
+            });
         match &result {
             Ok(domains) => {
                 metrics.reload_successful.set(1);
@@ -158,6 +161,39 @@ impl Reloader {
             }
         }
         result
+    }
+}
+
+/// Logs the config's own warnings, and the settings this version validates but does not
+/// act on yet, so nobody believes they are watched when they are not.
+fn log_warnings(config: &Config) {
+    for warning in config.warnings() {
+        tracing::warn!(file = %config.source.display(), %warning, "configuration warning");
+    }
+    let mut inactive = Vec::new();
+    if config.alerting.is_some() {
+        inactive.push("alerting (native Alertmanager/webhook delivery)");
+    }
+    if config.domains.iter().any(|d| d.expect.dmarc.is_some()) {
+        inactive.push("expect.dmarc");
+    }
+    if config.domains.iter().any(|d| d.expect.dkim.is_some()) {
+        inactive.push("expect.dkim");
+    }
+    if config.domains.iter().any(|d| {
+        d.expect
+            .spf
+            .as_ref()
+            .is_some_and(|s| !s.authorizes.is_empty())
+    }) {
+        inactive.push("expect.spf.authorizes");
+    }
+    if !inactive.is_empty() {
+        tracing::warn!(
+            file = %config.source.display(),
+            settings = ?inactive,
+            "settings validated but not acted on by this version (MX and SPF checks only)"
+        );
     }
 }
 
@@ -221,6 +257,7 @@ pub async fn run(
         .await
         .context("opening DNS sockets")?;
     let monitor = Arc::new(Monitor::new(metrics.clone()));
+    log_warnings(&config);
     let (plan_tx, plan_rx) = watch::channel(Arc::new(Vec::new()));
     let reloader = Reloader {
         source: config.source.clone(),
