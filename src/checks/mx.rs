@@ -115,12 +115,20 @@ fn addresses(answers: &[&Answer]) -> Vec<IpAddr> {
         .collect()
 }
 
+/// A and AAAA of `name`. A failed family is ignored when the other has addresses (some
+/// servers fail AAAA queries); the failure stands only when nothing was found.
 async fn lookup_addresses(dns: &dyn DnsLookup, name: &str) -> Result<(Answer, Answer), DnsError> {
     let (a, aaaa) = futures::join!(
         dns.lookup(name, RecordType::A),
         dns.lookup(name, RecordType::Aaaa)
     );
-    Ok((a?, aaaa?))
+    let empty = || Answer::empty(AnswerStatus::NoData);
+    match (a, aaaa) {
+        (Ok(a), Ok(aaaa)) => Ok((a, aaaa)),
+        (Ok(a), Err(_)) if !a.is_void() => Ok((a, empty())),
+        (Err(_), Ok(aaaa)) if !aaaa.is_void() => Ok((empty(), aaaa)),
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    }
 }
 
 async fn observe_host(dns: &dyn DnsLookup, name: &str) -> Result<MxHost, DnsError> {
@@ -168,6 +176,8 @@ pub fn evaluate(
             };
         }
     };
+    // Sorted by (preference, host), as `set.records` is: stable for fingerprints and in
+    // the order a human reads MX records ("5 ..." before "10 ...").
     let values: Vec<String> = set
         .records
         .iter()
@@ -321,7 +331,10 @@ mod tests {
     use std::sync::Arc;
 
     fn view(dns: FakeDns) -> DnsView {
-        let dns = Arc::new(dns);
+        view_of(Arc::new(dns))
+    }
+
+    fn view_of(dns: Arc<dyn DnsLookup>) -> DnsView {
         DnsView {
             zone: dns.clone(),
             recursive: dns,
@@ -372,6 +385,33 @@ mod tests {
         );
         assert_eq!(report.records[0].values, vec!["10 alias.example.com"]);
         assert_eq!(report.records[0].ttl, Some(300));
+    }
+
+    #[tokio::test]
+    async fn host_addresses_are_asked_concurrently() {
+        let dns = FakeDns::new();
+        dns.mx(
+            "example.com",
+            &[(10, "mx1.example.com"), (20, "mx2.example.com")],
+        )
+        .a("mx1.example.com", &["192.0.2.1"])
+        .a("mx2.example.com", &["192.0.2.2"]);
+        let gated = [
+            ("mx1.example.com", RecordType::A),
+            ("mx2.example.com", RecordType::A),
+            ("mx2.example.com", RecordType::Aaaa),
+        ];
+        let view = view_of(Arc::new(fixture::GatedDns::new(dns, &gated)));
+        let observe = observe("example.com", &view);
+        let observation = tokio::time::timeout(std::time::Duration::from_secs(5), observe)
+            .await
+            .expect("host lookups were asked one after another");
+        let hosts = &observation.result.as_ref().unwrap().hosts;
+        assert_eq!(hosts.len(), 2);
+        assert_eq!(
+            hosts[1].addresses,
+            vec!["192.0.2.2".parse::<IpAddr>().unwrap()]
+        );
     }
 
     /// Answers every A question with one fixed answer, everything else NODATA.

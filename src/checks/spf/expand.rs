@@ -260,16 +260,12 @@ impl Expander<'_> {
         let mut results = self.ask(&flat).await.into_iter();
         let mut answers: Vec<Vec<Answer>> = Vec::new();
         for qs in &questions {
-            let mut step_answers = Vec::new();
-            for result in results.by_ref().take(qs.len()) {
-                match result {
-                    Ok(answer) => step_answers.push(answer),
-                    Err(error) => {
-                        self.error.get_or_insert(error);
-                    }
+            match settle(results.by_ref().take(qs.len()).collect()) {
+                Ok(step_answers) => answers.push(step_answers),
+                Err(error) => {
+                    self.error.get_or_insert(error);
                 }
             }
-            answers.push(step_answers);
         }
         if self.error.is_some() {
             return;
@@ -297,9 +293,10 @@ impl Expander<'_> {
             .flat_map(|h| [(h.clone(), RecordType::A), (h.clone(), RecordType::Aaaa)])
             .collect();
         let mut host_answers = Vec::new();
-        for result in self.ask(&host_questions).await {
-            match result {
-                Ok(answer) => host_answers.push(answer),
+        let mut results = self.ask(&host_questions).await.into_iter();
+        while results.len() > 0 {
+            match settle(results.by_ref().take(2).collect()) {
+                Ok(pair) => host_answers.extend(pair),
                 Err(error) => {
                     self.error.get_or_insert(error);
                     return;
@@ -430,6 +427,22 @@ impl Expander<'_> {
             });
         }
     }
+}
+
+/// The answers to one term's questions. A failed address family does not make the term
+/// inconclusive when the other family has records (some servers fail AAAA queries); the
+/// failure stands only when nothing was found.
+fn settle(results: Vec<LookupResult>) -> Result<Vec<Answer>, DnsError> {
+    let found = results
+        .iter()
+        .any(|r| r.as_ref().is_ok_and(|a| !a.is_void()));
+    results
+        .into_iter()
+        .map(|r| match r {
+            Err(_) if found => Ok(Answer::empty(crate::dns::AnswerStatus::NoData)),
+            other => other,
+        })
+        .collect()
 }
 
 /// The questions a step asks first.

@@ -227,3 +227,40 @@ impl Case {
         out
     }
 }
+
+/// A [`FakeDns`] whose answers for `gated` questions are held until all of them have been
+/// asked: a serial caller never gets past the first, so tests prove lookups are concurrent.
+pub(crate) struct GatedDns {
+    /// The answers.
+    pub(crate) inner: FakeDns,
+    /// Questions held at the barrier.
+    pub(crate) gated: Vec<(String, RecordType)>,
+    /// Sized to `gated.len()`.
+    pub(crate) barrier: tokio::sync::Barrier,
+}
+
+impl GatedDns {
+    /// Gates `gated` on `inner`.
+    pub(crate) fn new(inner: FakeDns, gated: &[(&str, RecordType)]) -> GatedDns {
+        GatedDns {
+            inner,
+            gated: gated.iter().map(|(n, t)| ((*n).to_owned(), *t)).collect(),
+            barrier: tokio::sync::Barrier::new(gated.len()),
+        }
+    }
+}
+
+impl crate::dns::DnsLookup for GatedDns {
+    fn lookup<'a>(
+        &'a self,
+        name: &'a str,
+        rtype: RecordType,
+    ) -> futures::future::BoxFuture<'a, crate::dns::LookupResult> {
+        Box::pin(async move {
+            if self.gated.contains(&(name.to_owned(), rtype)) {
+                self.barrier.wait().await;
+            }
+            self.inner.lookup(name, rtype).await
+        })
+    }
+}

@@ -169,3 +169,32 @@ async fn dns_failure_of_the_top_record_is_inconclusive() {
     assert_eq!(obs.dns_lookups(), None);
     assert_eq!(obs.void_lookups(), None);
 }
+
+#[tokio::test]
+async fn lookups_of_one_record_are_concurrent() {
+    let dns = FakeDns::new();
+    dns.txt(
+        "example.com",
+        &["v=spf1 include:a.example include:b.example a:c.example -all"],
+    )
+    .txt("a.example", &["v=spf1 ip4:192.0.2.1 -all"])
+    .txt("b.example", &["v=spf1 ip4:192.0.2.2 -all"])
+    .a("c.example", &["192.0.2.3"]);
+    let gated = [
+        ("a.example", crate::dns::RecordType::Txt),
+        ("b.example", crate::dns::RecordType::Txt),
+        ("c.example", crate::dns::RecordType::A),
+    ];
+    let dns = Arc::new(fixture::GatedDns::new(dns, &gated));
+    let view = DnsView {
+        zone: dns.clone(),
+        recursive: dns,
+    };
+    let limits = SpfLimits::default();
+    let observe = observe("example.com", &view, &limits);
+    let obs = tokio::time::timeout(std::time::Duration::from_secs(5), observe)
+        .await
+        .expect("lookups of one record were asked one after another");
+    assert_eq!(obs.dns_lookups(), Some(3));
+    assert_eq!(obs.authorized_networks().len(), 3);
+}
