@@ -1,0 +1,266 @@
+//! Test fixtures for the check modules (shared by the SPF and MX tests): YAML cases under
+//! `tests/fixtures/checks/` turned into a [`FakeDns`] and compared with a [`CheckReport`].
+
+use crate::checks::{CheckReport, MxExpectation, SpfExpectation};
+use crate::dns::fake::FakeDns;
+use crate::dns::{DnsError, RData, RecordType};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// One table-driven case.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Case {
+    /// Shown when the case fails.
+    pub(crate) name: String,
+    /// The domain checked.
+    pub(crate) domain: String,
+    /// Records by owner name.
+    #[serde(default)]
+    pub(crate) dns: BTreeMap<String, Zone>,
+    /// Questions that time out (or fail with `rcode`).
+    #[serde(default)]
+    pub(crate) fail: Vec<Failure>,
+    /// The expectation, if any.
+    pub(crate) expect: Option<Expect>,
+    /// Exact multiset of findings, each `code:severity`.
+    #[serde(default)]
+    pub(crate) findings: Vec<String>,
+    /// Expected `success` (default true).
+    #[serde(default = "yes")]
+    pub(crate) success: bool,
+    /// SPF: expected DNS lookup count.
+    pub(crate) lookups: Option<u32>,
+    /// SPF: expected void lookup count.
+    pub(crate) void: Option<u32>,
+    /// SPF: expected authorised networks, sorted.
+    pub(crate) networks: Option<Vec<String>>,
+    /// Expected values of the first RecordObservation.
+    pub(crate) records: Option<Vec<String>>,
+    /// Expected `from`/`to` of the drift finding.
+    pub(crate) drift: Option<DriftFixture>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Records of one owner name.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(non_snake_case)]
+pub(crate) struct Zone {
+    #[serde(default)]
+    TXT: Option<Vec<String>>,
+    #[serde(default)]
+    A: Option<Vec<String>>,
+    #[serde(default)]
+    AAAA: Option<Vec<String>>,
+    #[serde(default)]
+    MX: Option<Vec<(u16, String)>>,
+    #[serde(default)]
+    CNAME: Option<String>,
+}
+
+/// A question that fails.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Failure {
+    name: String,
+    #[serde(rename = "type")]
+    rtype: String,
+    /// e.g. "SERVFAIL"; a timeout when absent.
+    rcode: Option<String>,
+}
+
+/// The expectation, MX or SPF fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Expect {
+    #[serde(default)]
+    hosts: Vec<String>,
+    #[serde(default)]
+    includes: Vec<String>,
+    all: Option<String>,
+}
+
+/// Expected drift evidence.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DriftFixture {
+    from: Vec<String>,
+    to: Vec<String>,
+}
+
+fn rtype(text: &str) -> RecordType {
+    match text {
+        "A" => RecordType::A,
+        "AAAA" => RecordType::Aaaa,
+        "MX" => RecordType::Mx,
+        "TXT" => RecordType::Txt,
+        "CNAME" => RecordType::Cname,
+        "PTR" => RecordType::Ptr,
+        other => panic!("unknown record type {other:?} in fixture"),
+    }
+}
+
+/// Reads a fixture file from `tests/fixtures/checks/`.
+pub(crate) fn load(file: &str) -> Vec<Case> {
+    let path = format!(
+        "{}/tests/fixtures/checks/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+impl Case {
+    /// The fake DNS holding this case's records.
+    pub(crate) fn fake_dns(&self) -> FakeDns {
+        let dns = FakeDns::new();
+        for (name, zone) in &self.dns {
+            // Makes the name exist, so that types it lacks are NODATA, not NXDOMAIN.
+            dns.set(name, RecordType::Soa, Vec::new());
+            if let Some(txt) = &zone.TXT {
+                dns.txt(name, &txt.iter().map(String::as_str).collect::<Vec<_>>());
+            }
+            if let Some(a) = &zone.A {
+                dns.a(name, &a.iter().map(String::as_str).collect::<Vec<_>>());
+            }
+            if let Some(aaaa) = &zone.AAAA {
+                let records = aaaa.iter().map(|ip| RData::Aaaa(ip.parse().unwrap()));
+                dns.set(name, RecordType::Aaaa, records.collect());
+            }
+            if let Some(mx) = &zone.MX {
+                let pairs: Vec<(u16, &str)> = mx.iter().map(|(p, h)| (*p, h.as_str())).collect();
+                dns.mx(name, &pairs);
+            }
+            if let Some(target) = &zone.CNAME {
+                let target = crate::dns::normalize_name(target);
+                dns.set(name, RecordType::Cname, vec![RData::Cname(target)]);
+            }
+        }
+        for failure in &self.fail {
+            let (name, rtype) = (failure.name.clone(), rtype(&failure.rtype));
+            let error = match &failure.rcode {
+                Some(rcode) => DnsError::Rcode {
+                    server: "fake".to_owned(),
+                    name,
+                    rtype,
+                    rcode: rcode.clone(),
+                },
+                None => DnsError::Timeout {
+                    server: "fake".to_owned(),
+                    name,
+                    rtype,
+                },
+            };
+            dns.fail(&failure.name, rtype, error);
+        }
+        dns
+    }
+
+    /// The SPF expectation, when the case has one.
+    pub(crate) fn spf_expectation(&self) -> Option<SpfExpectation> {
+        self.expect.as_ref().map(|e| SpfExpectation {
+            includes: e.includes.clone(),
+            all: e.all.clone(),
+            authorizes: Vec::new(),
+        })
+    }
+
+    /// The MX expectation, when the case has one.
+    pub(crate) fn mx_expectation(&self) -> Option<MxExpectation> {
+        self.expect.as_ref().map(|e| MxExpectation {
+            hosts: e.hosts.clone(),
+        })
+    }
+
+    /// Compares the report with the case's expectations; one line per mismatch.
+    pub(crate) fn mismatches(&self, report: &CheckReport) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut got: Vec<String> = report
+            .findings
+            .iter()
+            .map(|f| format!("{}:{}", f.code, f.severity))
+            .collect();
+        got.sort();
+        let mut want = self.findings.clone();
+        want.sort();
+        if got != want {
+            let messages: Vec<&str> = report.findings.iter().map(|f| f.message.as_str()).collect();
+            out.push(format!("findings {got:?}, want {want:?} ({messages:#?})"));
+        }
+        if report.success != self.success {
+            out.push(format!(
+                "success {}, want {} ({:?})",
+                report.success, self.success, report.error
+            ));
+        }
+        if !report.success && (report.error.is_none() || !report.records.is_empty()) {
+            out.push("an unsuccessful report needs an error and no records".to_owned());
+        }
+        if let Some(want) = &self.records {
+            let got = report
+                .records
+                .first()
+                .map(|r| r.values.clone())
+                .unwrap_or_default();
+            if &got != want {
+                out.push(format!("records {got:?}, want {want:?}"));
+            }
+        }
+        if let Some(want) = &self.drift {
+            match report.findings.iter().find(|f| f.code.as_str() == "drift") {
+                Some(f) => {
+                    let (from, to) = (&f.evidence["from"], &f.evidence["to"]);
+                    if *from != serde_json::json!(want.from) || *to != serde_json::json!(want.to) {
+                        out.push(format!(
+                            "drift {from} → {to}, want {:?} → {:?}",
+                            want.from, want.to
+                        ));
+                    }
+                }
+                None => out.push("no drift finding".to_owned()),
+            }
+        }
+        out
+    }
+}
+
+/// A [`FakeDns`] whose answers for `gated` questions are held until all of them have been
+/// asked: a serial caller never gets past the first, so tests prove lookups are concurrent.
+pub(crate) struct GatedDns {
+    /// The answers.
+    pub(crate) inner: FakeDns,
+    /// Questions held at the barrier.
+    pub(crate) gated: Vec<(String, RecordType)>,
+    /// Sized to `gated.len()`.
+    pub(crate) barrier: tokio::sync::Barrier,
+}
+
+impl GatedDns {
+    /// Gates `gated` on `inner`.
+    pub(crate) fn new(inner: FakeDns, gated: &[(&str, RecordType)]) -> GatedDns {
+        GatedDns {
+            inner,
+            gated: gated.iter().map(|(n, t)| ((*n).to_owned(), *t)).collect(),
+            barrier: tokio::sync::Barrier::new(gated.len()),
+        }
+    }
+}
+
+impl crate::dns::DnsLookup for GatedDns {
+    fn lookup<'a>(
+        &'a self,
+        name: &'a str,
+        rtype: RecordType,
+    ) -> futures::future::BoxFuture<'a, crate::dns::LookupResult> {
+        Box::pin(async move {
+            if self.gated.contains(&(name.to_owned(), rtype)) {
+                self.barrier.wait().await;
+            }
+            self.inner.lookup(name, rtype).await
+        })
+    }
+}

@@ -1,0 +1,378 @@
+//! SPF macro-strings (RFC 7208 §7): parsing, validation, and expansion of the macros that
+//! do not depend on the sender (only `%{d}` and the escapes).
+
+use std::fmt;
+
+/// A macro letter (RFC 7208 §7.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum MacroLetter {
+    /// `s`: the sender address.
+    Sender,
+    /// `l`: the local part of the sender.
+    LocalPart,
+    /// `o`: the domain of the sender.
+    SenderDomain,
+    /// `d`: the domain being checked (known while expanding).
+    Domain,
+    /// `i`: the client IP.
+    Ip,
+    /// `p`: the validated domain name of the client IP.
+    ValidatedName,
+    /// `v`: "in-addr" or "ip6".
+    IpVersion,
+    /// `h`: the HELO/EHLO domain.
+    Helo,
+    /// `c`: the client IP in readable form (explanation text only).
+    ClientIp,
+    /// `r`: the receiving host (explanation text only).
+    Receiver,
+    /// `t`: the current timestamp (explanation text only).
+    Timestamp,
+}
+
+impl MacroLetter {
+    fn from_char(c: char) -> Option<MacroLetter> {
+        Some(match c.to_ascii_lowercase() {
+            's' => MacroLetter::Sender,
+            'l' => MacroLetter::LocalPart,
+            'o' => MacroLetter::SenderDomain,
+            'd' => MacroLetter::Domain,
+            'i' => MacroLetter::Ip,
+            'p' => MacroLetter::ValidatedName,
+            'v' => MacroLetter::IpVersion,
+            'h' => MacroLetter::Helo,
+            'c' => MacroLetter::ClientIp,
+            'r' => MacroLetter::Receiver,
+            't' => MacroLetter::Timestamp,
+            _ => return None,
+        })
+    }
+
+    fn as_char(self) -> char {
+        match self {
+            MacroLetter::Sender => 's',
+            MacroLetter::LocalPart => 'l',
+            MacroLetter::SenderDomain => 'o',
+            MacroLetter::Domain => 'd',
+            MacroLetter::Ip => 'i',
+            MacroLetter::ValidatedName => 'p',
+            MacroLetter::IpVersion => 'v',
+            MacroLetter::Helo => 'h',
+            MacroLetter::ClientIp => 'c',
+            MacroLetter::Receiver => 'r',
+            MacroLetter::Timestamp => 't',
+        }
+    }
+
+    /// `c`, `r` and `t` are only allowed in explanation text (§7.2), never in a record.
+    fn explanation_only(self) -> bool {
+        matches!(
+            self,
+            MacroLetter::ClientIp | MacroLetter::Receiver | MacroLetter::Timestamp
+        )
+    }
+}
+
+/// One `%{...}` expansion with its transformers.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MacroExpand {
+    /// Which value is inserted.
+    pub letter: MacroLetter,
+    /// Upper-case letter: URL-escape the value (§7.3).
+    pub url_escape: bool,
+    /// Keep only this many right-hand parts (never 0).
+    pub keep: Option<u16>,
+    /// Reverse the parts before keeping.
+    pub reverse: bool,
+    /// Characters that split the value into parts; empty means ".".
+    pub delimiters: String,
+}
+
+/// A piece of a macro-string.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum MacroPart {
+    /// Literal text, copied as is.
+    Literal(String),
+    /// A `%{...}` expansion.
+    Expand(MacroExpand),
+    /// `%%`: a percent sign.
+    Percent,
+    /// `%_`: a space.
+    Space,
+    /// `%-`: an URL-encoded space (`%20`).
+    UrlSpace,
+}
+
+/// A parsed macro-string (a domain-spec or an unknown modifier's value).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MacroString {
+    /// The pieces, in order.
+    pub parts: Vec<MacroPart>,
+}
+
+impl MacroString {
+    /// True when expanding needs something only a real SMTP session knows (sender, client
+    /// IP, HELO, ...), so a monitor cannot follow it.
+    pub fn depends_on_sender(&self) -> bool {
+        self.parts.iter().any(|part| match part {
+            MacroPart::Expand(m) => m.letter != MacroLetter::Domain,
+            _ => false,
+        })
+    }
+
+    /// Expands with `domain` as `%{d}`; `None` when the string depends on the sender.
+    /// Names longer than 253 octets lose left-hand labels (§7.3).
+    pub fn expand(&self, domain: &str) -> Option<String> {
+        if self.depends_on_sender() {
+            return None;
+        }
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                MacroPart::Literal(text) => out.push_str(text),
+                MacroPart::Percent => out.push('%'),
+                MacroPart::Space => out.push(' '),
+                MacroPart::UrlSpace => out.push_str("%20"),
+                MacroPart::Expand(m) => out.push_str(&transform(m, domain)),
+            }
+        }
+        let mut name = crate::dns::normalize_name(&out);
+        while name.len() > 253 {
+            match name.split_once('.') {
+                Some((_, rest)) => name = rest.to_owned(),
+                None => break,
+            }
+        }
+        Some(name)
+    }
+}
+
+fn transform(m: &MacroExpand, value: &str) -> String {
+    let delimiters = if m.delimiters.is_empty() {
+        "."
+    } else {
+        &m.delimiters
+    };
+    let mut parts: Vec<&str> = value.split(|c| delimiters.contains(c)).collect();
+    if m.reverse {
+        parts.reverse();
+    }
+    if let Some(keep) = m.keep {
+        let keep = usize::from(keep).min(parts.len());
+        parts.drain(..parts.len() - keep);
+    }
+    let joined = parts.join(".");
+    if !m.url_escape {
+        return joined;
+    }
+    joined
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl fmt::Display for MacroString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for part in &self.parts {
+            match part {
+                MacroPart::Literal(text) => f.write_str(text)?,
+                MacroPart::Percent => f.write_str("%%")?,
+                MacroPart::Space => f.write_str("%_")?,
+                MacroPart::UrlSpace => f.write_str("%-")?,
+                MacroPart::Expand(m) => {
+                    let letter = m.letter.as_char();
+                    let letter = if m.url_escape {
+                        letter.to_ascii_uppercase()
+                    } else {
+                        letter
+                    };
+                    write!(f, "%{{{letter}")?;
+                    if let Some(keep) = m.keep {
+                        write!(f, "{keep}")?;
+                    }
+                    if m.reverse {
+                        f.write_str("r")?;
+                    }
+                    write!(f, "{}}}", m.delimiters)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+const DELIMITERS: &str = ".-+,/_=";
+
+/// Parses a macro-string (§7.1). `in_domain` forbids the explanation-only letters.
+pub fn parse_macro_string(text: &str, in_domain: bool) -> Result<MacroString, String> {
+    let mut parts = Vec::new();
+    let mut literal = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            if !('\x21'..='\x7e').contains(&c) {
+                return Err(format!("invalid character {c:?}"));
+            }
+            literal.push(c);
+            continue;
+        }
+        let part = match chars.next() {
+            Some('%') => MacroPart::Percent,
+            Some('_') => MacroPart::Space,
+            Some('-') => MacroPart::UrlSpace,
+            Some('{') => {
+                let mut body = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some(c) => body.push(c),
+                        None => return Err("unterminated macro \"%{\"".to_owned()),
+                    }
+                }
+                MacroPart::Expand(parse_expand(&body, in_domain)?)
+            }
+            Some(other) => return Err(format!("invalid macro \"%{other}\"")),
+            None => return Err("lone \"%\" at the end".to_owned()),
+        };
+        if !literal.is_empty() {
+            parts.push(MacroPart::Literal(std::mem::take(&mut literal)));
+        }
+        parts.push(part);
+    }
+    if !literal.is_empty() {
+        parts.push(MacroPart::Literal(literal));
+    }
+    Ok(MacroString { parts })
+}
+
+fn parse_expand(body: &str, in_domain: bool) -> Result<MacroExpand, String> {
+    let bad = || format!("invalid macro \"%{{{body}}}\"");
+    let mut chars = body.chars();
+    let first = chars.next().ok_or_else(bad)?;
+    let letter = MacroLetter::from_char(first).ok_or_else(bad)?;
+    if in_domain && letter.explanation_only() {
+        return Err(format!(
+            "macro \"%{{{body}}}\": %{{{first}}} is only allowed in explanation text"
+        ));
+    }
+    let rest = chars.as_str();
+    let digits_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let (digits, rest) = rest.split_at(digits_end);
+    let keep = if digits.is_empty() {
+        None
+    } else {
+        match digits.parse::<u16>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => return Err(bad()),
+        }
+    };
+    let (reverse, delimiters) = match rest.strip_prefix(['r', 'R']) {
+        Some(rest) => (true, rest),
+        None => (false, rest),
+    };
+    if !delimiters.chars().all(|c| DELIMITERS.contains(c)) {
+        return Err(bad());
+    }
+    Ok(MacroExpand {
+        letter,
+        url_escape: first.is_ascii_uppercase(),
+        keep,
+        reverse,
+        delimiters: delimiters.to_owned(),
+    })
+}
+
+/// Parses a domain-spec (§7.1): a macro-string ending in a macro or in `.toplabel[.]`.
+pub fn parse_domain_spec(text: &str) -> Result<MacroString, String> {
+    if text.is_empty() {
+        return Err("empty domain".to_owned());
+    }
+    let spec = parse_macro_string(text, true)?;
+    match spec.parts.last() {
+        Some(MacroPart::Literal(tail)) => {
+            let tail = tail.strip_suffix('.').unwrap_or(tail);
+            match tail.rsplit_once('.') {
+                Some((_, top)) if is_toplabel(top) => Ok(spec),
+                _ => Err(format!("{text:?} does not end in a valid top-level label")),
+            }
+        }
+        _ => Ok(spec),
+    }
+}
+
+fn is_toplabel(label: &str) -> bool {
+    !label.is_empty()
+        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+        && label.chars().any(|c| c.is_ascii_alphabetic() || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_specs() {
+        assert!(parse_domain_spec("spf.qiye.aliyun.com").is_ok());
+        assert!(parse_domain_spec("spf.example.com.").is_ok());
+        assert!(parse_domain_spec("%{d}").is_ok());
+        assert!(parse_domain_spec("_spf.%{d2}").is_ok());
+        let err = parse_domain_spec("localhost").unwrap_err();
+        assert!(err.contains("top-level label"), "{err}");
+        assert!(parse_domain_spec("1.2.3.4").is_err(), "numeric toplabel");
+        assert!(parse_domain_spec("x.-com").is_err());
+        assert!(parse_domain_spec("").is_err());
+    }
+
+    #[test]
+    fn bad_macros() {
+        for bad in [
+            "%{x}.example.com",
+            "%{d0}.example.com",
+            "%{d.example.com",
+            "%a.example.com",
+            "%{c}.example.com",
+            "%{d!}.example.com",
+            "ex ample.com",
+        ] {
+            assert!(parse_domain_spec(bad).is_err(), "{bad} should be rejected");
+        }
+        // Explanation-only letters are fine outside domains (unknown modifiers).
+        assert!(parse_macro_string("%{c}", false).is_ok());
+    }
+
+    #[test]
+    fn expansion_of_domain_macros() {
+        let spec = parse_domain_spec("_spf.%{d}").unwrap();
+        assert!(!spec.depends_on_sender());
+        assert_eq!(
+            spec.expand("Mail.Example.COM").unwrap(),
+            "_spf.mail.example.com"
+        );
+        let spec = parse_domain_spec("%{d2}.x.example").unwrap();
+        assert_eq!(spec.expand("a.b.c.org").unwrap(), "c.org.x.example");
+        let spec = parse_domain_spec("%{dr}.x.example").unwrap();
+        assert_eq!(spec.expand("a.b.org").unwrap(), "org.b.a.x.example");
+        let spec = parse_domain_spec("%{d1r-}.x.example").unwrap();
+        assert_eq!(spec.expand("a-b.org").unwrap(), "a.x.example");
+    }
+
+    #[test]
+    fn sender_macros_are_not_expanded_and_render_back() {
+        let text = "%{ir}.%{v}._spf.%{d}";
+        let spec = parse_domain_spec(text).unwrap();
+        assert!(spec.depends_on_sender());
+        assert_eq!(spec.expand("example.com"), None);
+        assert_eq!(spec.to_string(), text);
+        let text = "%{L2r+}%%%_%-.example.com";
+        assert_eq!(parse_domain_spec(text).unwrap().to_string(), text);
+    }
+}

@@ -1,0 +1,200 @@
+//! SPF check tests: the table in `tests/fixtures/checks/spf.yaml`, plus the tree, networks
+//! and limits that the table does not show.
+
+use super::*;
+use crate::dns::fake::FakeDns;
+use std::sync::Arc;
+
+fn view(dns: FakeDns) -> (Arc<FakeDns>, DnsView) {
+    let dns = Arc::new(dns);
+    let view = DnsView {
+        zone: dns.clone(),
+        recursive: dns.clone(),
+    };
+    (dns, view)
+}
+
+#[tokio::test]
+async fn fixture_cases() {
+    let cases = fixture::load("spf.yaml");
+    assert!(cases.len() >= 25, "only {} cases", cases.len());
+    let mut failures = Vec::new();
+    for case in &cases {
+        let (_, view) = view(case.fake_dns());
+        let observation = observe(&case.domain, &view, &SpfLimits::default()).await;
+        let expect = case.spf_expectation();
+        let report = evaluate(&case.domain, &observation, expect.as_ref());
+        let mut problems = case.mismatches(&report);
+        if let Some(want) = case.lookups
+            && observation.dns_lookups() != Some(want)
+        {
+            problems.push(format!(
+                "lookups {:?}, want {want}",
+                observation.dns_lookups()
+            ));
+        }
+        if let Some(want) = case.void
+            && observation.void_lookups() != Some(want)
+        {
+            problems.push(format!(
+                "void {:?}, want {want}",
+                observation.void_lookups()
+            ));
+        }
+        if let Some(want) = &case.networks
+            && &observation.authorized_networks() != want
+        {
+            let got = observation.authorized_networks();
+            problems.push(format!("networks {got:?}, want {want:?}"));
+        }
+        if !report.success && (observation.dns_lookups().is_some() || !report.findings.is_empty()) {
+            problems.push("inconclusive, yet counts or findings".to_owned());
+        }
+        for problem in problems {
+            failures.push(format!("{}: {problem}", case.name));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn tree_keeps_records_counts_and_children() {
+    let dns = FakeDns::new();
+    dns.txt(
+        "example.com",
+        &["v=spf1   include:a.example  mx ip4:192.0.2.1 -all"],
+    )
+    .txt(
+        "a.example",
+        &["v=spf1 include:b.example a:%{i}.x.example ~all"],
+    )
+    .txt("b.example", &["v=spf1 ip6:2001:db8::/32 ?all"])
+    .mx("example.com", &[(10, "mx.example.com")])
+    .a("mx.example.com", &["198.51.100.9"]);
+    let (_, view) = view(dns);
+    let obs = observe("Example.COM.", &view, &SpfLimits::default()).await;
+    assert_eq!(obs.domain, "example.com");
+    assert_eq!(
+        obs.records,
+        vec!["v=spf1 include:a.example mx ip4:192.0.2.1 -all"]
+    );
+    assert_eq!(obs.ttl, Some(300));
+    let tree = obs.tree.as_ref().unwrap();
+    assert_eq!(tree.lookups, 2);
+    assert_eq!(tree.total_lookups(), 4);
+    assert_eq!(tree.includes, vec!["a.example"]);
+    let a = &tree.children[0];
+    assert_eq!(
+        (a.domain.as_str(), a.via),
+        ("a.example", Via::Include(Qualifier::Pass))
+    );
+    assert_eq!(a.unexpanded, vec!["a:%{i}.x.example"]);
+    assert_eq!(a.children[0].domain, "b.example");
+    assert_eq!(a.children[0].all, Some(Qualifier::Neutral));
+    assert_eq!(obs.dns_lookups(), Some(4));
+    assert_eq!(obs.void_lookups(), Some(0));
+    assert_eq!(
+        obs.authorized_networks(),
+        vec!["192.0.2.1/32", "198.51.100.9/32", "2001:db8::/32"]
+    );
+    let json = serde_json::to_value(&obs).unwrap();
+    assert_eq!(
+        json["tree"]["children"][0]["children"][0]["domain"],
+        "b.example"
+    );
+    assert_eq!(json["error"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn lookup_bound_stops_expansion_and_says_so() {
+    // A chain of 60 includes: expansion stops at the bound, the count is a lower bound.
+    let dns = FakeDns::new();
+    for i in 0..60 {
+        let next = format!("v=spf1 include:n{}.example -all", i + 1);
+        dns.txt(&format!("n{i}.example"), &[next.as_str()]);
+    }
+    let (dns, view) = view(dns);
+    let limits = SpfLimits {
+        max_depth: 100,
+        ..SpfLimits::default()
+    };
+    let obs = observe("n0.example", &view, &limits).await;
+    assert_eq!(obs.dns_lookups(), Some(50));
+    assert_eq!(
+        obs.truncated.as_deref(),
+        Some("expansion stopped at 50 DNS lookups")
+    );
+    assert_eq!(
+        dns.asked().len(),
+        51,
+        "top TXT plus one TXT per counted include"
+    );
+    let report = evaluate("n0.example", &obs, None);
+    assert_eq!(report.findings.len(), 1);
+    assert!(
+        report.findings[0].message.contains("at least 50"),
+        "{}",
+        report.findings[0].message
+    );
+
+    let obs = observe("n0.example", &view, &SpfLimits::default()).await;
+    assert_eq!(
+        obs.truncated.as_deref(),
+        Some("expansion stopped at include depth 10")
+    );
+    assert_eq!(obs.dns_lookups(), Some(11));
+}
+
+#[tokio::test]
+async fn dns_failure_of_the_top_record_is_inconclusive() {
+    let dns = FakeDns::new();
+    dns.fail(
+        "example.com",
+        crate::dns::RecordType::Txt,
+        DnsError::Rcode {
+            server: "192.0.2.53:53".to_owned(),
+            name: "example.com".to_owned(),
+            rtype: crate::dns::RecordType::Txt,
+            rcode: "SERVFAIL".to_owned(),
+        },
+    );
+    let (_, view) = view(dns);
+    let obs = observe("example.com", &view, &SpfLimits::default()).await;
+    let report = evaluate("example.com", &obs, None);
+    assert!(!report.success);
+    assert_eq!(
+        report.error.as_deref(),
+        Some("192.0.2.53:53 answered SERVFAIL for example.com TXT")
+    );
+    assert_eq!(obs.dns_lookups(), None);
+    assert_eq!(obs.void_lookups(), None);
+}
+
+#[tokio::test]
+async fn lookups_of_one_record_are_concurrent() {
+    let dns = FakeDns::new();
+    dns.txt(
+        "example.com",
+        &["v=spf1 include:a.example include:b.example a:c.example -all"],
+    )
+    .txt("a.example", &["v=spf1 ip4:192.0.2.1 -all"])
+    .txt("b.example", &["v=spf1 ip4:192.0.2.2 -all"])
+    .a("c.example", &["192.0.2.3"]);
+    let gated = [
+        ("a.example", crate::dns::RecordType::Txt),
+        ("b.example", crate::dns::RecordType::Txt),
+        ("c.example", crate::dns::RecordType::A),
+    ];
+    let dns = Arc::new(fixture::GatedDns::new(dns, &gated));
+    let view = DnsView {
+        zone: dns.clone(),
+        recursive: dns,
+    };
+    let limits = SpfLimits::default();
+    let observe = observe("example.com", &view, &limits);
+    let obs = tokio::time::timeout(std::time::Duration::from_secs(5), observe)
+        .await
+        .expect("lookups of one record were asked one after another");
+    assert_eq!(obs.dns_lookups(), Some(3));
+    assert_eq!(obs.authorized_networks().len(), 3);
+}
