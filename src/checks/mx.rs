@@ -4,6 +4,10 @@
 //! when neither answer has addresses nor a chain, the host's CNAME is asked directly (and
 //! its target's addresses), so a dangling alias is reported as such. Only unresolvable
 //! hosts cost the extra queries.
+//!
+//! The check is conclusive when the MX lookup itself is: a host whose address lookup fails
+//! (timeout, SERVFAIL) is marked unknown in its `error` and judged neither resolvable nor
+//! unresolvable, so a resolver hiccup on one host never hides drift in the MX set.
 
 use super::{CheckReport, MxExpectation, RecordObservation};
 use crate::dns::{Answer, AnswerStatus, DnsError, DnsLookup, DnsView, RData, RecordType};
@@ -31,6 +35,9 @@ pub struct MxHost {
     pub addresses: Vec<IpAddr>,
     /// CNAME targets followed from the name (empty when it is not an alias).
     pub cname_chain: Vec<String>,
+    /// Why its addresses are unknown, when a lookup was inconclusive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The conclusive part of an MX observation.
@@ -94,12 +101,22 @@ async fn observe_set(domain: &str, view: &DnsView) -> Result<MxSet, DnsError> {
         }
     }
     let dns = view.recursive.as_ref();
-    let hosts = join_all(names.iter().map(|name| observe_host(dns, name))).await;
+    let hosts = join_all(names.iter().map(|name| async move {
+        observe_host(dns, name)
+            .await
+            .unwrap_or_else(|error| MxHost {
+                name: (*name).to_owned(),
+                addresses: Vec::new(),
+                cname_chain: Vec::new(),
+                error: Some(error.to_string()),
+            })
+    }))
+    .await;
     Ok(MxSet {
         status: answer.status,
         records,
         ttl: answer.ttl,
-        hosts: hosts.into_iter().collect::<Result<_, _>>()?,
+        hosts,
     })
 }
 
@@ -141,6 +158,7 @@ async fn observe_host(dns: &dyn DnsLookup, name: &str) -> Result<MxHost, DnsErro
         } else {
             a.cname_chain.clone()
         },
+        error: None,
     };
     if host.addresses.is_empty() && host.cname_chain.is_empty() {
         let cname = dns.lookup(name, RecordType::Cname).await?;
@@ -256,7 +274,8 @@ pub fn evaluate(
 fn host_findings(domain: &str, set: &MxSet) -> Vec<Finding> {
     let mut out = Vec::new();
     let resolving = set.hosts.iter().filter(|h| !h.addresses.is_empty()).count();
-    let severity = if resolving == 0 {
+    let unknown = set.hosts.iter().filter(|h| h.error.is_some()).count();
+    let severity = if resolving == 0 && unknown == 0 {
         Severity::Critical
     } else {
         Severity::Warning
@@ -277,7 +296,7 @@ fn host_findings(domain: &str, set: &MxSet) -> Vec<Finding> {
                 .with("cname_chain", &host.cname_chain),
             );
         }
-        if host.addresses.is_empty() {
+        if host.addresses.is_empty() && host.error.is_none() {
             out.push(
                 Finding::new(
                     FindingCode::MxHostUnresolvable,

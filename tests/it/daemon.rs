@@ -310,7 +310,9 @@ async fn reload_keeps_the_old_config_when_the_new_one_is_invalid() {
     let response = request(daemon.addr, "POST", "/-/reload").await;
     assert_eq!(response.status, 500, "{}", response.body);
     assert!(
-        response.body.contains("maildrift.yml:2:"),
+        response
+            .body
+            .contains("maildrift.yml:3:5: domains[0].intervall: unknown field"),
         "{}",
         response.body
     );
