@@ -66,10 +66,15 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     (status, raw)
 }
 
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+/// `VmHWM` (peak) or `VmRSS` (current) of this process, in KiB.
+fn rss_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn sample(text: &str, name: &str) -> f64 {
@@ -88,10 +93,12 @@ async fn main() -> anyhow::Result<()> {
     let domains: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(2000);
     let concurrency: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(256);
     let (provider, customers) = zones(domains);
+    let baseline_rss = rss_kib("VmRSS:");
     let dns =
         LocalDnsServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST), &[&provider, &customers]).await?;
     let config = Config::parse(&config(domains, concurrency), Path::new("bench.yml"))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let setup_rss = rss_kib("VmRSS:");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
@@ -110,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let ready_rss = rss_kib("VmRSS:");
     let (_, metrics) = get(addr, "/metrics").await;
     let round = sample(&metrics, "maildrift_check_round_duration_seconds_sum");
     let queries = sample(&metrics, "maildrift_dns_queries_total");
@@ -135,9 +143,12 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("checks conclusive {success} of {}", domains * 2);
     println!("drift series at 1 {drift}");
+    println!("/metrics size     {} KiB", metrics.len() / 1024);
     println!(
-        "peak RSS          {} MiB",
-        peak_rss_kib().unwrap_or(0) / 1024
+        "RSS (MiB)         DNS server + config: {}; daemon after round: +{}; peak: {}",
+        (setup_rss - baseline_rss) / 1024,
+        ready_rss.saturating_sub(setup_rss) / 1024,
+        rss_kib("VmHWM:") / 1024
     );
     shutdown.cancel();
     daemon.await??;

@@ -140,12 +140,35 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     crate::config::parse_duration(text)
 }
 
-/// Sets up tracing on stderr.
+/// The tracing filter for `--log.level`: a bare level applies to maildrift and caps the DNS
+/// libraries at `warn` (hickory logs every query at `info`); anything else is a full
+/// tracing filter, used as given.
+pub fn log_filter(level: &str) -> String {
+    let bare = ["trace", "debug", "info", "warn", "error", "off"];
+    if bare.contains(&level.trim().to_ascii_lowercase().as_str()) {
+        let level = level.trim();
+        format!(
+            "{level},hickory_server=warn,hickory_proto=warn,hickory_resolver=warn,hickory_net=warn"
+        )
+    } else {
+        level.to_owned()
+    }
+}
+
+/// Sets up tracing on stderr (colours only on a terminal).
 pub fn init_tracing(common: &CommonArgs) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&common.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_new(log_filter(&common.log_level))
+        .unwrap_or_else(|e| {
+            eprintln!(
+                "invalid --log.level {:?} ({e}); using info",
+                common.log_level
+            );
+            tracing_subscriber::EnvFilter::new(log_filter("info"))
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match common.log_format {
         LogFormat::Json => builder.json().init(),
@@ -264,5 +287,34 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(
+            parse_listen_address(":9725").unwrap().to_string(),
+            "0.0.0.0:9725"
+        );
+        assert_eq!(parse_listen_address("127.0.0.1:0").unwrap().port(), 0);
+        assert_eq!(
+            parse_listen_address("[::1]:9725").unwrap().to_string(),
+            "[::1]:9725"
+        );
+        assert!(
+            parse_listen_address("localhost:80")
+                .unwrap_err()
+                .contains("\"localhost:80\"")
+        );
+    }
+
+    #[test]
+    fn bare_levels_quiet_the_dns_libraries() {
+        assert!(log_filter("info").contains("hickory_server=warn"));
+        assert_eq!(log_filter("maildrift=debug"), "maildrift=debug");
     }
 }

@@ -8,7 +8,7 @@ use crate::dns::DnsView;
 use crate::drift;
 use crate::engine::{self, DomainReport};
 use crate::finding::{CheckKind, Finding, FindingCode, Severity};
-use crate::metrics::{DomainSeries, Metrics, fingerprint};
+use crate::metrics::{DomainRow, Metrics, fingerprint};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -21,7 +21,7 @@ pub struct WatchedDomain {
     pub config: DomainConfig,
     /// How its checks see DNS.
     pub view: DnsView,
-    series: Mutex<DomainSeries>,
+    series: Arc<DomainRow>,
     status: Mutex<DomainStatus>,
 }
 
@@ -74,7 +74,7 @@ impl WatchedDomain {
         WatchedDomain {
             config,
             view,
-            series: Mutex::new(series),
+            series,
             status: Mutex::new(DomainStatus::default()),
         }
     }
@@ -137,11 +137,10 @@ impl Monitor {
                     } else {
                         DomainStatus::default()
                     };
-                    let series = old.series.lock().expect("lock poisoned").clone_handles();
                     Arc::new(WatchedDomain {
                         config,
                         view,
-                        series: Mutex::new(series),
+                        series: old.series.clone(),
                         status: Mutex::new(status),
                     })
                 }
@@ -151,8 +150,7 @@ impl Monitor {
         }
         for (name, removed) in std::mem::take(&mut *domains) {
             tracing::info!(domain = %name, "domain no longer watched; series removed");
-            self.metrics
-                .remove_domain(&removed.series.lock().expect("lock poisoned"));
+            self.metrics.remove_domain(&removed.config.name);
         }
         self.metrics.domains.set(next.len() as i64);
         *domains = next;
@@ -203,7 +201,7 @@ impl Monitor {
     /// Applies one report: learned-baseline drift, state, metrics, state-change logs.
     pub fn apply(&self, domain: &WatchedDomain, report: DomainReport) {
         let mut status = domain.status.lock().expect("lock poisoned");
-        let mut series = domain.series.lock().expect("lock poisoned");
+        let series = &domain.series;
         let timestamp = report
             .checked_at
             .duration_since(UNIX_EPOCH)
@@ -240,11 +238,7 @@ impl Monitor {
             }
             if check.success {
                 for record in &check.records {
-                    let handles = self.metrics.record_series(&mut series, record.record);
-                    handles.fingerprint.set(fingerprint(&record.values) as f64);
-                    if let Some(ttl) = record.ttl {
-                        handles.ttl.set(f64::from(ttl));
-                    }
+                    series.set_record(record.record, fingerprint(&record.values), record.ttl);
                 }
             }
             status.checks.insert(kind, next);
@@ -462,22 +456,19 @@ mod tests {
         }
     }
 
+    /// The first sample of `name` in the exposition whose labels include `labels`.
     fn sample(metrics: &Metrics, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        metrics
-            .registry
-            .gather()
-            .iter()
-            .filter(|family| family.name() == name)
-            .flat_map(|family| family.get_metric().iter())
-            .find(|metric| {
-                labels.iter().all(|(k, v)| {
-                    metric
-                        .get_label()
+        let text = String::from_utf8(metrics.encode()).unwrap();
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.rsplit_once(' '))
+            .filter(|(series, _)| {
+                series.split('{').next() == Some(name)
+                    && labels
                         .iter()
-                        .any(|l| l.name() == *k && l.value() == *v)
-                })
+                        .all(|(k, v)| series.contains(&format!("{k}=\"{v}\"")))
             })
-            .map(|metric| metric.get_gauge().get_value())
+            .find_map(|(_, value)| value.parse().ok())
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// EDNS0 UDP payload size we advertise (the DNS Flag Day 2020 value).
@@ -38,6 +38,10 @@ pub struct DirectOptions {
     pub timeout: Duration,
     /// UDP attempts before giving up with a timeout.
     pub attempts: u32,
+    /// Queries in flight to one server at most; more wait their turn. Protects the servers
+    /// asked (often a customer's own nameservers) and avoids the drops, and so the timeouts,
+    /// of a burst larger than a server's receive buffer.
+    pub max_in_flight_per_server: usize,
 }
 
 impl Default for DirectOptions {
@@ -45,6 +49,7 @@ impl Default for DirectOptions {
         DirectOptions {
             timeout: Duration::from_secs(2),
             attempts: 2,
+            max_in_flight_per_server: 64,
         }
     }
 }
@@ -61,6 +66,8 @@ pub struct DirectClient {
     v6: Vec<Arc<UdpSlot>>,
     /// Round-robin position over the sockets.
     next: AtomicUsize,
+    /// One in-flight bound per server asked.
+    per_server: Mutex<HashMap<SocketAddr, Arc<Semaphore>>>,
     /// Stops the receive tasks when the client is dropped.
     _stop: DropGuard,
 }
@@ -214,6 +221,7 @@ impl DirectClient {
             v4,
             v6,
             next: AtomicUsize::new(0),
+            per_server: Mutex::new(HashMap::new()),
             _stop: stop.drop_guard(),
         }))
     }
@@ -230,6 +238,9 @@ impl DirectClient {
         recursion_desired: bool,
     ) -> LookupResult {
         let qname = parse_name(name)?;
+        let limit = self.limit_for(server);
+        // The semaphore is never closed, so acquiring only waits.
+        let _turn = limit.acquire().await;
         let started = Instant::now();
         let result = self
             .exchange(server, &qname, rtype, recursion_desired)
@@ -238,6 +249,17 @@ impl DirectClient {
         self.metrics
             .observe(result_label(&result), started.elapsed());
         result
+    }
+
+    /// The in-flight bound of `server`, created on first use.
+    fn limit_for(&self, server: SocketAddr) -> Arc<Semaphore> {
+        let mut limits = self.per_server.lock().expect("lock poisoned");
+        limits
+            .entry(server)
+            .or_insert_with(|| {
+                Arc::new(Semaphore::new(self.options.max_in_flight_per_server.max(1)))
+            })
+            .clone()
     }
 
     /// Sends the question over UDP (retrying), then over TCP if the answer was truncated.
@@ -330,7 +352,7 @@ async fn bind_slots(addr: SocketAddr, stop: &CancellationToken) -> io::Result<Ve
     let mut slots = Vec::with_capacity(SOCKETS_PER_FAMILY);
     for _ in 0..SOCKETS_PER_FAMILY {
         let slot = Arc::new(UdpSlot {
-            socket: UdpSocket::bind(addr).await?,
+            socket: super::bind_udp(addr)?,
             pending: Mutex::new(HashMap::new()),
             sequence: AtomicU64::new(0),
         });

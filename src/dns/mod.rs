@@ -265,6 +265,25 @@ pub struct DnsView {
     pub recursive: Arc<dyn DnsLookup>,
 }
 
+/// Receive buffer asked for on UDP sockets (the kernel caps it at `net.core.rmem_max`):
+/// replies to many queries in flight arrive in bursts, and a dropped reply costs a timeout.
+const UDP_RECEIVE_BUFFER: usize = 4 << 20;
+
+/// Binds a UDP socket with a large receive buffer (best effort).
+pub(crate) fn bind_udp(addr: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    if let Err(error) = socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER) {
+        tracing::debug!(%error, "cannot enlarge the UDP receive buffer");
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    tokio::net::UdpSocket::from_std(socket.into())
+}
+
 /// Normalises a domain name: trims, lower-cases, drops one trailing dot.
 pub fn normalize_name(name: &str) -> String {
     let name = name.trim();

@@ -163,7 +163,7 @@ fn build_catalog(zones: &BTreeMap<LowerName, Arc<dyn ZoneHandler>>) -> Catalog {
 async fn bind_pair(ip: IpAddr) -> io::Result<(UdpSocket, TcpListener)> {
     let mut last_error = None;
     for _ in 0..BIND_ATTEMPTS {
-        let udp = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
+        let udp = super::bind_udp(SocketAddr::new(ip, 0))?;
         let addr = udp.local_addr()?;
         match TcpListener::bind(addr).await {
             Ok(tcp) => return Ok((udp, tcp)),

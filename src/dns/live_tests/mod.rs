@@ -51,6 +51,7 @@ async fn direct_client(timeout_ms: u64) -> (Arc<DirectClient>, QueryMetrics) {
     let options = DirectOptions {
         timeout: Duration::from_millis(timeout_ms),
         attempts: 2,
+        ..DirectOptions::default()
     };
     let client = DirectClient::new(options, metrics.clone()).await.unwrap();
     (client, metrics)

@@ -1,0 +1,326 @@
+//! Per-domain series in a compact table: a few atomics per (domain, check), rendered straight
+//! into the text exposition format at scrape time. A prometheus-crate child costs ~700 bytes
+//! and a protobuf round trip per scrape; at 10,000 domains × 19 series that was 130 MiB and
+//! 300 ms per scrape, this is ~300 bytes per domain and a single pass over the table.
+
+use crate::finding::{CheckKind, Severity};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// One gauge value, updated in place.
+#[derive(Debug, Default)]
+pub struct Cell(AtomicU64);
+
+impl Cell {
+    /// Sets the value.
+    pub fn set(&self, value: f64) {
+        self.0.store(value.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Reads the value.
+    pub fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// The series of one (domain, check) pair.
+#[derive(Debug)]
+pub struct CheckRow {
+    /// Which check.
+    pub check: CheckKind,
+    /// `maildrift_check_success`.
+    pub success: Cell,
+    /// `maildrift_drift`.
+    pub drift: Cell,
+    /// `maildrift_last_check_timestamp_seconds`.
+    pub last_check: Cell,
+    /// `maildrift_findings`, indexed like [`Severity::ALL`].
+    pub findings: [Cell; 3],
+}
+
+/// Fingerprint and TTL of one observed record set.
+#[derive(Clone, Copy, Debug)]
+struct RecordRow {
+    record: &'static str,
+    fingerprint: f64,
+    ttl: Option<f64>,
+}
+
+/// Every series of one domain.
+#[derive(Debug)]
+pub struct DomainRow {
+    domain: String,
+    /// One row per active check.
+    pub checks: Vec<CheckRow>,
+    /// `maildrift_mx_records`.
+    pub mx_records: Cell,
+    /// `maildrift_spf_dns_lookups`.
+    pub spf_lookups: Cell,
+    /// `maildrift_spf_void_lookups`.
+    pub spf_void_lookups: Cell,
+    records: Mutex<Vec<RecordRow>>,
+}
+
+impl DomainRow {
+    /// The row of one check, if it is active.
+    pub fn check(&self, check: CheckKind) -> Option<&CheckRow> {
+        self.checks.iter().find(|c| c.check == check)
+    }
+
+    /// Sets `maildrift_record_fingerprint` and (when known) `maildrift_record_ttl_seconds`.
+    pub fn set_record(&self, record: &'static str, fingerprint: u64, ttl: Option<u32>) {
+        let mut records = self.records.lock().expect("lock poisoned");
+        let row = RecordRow {
+            record,
+            fingerprint: fingerprint as f64,
+            ttl: ttl.map(f64::from),
+        };
+        match records.iter_mut().find(|r| r.record == record) {
+            Some(existing) => {
+                existing.fingerprint = row.fingerprint;
+                if row.ttl.is_some() {
+                    existing.ttl = row.ttl;
+                }
+            }
+            None => records.push(row),
+        }
+    }
+}
+
+/// All watched domains' series, sorted by domain for stable output.
+#[derive(Debug, Default)]
+pub struct DomainTable {
+    rows: RwLock<BTreeMap<String, Arc<DomainRow>>>,
+}
+
+/// A family rendered from the table: name, help, and how to read its samples from a row.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+}
+
+const CHECK_SUCCESS: Family = Family {
+    name: "maildrift_check_success",
+    help: "1 when the last run of the check got conclusive DNS answers.",
+};
+const DRIFT: Family = Family {
+    name: "maildrift_drift",
+    help: "1 while the observed state differs from the expectation or learned baseline.",
+};
+const FINDINGS: Family = Family {
+    name: "maildrift_findings",
+    help: "Open findings of the check, by severity.",
+};
+const LAST_CHECK: Family = Family {
+    name: "maildrift_last_check_timestamp_seconds",
+    help: "Unix time of the last completed run of the check.",
+};
+const FINGERPRINT: Family = Family {
+    name: "maildrift_record_fingerprint",
+    help: "52-bit hash of the normalised record set; changes() shows edits.",
+};
+const RECORD_TTL: Family = Family {
+    name: "maildrift_record_ttl_seconds",
+    help: "TTL of the record set as seen at the authoritative servers.",
+};
+const MX_RECORDS: Family = Family {
+    name: "maildrift_mx_records",
+    help: "Number of MX records.",
+};
+const SPF_LOOKUPS: Family = Family {
+    name: "maildrift_spf_dns_lookups",
+    help: "DNS-querying SPF terms counted recursively (RFC 7208 section 4.6.4; limit 10).",
+};
+const SPF_VOID_LOOKUPS: Family = Family {
+    name: "maildrift_spf_void_lookups",
+    help: "Void lookups during SPF expansion (limit 2).",
+};
+
+/// Reads one sample of a per-check family.
+type CheckValue = fn(&CheckRow) -> f64;
+/// Reads one sample of a per-domain family.
+type DomainValue = fn(&DomainRow) -> f64;
+
+fn header(out: &mut String, family: &Family) {
+    let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
+    let _ = writeln!(out, "# TYPE {} gauge", family.name);
+}
+
+/// Escapes a label value per the text format (backslash, double quote, newline).
+fn escaped(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains(['\\', '"', '\n']) {
+        return value.into();
+    }
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+        .into()
+}
+
+impl DomainTable {
+    /// Adds a domain (every series 0 until its first check) or returns the existing row.
+    pub fn insert(&self, domain: &str, checks: &[CheckKind]) -> Arc<DomainRow> {
+        let mut rows = self.rows.write().expect("lock poisoned");
+        rows.entry(domain.to_owned())
+            .or_insert_with(|| {
+                Arc::new(DomainRow {
+                    domain: domain.to_owned(),
+                    checks: checks
+                        .iter()
+                        .map(|&check| CheckRow {
+                            check,
+                            success: Cell::default(),
+                            drift: Cell::default(),
+                            last_check: Cell::default(),
+                            findings: Default::default(),
+                        })
+                        .collect(),
+                    mx_records: Cell::default(),
+                    spf_lookups: Cell::default(),
+                    spf_void_lookups: Cell::default(),
+                    records: Mutex::new(Vec::new()),
+                })
+            })
+            .clone()
+    }
+
+    /// Removes a domain's series.
+    pub fn remove(&self, domain: &str) {
+        self.rows.write().expect("lock poisoned").remove(domain);
+    }
+
+    /// Appends every family in the text exposition format.
+    pub fn render(&self, out: &mut String) {
+        let rows: Vec<Arc<DomainRow>> = self
+            .rows
+            .read()
+            .expect("lock poisoned")
+            .values()
+            .cloned()
+            .collect();
+        out.reserve(rows.len() * 1600);
+        let per_check: [(&Family, CheckValue); 3] = [
+            (&CHECK_SUCCESS, |c| c.success.get()),
+            (&DRIFT, |c| c.drift.get()),
+            (&LAST_CHECK, |c| c.last_check.get()),
+        ];
+        for (family, value) in per_check {
+            header(out, family);
+            for row in &rows {
+                let domain = escaped(&row.domain);
+                for check in &row.checks {
+                    let _ = writeln!(
+                        out,
+                        "{}{{check=\"{}\",domain=\"{domain}\"}} {}",
+                        family.name,
+                        check.check,
+                        value(check)
+                    );
+                }
+            }
+        }
+        header(out, &FINDINGS);
+        for row in &rows {
+            let domain = escaped(&row.domain);
+            for check in &row.checks {
+                for (cell, severity) in check.findings.iter().zip(Severity::ALL) {
+                    let _ = writeln!(
+                        out,
+                        "{}{{check=\"{}\",domain=\"{domain}\",severity=\"{severity}\"}} {}",
+                        FINDINGS.name,
+                        check.check,
+                        cell.get()
+                    );
+                }
+            }
+        }
+        let records: Vec<Vec<RecordRow>> = rows
+            .iter()
+            .map(|row| row.records.lock().expect("lock poisoned").clone())
+            .collect();
+        for (family, ttl) in [(&FINGERPRINT, false), (&RECORD_TTL, true)] {
+            header(out, family);
+            for (row, records) in rows.iter().zip(&records) {
+                let domain = escaped(&row.domain);
+                for record in records {
+                    let value = if ttl {
+                        record.ttl
+                    } else {
+                        Some(record.fingerprint)
+                    };
+                    if let Some(value) = value {
+                        let _ = writeln!(
+                            out,
+                            "{}{{domain=\"{domain}\",record=\"{}\"}} {value}",
+                            family.name, record.record
+                        );
+                    }
+                }
+            }
+        }
+        let per_domain: [(&Family, DomainValue); 3] = [
+            (&MX_RECORDS, |r| r.mx_records.get()),
+            (&SPF_LOOKUPS, |r| r.spf_lookups.get()),
+            (&SPF_VOID_LOOKUPS, |r| r.spf_void_lookups.get()),
+        ];
+        for (family, value) in per_domain {
+            header(out, family);
+            for row in &rows {
+                let _ = writeln!(
+                    out,
+                    "{}{{domain=\"{}\"}} {}",
+                    family.name,
+                    escaped(&row.domain),
+                    value(row)
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_and_forgets_removed_domains() {
+        let table = DomainTable::default();
+        let row = table.insert("a.example", &[CheckKind::Mx]);
+        row.check(CheckKind::Mx).unwrap().drift.set(1.0);
+        row.check(CheckKind::Mx).unwrap().findings[0].set(2.0);
+        row.set_record("mx", 12345, Some(300));
+        row.set_record("mx", 777, None);
+        table.insert("b.example", &[CheckKind::Mx]);
+        let mut text = String::new();
+        table.render(&mut text);
+        assert!(
+            text.contains("maildrift_drift{check=\"mx\",domain=\"a.example\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("maildrift_drift{check=\"mx\",domain=\"b.example\"} 0\n"));
+        assert!(text.contains(
+            "maildrift_findings{check=\"mx\",domain=\"a.example\",severity=\"critical\"} 2\n"
+        ));
+        assert!(
+            text.contains("maildrift_record_fingerprint{domain=\"a.example\",record=\"mx\"} 777\n")
+        );
+        assert!(
+            text.contains("maildrift_record_ttl_seconds{domain=\"a.example\",record=\"mx\"} 300\n")
+        );
+        assert!(!text.contains("record_ttl_seconds{domain=\"b.example\""));
+        assert_eq!(text.matches("# TYPE maildrift_drift gauge").count(), 1);
+        table.remove("a.example");
+        let mut text = String::new();
+        table.render(&mut text);
+        assert!(!text.contains("a.example"), "{text}");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escaped("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(escaped("plain.example"), "plain.example");
+    }
+}

@@ -1,0 +1,176 @@
+//! The daemon's Prometheus metrics: one [`Metrics`] owning a non-global registry for
+//! daemon-wide series and a compact table of per-domain series updated in place.
+
+mod domains;
+
+pub use domains::{Cell, CheckRow, DomainRow, DomainTable};
+
+use crate::dns::QueryMetrics;
+use crate::finding::CheckKind;
+use prometheus::{
+    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+use std::sync::Arc;
+
+/// The Content-Type of the text exposition format; Prometheus 3 refuses a scrape without it.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The checks this build runs (and exports series for).
+pub const ACTIVE_CHECKS: [CheckKind; 2] = [CheckKind::Mx, CheckKind::Spf];
+
+/// Every metric of the daemon.
+pub struct Metrics {
+    /// Daemon-wide series (counters, histograms, build and config info). Not the global
+    /// default registry, so tests can run many daemons in one process.
+    pub registry: Registry,
+    /// Per-domain series.
+    pub domain_table: DomainTable,
+    /// Domains watched by this instance.
+    pub domains: IntGauge,
+    /// Wall time of one scheduler pass (at start-up: all domains).
+    pub round_duration: Histogram,
+    /// Wall time of one domain's check (all its checks).
+    pub domain_check_duration: Histogram,
+    /// Domain checks by outcome: `success`, `failure` (some check inconclusive), `timeout`.
+    pub domain_checks: IntCounterVec,
+    /// 0/1: whether the last config reload succeeded.
+    pub reload_successful: IntGauge,
+    /// Unix time of the last successful reload.
+    pub reload_success_timestamp: Gauge,
+    /// DNS query counters shared with the DNS layer.
+    pub dns: QueryMetrics,
+}
+
+fn register<C: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    collector: C,
+) -> C {
+    registry
+        .register(Box::new(collector.clone()))
+        .expect("metric registered once");
+    collector
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let histogram = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .expect("valid metric definition");
+    register(registry, histogram)
+}
+
+impl Metrics {
+    /// Creates and registers every series; `revision` is the VCS revision, if known.
+    pub fn new(version: &str, revision: &str) -> Metrics {
+        let registry = Registry::new();
+        let build_info = GaugeVec::new(
+            Opts::new("maildrift_build_info", "Build information; always 1."),
+            &["version", "revision"],
+        )
+        .expect("valid metric definition");
+        register(&registry, build_info)
+            .with_label_values(&[version, revision])
+            .set(1.0);
+        let domains = IntGauge::new(
+            "maildrift_domains",
+            "Domains watched by this instance (this shard).",
+        )
+        .expect("valid metric definition");
+        let domain_checks = IntCounterVec::new(
+            Opts::new(
+                "maildrift_domain_checks_total",
+                "Domain checks completed, by outcome (success, failure, timeout).",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric definition");
+        let domain_checks = register(&registry, domain_checks);
+        for outcome in ["success", "failure", "timeout"] {
+            domain_checks.with_label_values(&[outcome]);
+        }
+        let reload_successful = IntGauge::new(
+            "maildrift_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful.",
+        )
+        .expect("valid metric definition");
+        let reload_success_timestamp = Gauge::new(
+            "maildrift_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful configuration reload.",
+        )
+        .expect("valid metric definition");
+        let dns = QueryMetrics::register(&registry).expect("DNS metrics registered once");
+        let seconds = vec![
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+        ];
+        Metrics {
+            domain_table: DomainTable::default(),
+            domains: register(&registry, domains),
+            round_duration: histogram(
+                &registry,
+                "maildrift_check_round_duration_seconds",
+                "Wall time of one scheduler pass over the domains due together (at start-up: all).",
+                seconds.clone(),
+            ),
+            domain_check_duration: histogram(
+                &registry,
+                "maildrift_domain_check_duration_seconds",
+                "Wall time of all checks of one domain.",
+                seconds,
+            ),
+            domain_checks,
+            reload_successful: register(&registry, reload_successful),
+            reload_success_timestamp: register(&registry, reload_success_timestamp),
+            dns,
+            registry,
+        }
+    }
+
+    /// Creates a domain's series (exported as 0 until its first check) and returns them.
+    pub fn domain_series(&self, domain: &str) -> Arc<DomainRow> {
+        self.domain_table.insert(domain, &ACTIVE_CHECKS)
+    }
+
+    /// Removes every series of a domain that left the configuration.
+    pub fn remove_domain(&self, domain: &str) {
+        self.domain_table.remove(domain);
+    }
+
+    /// The text exposition of every series.
+    pub fn encode(&self) -> Vec<u8> {
+        // Encoding into a String cannot fail for well-formed metric families.
+        let mut text = TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_default();
+        self.domain_table.render(&mut text);
+        text.into_bytes()
+    }
+}
+
+/// A stable 52-bit fingerprint of a normalised record set (FNV-1a over the sorted values),
+/// exact in a float64 sample.
+pub fn fingerprint(values: &[String]) -> u64 {
+    let mut sorted: Vec<&str> = values.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for value in sorted {
+        for byte in value.bytes().chain(std::iter::once(0)) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    hash & ((1 << 52) - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_is_order_insensitive_and_fits_a_float() {
+        let a = fingerprint(&["10 mx1.example.com".into(), "20 mx2.example.com".into()]);
+        let b = fingerprint(&["20 mx2.example.com".into(), "10 mx1.example.com".into()]);
+        let c = fingerprint(&["10 mx1.example.com".into()]);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(a < (1 << 52));
+        assert_eq!((a as f64) as u64, a);
+    }
+}
