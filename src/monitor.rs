@@ -85,11 +85,34 @@ impl WatchedDomain {
     }
 }
 
+/// One check's result applied to a domain: what it was, what it is now.
+pub struct CheckUpdate<'a> {
+    /// The domain's configuration (name, labels, expectations).
+    pub domain: &'a DomainConfig,
+    /// Which check.
+    pub check: CheckKind,
+    /// The state before this run (`None` on the first run).
+    pub previous: Option<&'a CheckStatus>,
+    /// The state after this run.
+    pub next: &'a CheckStatus,
+    /// When the run finished.
+    pub at: SystemTime,
+}
+
+/// Told about every check result, in order, per domain: the event timeline, persistence and
+/// alerting hook in here. Called with the domain's state locked: hand work off (e.g. to a
+/// channel), never block or await.
+pub trait MonitorObserver: Send + Sync {
+    /// One check of one domain was applied.
+    fn check_applied(&self, update: &CheckUpdate<'_>);
+}
+
 /// All watched domains of this instance.
 pub struct Monitor {
     metrics: Arc<Metrics>,
     domains: RwLock<BTreeMap<String, Arc<WatchedDomain>>>,
     spf_limits: SpfLimits,
+    observers: Vec<Arc<dyn MonitorObserver>>,
 }
 
 impl Monitor {
@@ -99,7 +122,14 @@ impl Monitor {
             metrics,
             domains: RwLock::new(BTreeMap::new()),
             spf_limits: SpfLimits::default(),
+            observers: Vec::new(),
         }
+    }
+
+    /// Adds an observer of every check result.
+    pub fn with_observer(mut self, observer: Arc<dyn MonitorObserver>) -> Monitor {
+        self.observers.push(observer);
+        self
     }
 
     /// The domain called `name`, if watched.
@@ -227,6 +257,16 @@ impl Monitor {
             let previous = status.checks.get(&kind).cloned();
             let next = next_status(previous.as_ref(), &check, report.checked_at);
             log_transition(&report.domain, kind, previous.as_ref(), &next);
+            let update = CheckUpdate {
+                domain: &domain.config,
+                check: kind,
+                previous: previous.as_ref(),
+                next: &next,
+                at: report.checked_at,
+            };
+            for observer in &self.observers {
+                observer.check_applied(&update);
+            }
             if let Some(handles) = series.check(kind) {
                 handles.success.set(f64::from(u8::from(next.success)));
                 handles.drift.set(f64::from(u8::from(next.drift)));
@@ -563,6 +603,51 @@ mod tests {
         assert_eq!(
             fp,
             Some(fingerprint(&["10 mx1.a.example".to_owned()]) as f64)
+        );
+    }
+
+    /// (domain, check, drift before, drift after)
+    type Transition = (String, CheckKind, Option<bool>, bool);
+
+    #[derive(Default)]
+    struct Transitions(Mutex<Vec<Transition>>);
+
+    impl MonitorObserver for Transitions {
+        fn check_applied(&self, update: &CheckUpdate<'_>) {
+            self.0.lock().unwrap().push((
+                update.domain.name.clone(),
+                update.check,
+                update.previous.map(|p| p.drift),
+                update.next.drift,
+            ));
+        }
+    }
+
+    #[test]
+    fn observers_see_every_result_with_its_previous_state() {
+        let metrics = Arc::new(Metrics::new("test", "test"));
+        let seen = Arc::new(Transitions::default());
+        let monitor = Monitor::new(metrics).with_observer(seen.clone());
+        monitor.replace(vec![(
+            domain_config("a.example", Expectations::default()),
+            view(),
+        )]);
+        let domain = monitor.domain("a.example").unwrap();
+        monitor.apply(
+            &domain,
+            mx_report("a.example", true, &["10 mx1.a.example"], vec![]),
+        );
+        monitor.apply(
+            &domain,
+            mx_report("a.example", true, &["10 mx2.a.example"], vec![]),
+        );
+        let seen = seen.0.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            vec![
+                ("a.example".to_owned(), CheckKind::Mx, None, false),
+                ("a.example".to_owned(), CheckKind::Mx, Some(false), true),
+            ]
         );
     }
 
