@@ -120,6 +120,7 @@ impl Reloader {
         if let Some(shortest) = domains.iter().map(|d| d.interval).min() {
             self.views.set_round_interval(shortest);
         }
+        self.views.set_serial_grace(config.global.ns_serial_grace);
         let mut wanted = Vec::with_capacity(domains.len());
         for domain in domains {
             let view = self

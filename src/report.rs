@@ -70,6 +70,7 @@ pub async fn run_once(config: &Config, options: &RunOptions) -> anyhow::Result<V
                 mx_records: None,
                 spf_dns_lookups: None,
                 spf_void_lookups: None,
+                authority: None,
             })
         })
         .collect())

@@ -3,8 +3,10 @@
 
 use crate::config::{DomainConfig, ResolverSpec};
 use crate::dns::authoritative::{AuthoritativeLookup, AuthoritativeServers};
+use crate::dns::delegation::SerialTracker;
 use crate::dns::direct::{DirectClient, DirectOptions};
 use crate::dns::hickory::{RecursiveResolver, ResolverOptions};
+use crate::dns::pool::ServerPool;
 use crate::dns::shared::SharedLookups;
 use crate::dns::{DnsError, DnsLookup, DnsView, QueryMetrics};
 use std::collections::HashMap;
@@ -15,6 +17,12 @@ use std::time::Duration;
 /// Shared DNS plumbing, kept across config reloads so resolvers and sockets are reused.
 pub struct ViewFactory {
     direct: Arc<DirectClient>,
+    /// One memo per authoritative server, shared by every domain.
+    pool: Arc<ServerPool>,
+    /// Since when each zone's serials disagree, shared by every domain.
+    serials: Arc<SerialTracker>,
+    /// The system resolvers' addresses, read once, for the resolver view.
+    system_resolvers: std::sync::OnceLock<Vec<SocketAddr>>,
     metrics: QueryMetrics,
     resolver_options: ResolverOptions,
     shared_max_age: Mutex<Duration>,
@@ -25,11 +33,15 @@ impl ViewFactory {
     /// Opens the direct-query sockets.
     pub async fn new(metrics: QueryMetrics) -> std::io::Result<ViewFactory> {
         let direct = DirectClient::new(DirectOptions::default(), metrics.clone()).await?;
+        let max_age = Duration::from_secs(60);
         Ok(ViewFactory {
+            pool: Arc::new(ServerPool::new(direct.clone(), max_age)),
+            serials: Arc::new(SerialTracker::default()),
+            system_resolvers: std::sync::OnceLock::new(),
             direct,
             metrics,
             resolver_options: ResolverOptions::default(),
-            shared_max_age: Mutex::new(Duration::from_secs(60)),
+            shared_max_age: Mutex::new(max_age),
             recursive: Mutex::new(HashMap::new()),
         })
     }
@@ -39,11 +51,35 @@ impl ViewFactory {
     /// to the next round. Drops resolvers built for the previous value.
     pub fn set_round_interval(&self, shortest_interval: Duration) {
         let max_age = (shortest_interval / 2).min(Duration::from_secs(150));
+        self.pool.set_max_age(max_age);
         let mut current = self.shared_max_age.lock().expect("lock poisoned");
         if *current != max_age {
             *current = max_age;
             self.recursive.lock().expect("lock poisoned").clear();
         }
+    }
+
+    /// How long the SOA serials of a zone's servers may stay apart before it is a finding.
+    pub fn set_serial_grace(&self, grace: Duration) {
+        self.serials.set_grace(grace);
+    }
+
+    /// The resolver addresses compared with the authoritative answers ("system": the
+    /// servers in /etc/resolv.conf).
+    fn resolver_addrs(&self, resolvers: &[ResolverSpec]) -> Vec<SocketAddr> {
+        let mut addrs = Vec::new();
+        for spec in resolvers {
+            match spec {
+                ResolverSpec::Addr(addr) => addrs.push(*addr),
+                ResolverSpec::System => addrs.extend(
+                    self.system_resolvers
+                        .get_or_init(crate::dns::hickory::system_resolver_addrs),
+                ),
+            }
+        }
+        addrs.sort();
+        addrs.dedup();
+        addrs
     }
 
     /// The shared recursive view for a resolver list ("system" wins when mixed).
@@ -88,11 +124,12 @@ impl ViewFactory {
             } else {
                 AuthoritativeServers::Fixed(domain.nameservers.clone())
             };
-            Arc::new(AuthoritativeLookup::new(
-                self.direct.clone(),
-                servers,
-                recursive.clone(),
-            ))
+            Arc::new(
+                AuthoritativeLookup::new(self.direct.clone(), servers, recursive.clone())
+                    .with_pool(self.pool.clone())
+                    .with_serial_tracker(self.serials.clone())
+                    .with_resolvers(self.resolver_addrs(&domain.resolvers)),
+            )
         } else {
             recursive.clone()
         };

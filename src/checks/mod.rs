@@ -3,6 +3,7 @@
 //! function tested without a network.
 
 pub mod mx;
+pub mod nameservers;
 pub mod spf;
 
 use crate::finding::{CheckKind, Finding};

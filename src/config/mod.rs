@@ -42,12 +42,15 @@ pub struct Config {
 pub struct GlobalConfig {
     /// At most this many domain checks run at once.
     pub concurrency: usize,
+    /// How long a zone's servers may disagree on the SOA serial before `ns_serial_mismatch`.
+    pub ns_serial_grace: Duration,
 }
 
 impl Default for GlobalConfig {
     fn default() -> GlobalConfig {
         GlobalConfig {
             concurrency: validate::default_concurrency(),
+            ns_serial_grace: validate::default_ns_serial_grace(),
         }
     }
 }
@@ -239,6 +242,7 @@ fn parse_document(text: &str, source: &Path, issues: &mut Issues<'_>) -> Option<
         domains,
         global: GlobalConfig {
             concurrency: defaults.concurrency,
+            ns_serial_grace: defaults.ns_serial_grace,
         },
         alerting,
     })

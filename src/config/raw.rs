@@ -49,6 +49,9 @@ pub(crate) struct RawDefaults {
     pub(crate) nameservers: Option<Vec<Text>>,
     /// At most this many domain checks at once (daemon-wide).
     pub(crate) concurrency: Option<i64>,
+    /// How long a zone's servers may disagree on the SOA serial before it is a finding
+    /// (daemon-wide).
+    pub(crate) ns_serial_grace: Option<Text>,
 }
 
 /// One entry of `domains:`.

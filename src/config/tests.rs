@@ -392,3 +392,29 @@ alerting:
         ]
     );
 }
+
+#[test]
+fn ns_serial_grace_defaults_to_ten_minutes_and_is_validated() {
+    let config = parse_ok("domains: []\n");
+    assert_eq!(config.global.ns_serial_grace, Duration::from_secs(600));
+    let config = parse_ok("defaults:\n  ns_serial_grace: 90s\ndomains: []\n");
+    assert_eq!(config.global.ns_serial_grace, Duration::from_secs(90));
+    // Zero is allowed: report a serial difference at once.
+    let config = parse_ok("defaults:\n  ns_serial_grace: 0s\ndomains: []\n");
+    assert_eq!(config.global.ns_serial_grace, Duration::ZERO);
+    assert_eq!(
+        error_lines("defaults:\n  ns_serial_grace: soon\ndomains: []\n")[0]
+            .split(": ")
+            .take(2)
+            .collect::<Vec<_>>(),
+        ["t.yml:2:20", "defaults.ns_serial_grace"]
+    );
+    let lines = error_lines("defaults:\n  ns_serial_grace: 2d\ndomains: []\n");
+    assert_eq!(
+        lines,
+        [
+            "t.yml:2:20: defaults.ns_serial_grace: ns_serial_grace \"2d\" is longer than 1d: \
+          a lagging nameserver would go unreported"
+        ]
+    );
+}

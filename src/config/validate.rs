@@ -38,6 +38,14 @@ pub(crate) fn default_concurrency() -> usize {
     64
 }
 
+/// Default grace before serials apart are a finding: secondaries lag briefly after a NOTIFY.
+pub(crate) fn default_ns_serial_grace() -> Duration {
+    crate::dns::delegation::DEFAULT_SERIAL_GRACE
+}
+
+/// Highest accepted `ns_serial_grace`: past a day, a lagging secondary goes unreported.
+const MAX_NS_SERIAL_GRACE: Duration = Duration::from_secs(86_400);
+
 /// Highest accepted `concurrency`.
 const MAX_CONCURRENCY: i64 = 100_000;
 
@@ -56,6 +64,8 @@ pub(crate) struct Defaults {
     nameservers: Vec<SocketAddr>,
     /// Daemon-wide concurrency.
     pub(crate) concurrency: usize,
+    /// Daemon-wide grace before serials apart are a finding.
+    pub(crate) ns_serial_grace: Duration,
 }
 
 /// Validates `defaults:`.
@@ -91,9 +101,28 @@ pub(crate) fn defaults(raw: RawDefaults, issues: &mut Issues<'_>) -> Defaults {
             default_concurrency()
         }
     };
+    let ns_serial_grace = match &raw.ns_serial_grace {
+        None => default_ns_serial_grace(),
+        Some(text) => match issues.duration(text, "defaults.ns_serial_grace", false) {
+            Some(grace) if grace > MAX_NS_SERIAL_GRACE => {
+                issues.value(
+                    "defaults.ns_serial_grace",
+                    format!(
+                        "ns_serial_grace {:?} is longer than {}: a lagging nameserver would go unreported",
+                        text.as_str(),
+                        format_duration(MAX_NS_SERIAL_GRACE)
+                    ),
+                );
+                default_ns_serial_grace()
+            }
+            Some(grace) => grace,
+            None => default_ns_serial_grace(),
+        },
+    };
     Defaults {
         interval,
         timeout,
+        ns_serial_grace,
         resolvers: raw
             .resolvers
             .map(|r| resolvers(&r, "defaults.resolvers", issues))

@@ -1,8 +1,12 @@
 //! The authoritative view of a domain: its nameservers (discovered through NS records or
 //! configured) asked directly, recursion off, AA bit required.
 
+use super::delegation::{Nameserver, SerialTracker, ZoneServers};
 use super::direct::DirectClient;
-use super::{AnswerStatus, DnsError, DnsLookup, LookupResult, RData, RecordType, normalize_name};
+use super::pool::ServerPool;
+use super::{
+    AnswerStatus, DnsError, DnsLookup, LookupResult, RData, RecordType, normalize_name, parent_of,
+};
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -22,25 +26,30 @@ pub enum AuthoritativeServers {
     Fixed(Vec<SocketAddr>),
 }
 
-/// A [`DnsLookup`] answering from a domain's authoritative servers.
+/// A [`DnsLookup`] answering from a domain's authoritative servers. It also knows every
+/// server of the zone, for the nameservers check (see [`DnsLookup::authority`]).
 pub struct AuthoritativeLookup {
-    /// Sends the queries.
-    client: Arc<DirectClient>,
+    /// Asks each server, one memo per server shared by every domain.
+    pub(super) pool: Arc<ServerPool>,
     /// Configured or discovered servers.
     servers: AuthoritativeServers,
     /// Finds NS records and nameserver addresses when discovering.
-    recursive: Arc<dyn DnsLookup>,
+    pub(super) recursive: Arc<dyn DnsLookup>,
     /// Port discovered nameservers are asked on (53 except in tests).
-    port: u16,
-    /// Discovered server lists by the names they were discovered for.
+    pub(super) port: u16,
+    /// Discovered zones by the names they were discovered for.
     discovered: Mutex<HashMap<String, Discovered>>,
+    /// Recursive resolvers whose answers are compared with the authoritative ones.
+    resolvers: Vec<SocketAddr>,
+    /// Since when each zone's servers disagree on the SOA serial (shared across domains).
+    serials: Arc<SerialTracker>,
 }
 
-/// A discovered server list and when it stops being reused.
+/// A discovered zone and when it stops being reused.
 #[derive(Clone)]
 struct Discovered {
-    /// The zone's nameserver addresses, in the order they are tried.
-    servers: Arc<Vec<SocketAddr>>,
+    /// The zone and its nameservers, in the order they are tried.
+    zone: Arc<ZoneServers>,
     /// Reused until then.
     expires: Instant,
 }
@@ -53,12 +62,32 @@ impl AuthoritativeLookup {
         recursive: Arc<dyn DnsLookup>,
     ) -> AuthoritativeLookup {
         AuthoritativeLookup {
-            client,
+            pool: Arc::new(ServerPool::new(client, Duration::ZERO)),
             servers,
             recursive,
             port: 53,
             discovered: Mutex::new(HashMap::new()),
+            resolvers: Vec::new(),
+            serials: Arc::new(SerialTracker::default()),
         }
+    }
+
+    /// Asks through `pool` (shared with other domains) instead of a pool of its own.
+    pub fn with_pool(mut self, pool: Arc<ServerPool>) -> AuthoritativeLookup {
+        self.pool = pool;
+        self
+    }
+
+    /// Compares the authoritative answers with these recursive resolvers' answers.
+    pub fn with_resolvers(mut self, resolvers: Vec<SocketAddr>) -> AuthoritativeLookup {
+        self.resolvers = resolvers;
+        self
+    }
+
+    /// Tracks serial disagreements in `serials` (shared by the domains of one daemon).
+    pub fn with_serial_tracker(mut self, serials: Arc<SerialTracker>) -> AuthoritativeLookup {
+        self.serials = serials;
+        self
     }
 
     /// Asks discovered nameservers on `port` instead of 53 (for tests and demos).
@@ -67,23 +96,110 @@ impl AuthoritativeLookup {
         self
     }
 
+    /// The recursive resolvers compared with the authoritative answers.
+    pub fn resolvers(&self) -> &[SocketAddr] {
+        &self.resolvers
+    }
+
+    /// The serial-disagreement tracker.
+    pub fn serial_tracker(&self) -> &SerialTracker {
+        &self.serials
+    }
+
+    /// Asks one server directly (recursion off), through the shared per-server memo.
+    pub async fn ask_server(
+        &self,
+        server: SocketAddr,
+        name: &str,
+        rtype: RecordType,
+    ) -> LookupResult {
+        self.pool.ask(server, name, rtype).await
+    }
+
+    /// Asks a recursive resolver (recursion on), never memoised: the TTL it reports is
+    /// the time left in its cache.
+    pub async fn ask_resolver(
+        &self,
+        resolver: SocketAddr,
+        name: &str,
+        rtype: RecordType,
+    ) -> LookupResult {
+        self.pool.client().query(resolver, name, rtype, true).await
+    }
+
+    /// Whether the servers are discovered (so the parent's delegation can be checked).
+    pub fn discovers(&self) -> bool {
+        self.servers == AuthoritativeServers::Discover
+    }
+
     /// The servers asked for `name`, in the order they are tried.
     pub async fn servers_for(&self, name: &str) -> Result<Arc<Vec<SocketAddr>>, DnsError> {
         match &self.servers {
             AuthoritativeServers::Fixed(servers) => Ok(Arc::new(servers.clone())),
-            AuthoritativeServers::Discover => self.discover(&normalize_name(name)).await,
+            AuthoritativeServers::Discover => {
+                let zone = self.discover(&normalize_name(name)).await?;
+                Ok(Arc::new(
+                    zone.nameservers.iter().map(|ns| ns.addr).collect(),
+                ))
+            }
+        }
+    }
+
+    /// The zone holding `name` and every one of its nameserver addresses. Discovered
+    /// through NS records, or, for fixed servers, the closest name with an SOA record at
+    /// those servers.
+    pub async fn zone_servers(&self, name: &str) -> Result<Arc<ZoneServers>, DnsError> {
+        let name = normalize_name(name);
+        match &self.servers {
+            AuthoritativeServers::Discover => self.discover(&name).await,
+            AuthoritativeServers::Fixed(servers) => {
+                if let Some(zone) = self.cached(&name) {
+                    return Ok(zone);
+                }
+                let zone = Arc::new(ZoneServers {
+                    zone: self.apex_at_fixed(&name).await?,
+                    nameservers: servers
+                        .iter()
+                        .map(|&addr| Nameserver { host: None, addr })
+                        .collect(),
+                });
+                self.remember(&[name], &zone);
+                Ok(zone)
+            }
+        }
+    }
+
+    /// The closest enclosing name of `name` with an SOA record at the fixed servers.
+    async fn apex_at_fixed(&self, name: &str) -> Result<String, DnsError> {
+        let mut candidate = name.to_owned();
+        loop {
+            let answer = self.ask(&candidate, RecordType::Soa).await?;
+            if answer.status == AnswerStatus::Records {
+                return Ok(candidate);
+            }
+            match parent_of(&candidate) {
+                Some(parent) => candidate = parent.to_owned(),
+                None => {
+                    return Err(DnsError::NoServers {
+                        name: name.to_owned(),
+                        reason: "the configured nameservers have no SOA record at the name \
+                                 or any parent"
+                            .to_owned(),
+                    });
+                }
+            }
         }
     }
 
     /// Finds the NS set of the zone holding `name`: at the name, else one label up at a
     /// time, never at a TLD. Results are remembered for every name walked.
-    async fn discover(&self, name: &str) -> Result<Arc<Vec<SocketAddr>>, DnsError> {
+    async fn discover(&self, name: &str) -> Result<Arc<ZoneServers>, DnsError> {
         let mut walked = Vec::new();
         let mut candidate = name;
         loop {
-            if let Some(servers) = self.cached(candidate) {
-                self.remember(&walked, &servers);
-                return Ok(servers);
+            if let Some(zone) = self.cached(candidate) {
+                self.remember(&walked, &zone);
+                return Ok(zone);
             }
             // Never ask a TLD (or the root): its servers are not the domain's.
             if !candidate.contains('.') {
@@ -93,22 +209,37 @@ impl AuthoritativeLookup {
                 });
             }
             walked.push(candidate.to_owned());
-            let answer = self.recursive.lookup(candidate, RecordType::Ns).await?;
-            let hosts: Vec<String> = answer
-                .records
-                .iter()
-                .filter_map(|record| match record {
-                    RData::Ns(host) => Some(host.clone()),
-                    _ => None,
-                })
-                .collect();
-            if answer.status == AnswerStatus::Records && !hosts.is_empty() {
-                let servers = Arc::new(self.addresses(candidate, hosts).await?);
-                self.remember(&walked, &servers);
-                return Ok(servers);
+            if let Some(nameservers) = self.nameservers_of(candidate).await? {
+                let zone = Arc::new(ZoneServers {
+                    zone: candidate.to_owned(),
+                    nameservers,
+                });
+                self.remember(&walked, &zone);
+                return Ok(zone);
             }
-            candidate = candidate.split_once('.').map_or("", |(_, parent)| parent);
+            candidate = parent_of(candidate).unwrap_or("");
         }
+    }
+
+    /// The nameservers of `zone` through the recursive resolvers: `None` when it has no NS
+    /// records; an error when none of them has an address.
+    pub(super) async fn nameservers_of(
+        &self,
+        zone: &str,
+    ) -> Result<Option<Vec<Nameserver>>, DnsError> {
+        let answer = self.recursive.lookup(zone, RecordType::Ns).await?;
+        let hosts: Vec<String> = answer
+            .records
+            .iter()
+            .filter_map(|record| match record {
+                RData::Ns(host) => Some(host.clone()),
+                _ => None,
+            })
+            .collect();
+        if answer.status != AnswerStatus::Records || hosts.is_empty() {
+            return Ok(None);
+        }
+        self.addresses(zone, hosts).await.map(Some)
     }
 
     /// The addresses of the NS hosts: hosts sorted by name, A then AAAA for each.
@@ -116,10 +247,10 @@ impl AuthoritativeLookup {
         &self,
         zone: &str,
         mut hosts: Vec<String>,
-    ) -> Result<Vec<SocketAddr>, DnsError> {
+    ) -> Result<Vec<Nameserver>, DnsError> {
         hosts.sort();
         hosts.dedup();
-        let mut servers = Vec::new();
+        let mut servers: Vec<Nameserver> = Vec::new();
         for host in &hosts {
             for rtype in [RecordType::A, RecordType::Aaaa] {
                 match self.recursive.lookup(host, rtype).await {
@@ -130,9 +261,12 @@ impl AuthoritativeLookup {
                                 RData::Aaaa(ip) => IpAddr::V6(ip),
                                 _ => continue,
                             };
-                            let server = SocketAddr::new(ip, self.port);
-                            if !servers.contains(&server) {
-                                servers.push(server);
+                            let addr = SocketAddr::new(ip, self.port);
+                            if !servers.iter().any(|s| s.addr == addr) {
+                                servers.push(Nameserver {
+                                    host: Some(host.clone()),
+                                    addr,
+                                });
                             }
                         }
                     }
@@ -151,23 +285,23 @@ impl AuthoritativeLookup {
         Ok(servers)
     }
 
-    /// An unexpired discovered list for exactly `name`.
-    fn cached(&self, name: &str) -> Option<Arc<Vec<SocketAddr>>> {
+    /// An unexpired discovered zone for exactly `name`.
+    fn cached(&self, name: &str) -> Option<Arc<ZoneServers>> {
         let discovered = self.discovered.lock().expect("discovery cache poisoned");
         discovered
             .get(name)
             .filter(|entry| entry.expires > Instant::now())
-            .map(|entry| entry.servers.clone())
+            .map(|entry| entry.zone.clone())
     }
 
-    /// Remembers `servers` for the `names` walked; drops expired entries.
-    fn remember(&self, names: &[String], servers: &Arc<Vec<SocketAddr>>) {
+    /// Remembers `zone` for the `names` walked; drops expired entries.
+    fn remember(&self, names: &[String], zone: &Arc<ZoneServers>) {
         let now = Instant::now();
         let mut discovered = self.discovered.lock().expect("discovery cache poisoned");
         discovered.retain(|_, entry| entry.expires > now);
         for name in names {
             let entry = Discovered {
-                servers: servers.clone(),
+                zone: zone.clone(),
                 expires: now + DISCOVERY_MAX_AGE,
             };
             discovered.insert(name.clone(), entry);
@@ -179,7 +313,7 @@ impl AuthoritativeLookup {
         let servers = self.servers_for(name).await?;
         let mut last_error = None;
         for &server in servers.iter() {
-            match self.client.query(server, name, rtype, false).await {
+            match self.pool.ask(server, name, rtype).await {
                 Ok(answer) if answer.authoritative => return Ok(answer),
                 Ok(_) => {
                     last_error = Some(DnsError::NotAuthoritative {
@@ -201,5 +335,9 @@ impl AuthoritativeLookup {
 impl DnsLookup for AuthoritativeLookup {
     fn lookup<'a>(&'a self, name: &'a str, rtype: RecordType) -> BoxFuture<'a, LookupResult> {
         Box::pin(self.ask(name, rtype))
+    }
+
+    fn authority(&self) -> Option<&AuthoritativeLookup> {
+        Some(self)
     }
 }

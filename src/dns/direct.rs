@@ -237,6 +237,21 @@ impl DirectClient {
         rtype: RecordType,
         recursion_desired: bool,
     ) -> LookupResult {
+        self.query_message(server, name, rtype, recursion_desired)
+            .await
+            .and_then(|message| interpret(&message, server, name, rtype))
+    }
+
+    /// Asks `server` one question and returns the whole response (for the sections
+    /// [`DirectClient::query`] does not read, such as a referral's authority records).
+    /// Only NOERROR and NXDOMAIN responses are returned; other codes are errors.
+    pub async fn query_message(
+        &self,
+        server: SocketAddr,
+        name: &str,
+        rtype: RecordType,
+        recursion_desired: bool,
+    ) -> Result<Message, DnsError> {
         let qname = parse_name(name)?;
         let limit = self.limit_for(server);
         // The semaphore is never closed, so acquiring only waits.
@@ -245,9 +260,21 @@ impl DirectClient {
         let result = self
             .exchange(server, &qname, rtype, recursion_desired)
             .await
-            .and_then(|message| interpret(&message, server, name, rtype));
-        self.metrics
-            .observe(result_label(&result), started.elapsed());
+            .and_then(|message| match message.metadata.response_code {
+                ResponseCode::NoError | ResponseCode::NXDomain => Ok(message),
+                rcode => Err(DnsError::Rcode {
+                    server: server.to_string(),
+                    name: name.to_owned(),
+                    rtype,
+                    rcode: rcode_name(rcode),
+                }),
+            });
+        let label = match &result {
+            Ok(message) if message.metadata.response_code == ResponseCode::NXDomain => "nxdomain",
+            Ok(_) => "noerror",
+            Err(error) => result_label(&Err(error.clone())),
+        };
+        self.metrics.observe(label, started.elapsed());
         result
     }
 

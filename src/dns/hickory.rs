@@ -45,6 +45,21 @@ pub struct RecursiveResolver {
     label: String,
 }
 
+/// The addresses of the system's resolvers (/etc/resolv.conf); empty when unreadable.
+pub fn system_resolver_addrs() -> Vec<SocketAddr> {
+    match system_conf::read_system_conf() {
+        Ok((config, _)) => config
+            .name_servers
+            .iter()
+            .map(|ns| SocketAddr::new(ns.ip, 53))
+            .collect(),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read /etc/resolv.conf: no resolver view for \"system\"");
+            Vec::new()
+        }
+    }
+}
+
 impl RecursiveResolver {
     /// From the system configuration (/etc/resolv.conf).
     pub fn system(

@@ -6,10 +6,12 @@
 
 pub mod authoritative;
 mod convert;
+pub mod delegation;
 pub mod direct;
 pub mod fake;
 pub mod hickory;
 pub mod metrics;
+pub mod pool;
 pub mod server;
 pub mod shared;
 
@@ -252,6 +254,12 @@ pub type LookupResult = Result<Answer, DnsError>;
 pub trait DnsLookup: Send + Sync {
     /// Looks `name` (normalised, no trailing dot) up for `rtype`.
     fn lookup<'a>(&'a self, name: &'a str, rtype: RecordType) -> BoxFuture<'a, LookupResult>;
+
+    /// The authoritative view behind this lookup, when it asks a zone's servers directly:
+    /// the nameservers check then asks every server of the zone. `None` by default.
+    fn authority(&self) -> Option<&authoritative::AuthoritativeLookup> {
+        None
+    }
 }
 
 /// The two ways a check sees DNS.
@@ -289,6 +297,11 @@ pub fn normalize_name(name: &str) -> String {
     let name = name.trim();
     let name = name.strip_suffix('.').unwrap_or(name);
     name.to_ascii_lowercase()
+}
+
+/// The name one label up (`a.example.com` → `example.com`); `None` for a single label.
+pub fn parent_of(name: &str) -> Option<&str> {
+    name.split_once('.').map(|(_, parent)| parent)
 }
 
 /// Parses a server address: `IP` (port 53) or `IP:PORT`; IPv6 with a port as `[IP]:PORT`.

@@ -2,8 +2,10 @@
 //! daemon-wide series and a compact table of per-domain series updated in place.
 
 mod domains;
+mod zones;
 
 pub use domains::{Cell, CheckRow, DomainRow, DomainTable};
+pub use zones::ZoneTable;
 
 use crate::dns::QueryMetrics;
 use crate::finding::CheckKind;
@@ -16,7 +18,7 @@ use std::sync::Arc;
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The checks this build runs (and exports series for).
-pub const ACTIVE_CHECKS: [CheckKind; 2] = [CheckKind::Mx, CheckKind::Spf];
+pub const ACTIVE_CHECKS: [CheckKind; 3] = [CheckKind::Mx, CheckKind::Spf, CheckKind::Nameservers];
 
 /// Every metric of the daemon.
 pub struct Metrics {
@@ -25,6 +27,8 @@ pub struct Metrics {
     pub registry: Registry,
     /// Per-domain series.
     pub domain_table: DomainTable,
+    /// Per-zone series (SOA serial per nameserver), shared by the domains of a zone.
+    pub zone_table: ZoneTable,
     /// Domains watched by this instance.
     pub domains: IntGauge,
     /// Wall time of one scheduler pass (at start-up: all domains).
@@ -102,6 +106,7 @@ impl Metrics {
         ];
         Metrics {
             domain_table: DomainTable::default(),
+            zone_table: ZoneTable::default(),
             domains: register(&registry, domains),
             round_duration: histogram(
                 &registry,
@@ -131,6 +136,7 @@ impl Metrics {
     /// Removes every series of a domain that left the configuration.
     pub fn remove_domain(&self, domain: &str) {
         self.domain_table.remove(domain);
+        self.zone_table.remove_domain(domain);
     }
 
     /// The text exposition of every series.
@@ -140,6 +146,7 @@ impl Metrics {
             .encode_to_string(&self.registry.gather())
             .unwrap_or_default();
         self.domain_table.render(&mut text);
+        self.zone_table.render(&mut text);
         text.into_bytes()
     }
 }

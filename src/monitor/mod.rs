@@ -2,6 +2,7 @@
 //! its learned baseline. Applies each [`DomainReport`] to that state, to the metrics, and to
 //! the log (one line per state change).
 
+use crate::checks::nameservers::annotate_drift;
 use crate::checks::{CheckReport, RecordObservation, spf::SpfLimits};
 use crate::config::DomainConfig;
 use crate::dns::DnsView;
@@ -250,6 +251,9 @@ impl Monitor {
                     Some(baseline) => {
                         if let Some(finding) = drift::compare(kind, baseline, &observed) {
                             check.findings.push(finding);
+                            if let Some(summary) = &report.authority {
+                                annotate_drift(std::slice::from_mut(&mut check), summary);
+                            }
                         }
                     }
                 }
@@ -291,6 +295,12 @@ impl Monitor {
         }
         if let Some(count) = report.spf_void_lookups {
             series.spf_void_lookups.set(f64::from(count));
+        }
+        if let Some(summary) = &report.authority {
+            series.set_authority(summary);
+            self.metrics
+                .zone_table
+                .set(&summary.zone, &report.domain, &summary.serials);
         }
     }
 }
@@ -434,6 +444,7 @@ fn timed_out(config: &DomainConfig, timeout: Duration) -> DomainReport {
         mx_records: None,
         spf_dns_lookups: None,
         spf_void_lookups: None,
+        authority: None,
     }
 }
 

@@ -49,6 +49,7 @@ fn mx_report(domain: &str, success: bool, values: &[&str], findings: Vec<Finding
         mx_records: success.then_some(values.len()),
         spf_dns_lookups: None,
         spf_void_lookups: None,
+        authority: None,
     }
 }
 

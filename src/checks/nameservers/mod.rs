@@ -1,0 +1,170 @@
+//! Nameservers check: the authoritative view as a set of servers, and how far the
+//! resolvers lag behind it.
+//!
+//! - Delegation: the NS set at the parent (its referral) vs the NS set at the zone apex.
+//! - Per server: SOA serial, apex NS, MX, SPF, DMARC and DKIM selectors asked of every
+//!   authoritative address with recursion off. Timeouts, SERVFAIL/REFUSED and answers
+//!   without the AA bit make a server lame; the others' answers are compared.
+//! - Serials apart longer than the grace (secondaries lag briefly after a NOTIFY).
+//! - Resolver view: each configured resolver's answer compared with the authoritative one,
+//!   with the TTL it still has to run: how long until its users see the change.
+//!
+//! Observation (network) and evaluation (pure) are separate, as for the other checks.
+
+mod evaluate;
+mod observe;
+#[cfg(test)]
+mod tests;
+
+pub use evaluate::{annotate_drift, evaluate};
+pub use observe::observe;
+
+use crate::dns::DnsError;
+use crate::dns::delegation::{Delegation, Nameserver};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// One question asked of every server: its `record` label, name and how its answer is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Question {
+    /// The `record` label: "soa", "ns", "mx", "spf", "dmarc", "dkim:SELECTOR".
+    pub record: String,
+    /// The name asked.
+    pub name: String,
+}
+
+/// One record set as one server (or resolver) gave it, normalised and sorted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RecordSet {
+    /// The normalised records, sorted ("10 mx1.example.com", TXT text, ...).
+    pub values: Vec<String>,
+    /// The TTL the server reported (the negative TTL for an empty set).
+    pub ttl: u32,
+}
+
+/// What one authoritative address answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServerView {
+    /// The server.
+    pub nameserver: Nameserver,
+    /// Why it is lame (timeout, SERVFAIL, REFUSED, no AA bit), or `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lame: Option<String>,
+    /// Its SOA serial, when it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<u32>,
+    /// Its answers by record label (empty when lame).
+    pub answers: BTreeMap<String, RecordSet>,
+}
+
+/// What one recursive resolver serves for one record, compared with the authoritative answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ResolverView {
+    /// The resolver, as a label (IP, or IP:PORT when not 53).
+    pub resolver: String,
+    /// The record label.
+    pub record: String,
+    /// What it serves, or why it did not answer.
+    pub answer: Result<RecordSet, String>,
+    /// Whether it serves the authoritative answer (false also when it did not answer).
+    pub current: bool,
+}
+
+impl ResolverView {
+    /// Seconds until this resolver's differing answer expires from its cache: its reported
+    /// TTL when it serves something else than the authoritative servers, else 0.
+    pub fn pending_seconds(&self) -> Option<u32> {
+        match &self.answer {
+            Ok(set) if !self.current => Some(set.ttl),
+            Ok(_) => Some(0),
+            Err(_) => None,
+        }
+    }
+}
+
+/// The conclusive part of a nameservers observation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuthorityView {
+    /// The zone holding the domain.
+    pub zone: String,
+    /// Every authoritative address and its answers, in the order the servers are tried.
+    pub servers: Vec<ServerView>,
+    /// The parent's delegation: `None` when not checked (configured servers, or no parent
+    /// servers found); `Some(Err)` when the parent's servers did not answer.
+    pub delegation: Option<Result<Delegation, String>>,
+    /// How long the answering servers' serials have been apart (`None`: they agree).
+    pub serials_apart_for: Option<Duration>,
+    /// How long serials may stay apart before it is a finding.
+    pub grace: Duration,
+    /// Each resolver's answer per record.
+    pub resolvers: Vec<ResolverView>,
+}
+
+/// What was seen of a domain's zone servers.
+#[derive(Clone, Debug)]
+pub struct NameserversObservation {
+    /// The domain checked, normalised.
+    pub domain: String,
+    /// `None` when the domain is not asked authoritatively (`authoritative: false`);
+    /// an error when its zone or servers could not be found.
+    pub result: Option<Result<AuthorityView, DnsError>>,
+}
+
+/// One resolver's lag for one record, for `maildrift_propagation_pending_seconds`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Propagation {
+    /// The record label.
+    pub record: String,
+    /// The resolver label.
+    pub resolver: String,
+    /// Seconds until its differing answer expires; 0 when it serves the current one.
+    pub pending_seconds: u32,
+}
+
+/// What the daemon exports from a conclusive nameservers check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuthoritySummary {
+    /// The zone.
+    pub zone: String,
+    /// SOA serial per answering server label.
+    pub serials: Vec<(String, u32)>,
+    /// Whether every server answered authoritatively, all with the same answers (SOA
+    /// serials aside: they have their own metric).
+    pub consistent: bool,
+    /// Every resolver that answered, per record.
+    pub propagation: Vec<Propagation>,
+}
+
+impl NameserversObservation {
+    /// The exported summary, when the observation is conclusive.
+    pub fn summary(&self) -> Option<AuthoritySummary> {
+        let view = self.result.as_ref()?.as_ref().ok()?;
+        if view.servers.iter().all(|s| s.lame.is_some()) {
+            return None;
+        }
+        let serials = view
+            .servers
+            .iter()
+            .filter_map(|s| Some((s.nameserver.label(), s.serial?)))
+            .collect();
+        let propagation = view
+            .resolvers
+            .iter()
+            .filter_map(|r| {
+                Some(Propagation {
+                    record: r.record.clone(),
+                    resolver: r.resolver.clone(),
+                    pending_seconds: r.pending_seconds()?,
+                })
+            })
+            .collect();
+        Some(AuthoritySummary {
+            zone: view.zone.clone(),
+            serials,
+            consistent: view.servers.iter().all(|s| s.lame.is_none())
+                && evaluate::differing_records(view).is_empty(),
+            propagation,
+        })
+    }
+}
