@@ -17,6 +17,9 @@ use tokio::time::Instant;
 /// How long a discovered server list is reused before NS records are asked again.
 const DISCOVERY_MAX_AGE: Duration = Duration::from_secs(60);
 
+/// How long a server that failed is asked after the others.
+const FAILED_SERVER_MEMORY: Duration = Duration::from_secs(300);
+
 /// Which servers are authoritative for a domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuthoritativeServers {
@@ -43,6 +46,8 @@ pub struct AuthoritativeLookup {
     resolvers: Vec<SocketAddr>,
     /// Since when each zone's servers disagree on the SOA serial (shared across domains).
     serials: Arc<SerialTracker>,
+    /// Servers that failed (timeout, error, no AA) and when: asked last for a while.
+    failed: Mutex<HashMap<SocketAddr, Instant>>,
 }
 
 /// A discovered zone and when it stops being reused.
@@ -69,6 +74,7 @@ impl AuthoritativeLookup {
             discovered: Mutex::new(HashMap::new()),
             resolvers: Vec::new(),
             serials: Arc::new(SerialTracker::default()),
+            failed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -173,7 +179,7 @@ impl AuthoritativeLookup {
     async fn apex_at_fixed(&self, name: &str) -> Result<String, DnsError> {
         let mut candidate = name.to_owned();
         loop {
-            let answer = self.ask(&candidate, RecordType::Soa).await?;
+            let answer = self.ask_all_at_once(&candidate, RecordType::Soa).await?;
             if answer.status == AnswerStatus::Records {
                 return Ok(candidate);
             }
@@ -188,6 +194,33 @@ impl AuthoritativeLookup {
                     });
                 }
             }
+        }
+    }
+
+    /// Asks every server at once; the first authoritative answer wins (else the last error).
+    async fn ask_all_at_once(&self, name: &str, rtype: RecordType) -> LookupResult {
+        let servers = self.servers_for(name).await?;
+        if servers.is_empty() {
+            return Err(DnsError::NoServers {
+                name: normalize_name(name),
+                reason: "the configured nameserver list is empty".to_owned(),
+            });
+        }
+        let asks = servers.iter().map(|&server| {
+            Box::pin(async move {
+                match self.pool.ask(server, name, rtype).await {
+                    Ok(answer) if answer.authoritative => Ok(answer),
+                    Ok(_) => Err(DnsError::NotAuthoritative {
+                        server: server.to_string(),
+                        name: normalize_name(name),
+                    }),
+                    Err(error) => Err(error),
+                }
+            })
+        });
+        match futures::future::select_ok(asks).await {
+            Ok((answer, _still_asking)) => Ok(answer),
+            Err(error) => Err(error),
         }
     }
 
@@ -308,22 +341,37 @@ impl AuthoritativeLookup {
         }
     }
 
-    /// Asks each server in turn until one gives a conclusive authoritative answer.
+    /// Asks each server in turn until one gives a conclusive authoritative answer. Servers
+    /// that failed recently are asked last, so a dead nameserver does not cost every
+    /// question a timeout.
     async fn ask(&self, name: &str, rtype: RecordType) -> LookupResult {
-        let servers = self.servers_for(name).await?;
+        let mut servers = self.servers_for(name).await?.to_vec();
+        {
+            let now = Instant::now();
+            let mut failed = self.failed.lock().expect("lock poisoned");
+            failed.retain(|_, at| now.duration_since(*at) < FAILED_SERVER_MEMORY);
+            // A stable sort keeps the configured order among equals.
+            servers.sort_by_key(|server| failed.contains_key(server));
+        }
         let mut last_error = None;
-        for &server in servers.iter() {
-            match self.pool.ask(server, name, rtype).await {
-                Ok(answer) if answer.authoritative => return Ok(answer),
-                Ok(_) => {
-                    last_error = Some(DnsError::NotAuthoritative {
-                        server: server.to_string(),
-                        name: normalize_name(name),
-                    })
+        for server in servers {
+            let error = match self.pool.ask(server, name, rtype).await {
+                Ok(answer) if answer.authoritative => {
+                    self.failed.lock().expect("lock poisoned").remove(&server);
+                    return Ok(answer);
                 }
+                Ok(_) => DnsError::NotAuthoritative {
+                    server: server.to_string(),
+                    name: normalize_name(name),
+                },
                 Err(error @ DnsError::InvalidName { .. }) => return Err(error),
-                Err(error) => last_error = Some(error),
-            }
+                Err(error) => error,
+            };
+            self.failed
+                .lock()
+                .expect("lock poisoned")
+                .insert(server, Instant::now());
+            last_error = Some(error);
         }
         Err(last_error.unwrap_or_else(|| DnsError::NoServers {
             name: normalize_name(name),

@@ -159,8 +159,15 @@ fn build_catalog(zones: &BTreeMap<LowerName, Arc<dyn ZoneHandler>>) -> Catalog {
     catalog
 }
 
-/// Binds UDP on `ip:0`, then TCP on the same port; retries when TCP's port is taken.
-async fn bind_pair(ip: IpAddr) -> io::Result<(UdpSocket, TcpListener)> {
+/// Binds UDP on `addr`, then TCP on the same port. With port 0, retries when TCP's port is
+/// taken.
+async fn bind_pair(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    if addr.port() != 0 {
+        let udp = super::bind_udp(addr)?;
+        let tcp = TcpListener::bind(addr).await?;
+        return Ok((udp, tcp));
+    }
+    let ip = addr.ip();
     let mut last_error = None;
     for _ in 0..BIND_ATTEMPTS {
         let udp = super::bind_udp(SocketAddr::new(ip, 0))?;
@@ -182,6 +189,13 @@ impl LocalDnsServer {
     /// Binds UDP and TCP on `ip` port 0 and serves the zones (each a zone-file text with
     /// `$ORIGIN` and an SOA record).
     pub async fn start(ip: IpAddr, zones: &[&str]) -> std::io::Result<LocalDnsServer> {
+        LocalDnsServer::start_on(SocketAddr::new(ip, 0), zones).await
+    }
+
+    /// Like [`LocalDnsServer::start`] on a chosen address: several servers on one port at
+    /// different loopback addresses (127.0.0.1, 127.0.0.2, ...) look like a zone's
+    /// nameservers on port 53 to a client told to use that port.
+    pub async fn start_on(addr: SocketAddr, zones: &[&str]) -> std::io::Result<LocalDnsServer> {
         let mut handlers = BTreeMap::new();
         for (index, zone_text) in zones.iter().enumerate() {
             let (origin, handler) = parse_zone(zone_text).map_err(|e| {
@@ -198,7 +212,7 @@ impl LocalDnsServer {
             mode: AtomicU8::new(ServerMode::Normal.to_u8()),
             queries: AtomicU64::new(0),
         });
-        let (udp, tcp) = bind_pair(ip).await?;
+        let (udp, tcp) = bind_pair(addr).await?;
         let addr = udp.local_addr()?;
         let mut server = Server::new(LocalHandler(state.clone()));
         server.register_socket(udp);

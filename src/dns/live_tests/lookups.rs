@@ -163,15 +163,28 @@ async fn fixed_servers_are_tried_in_order_until_an_authoritative_answer() {
     );
     assert_eq!(good.query_count(), 1);
 
+    // The server that failed is asked last for a while.
+    lookup
+        .lookup("example.test", RecordType::Txt)
+        .await
+        .unwrap();
+    assert_eq!(
+        silent.query_count(),
+        2,
+        "the silent server was not asked first"
+    );
+    assert_eq!(good.query_count(), 2);
+
     good.set_mode(ServerMode::ServFail);
     let error = lookup
         .lookup("example.test", RecordType::Mx)
         .await
         .unwrap_err();
     assert!(
-        matches!(&error, DnsError::Rcode { server, .. } if *server == good.addr().to_string()),
-        "last error: {error:?}"
+        matches!(&error, DnsError::Timeout { server, .. } if *server == silent.addr().to_string()),
+        "last error (the silent server, asked last): {error:?}"
     );
+    assert_eq!(good.query_count(), 3);
 }
 
 /// A parent zone delegating `child.parent.test` (with glue) to another server.
