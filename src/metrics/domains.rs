@@ -379,6 +379,35 @@ mod tests {
     }
 
     #[test]
+    fn nameserver_families_appear_once_known() {
+        use crate::checks::nameservers::{AuthoritySummary, Propagation};
+        let table = DomainTable::default();
+        let row = table.insert("a.example", &[CheckKind::Nameservers]);
+        let mut text = String::new();
+        table.render(&mut text);
+        assert!(
+            !text.contains("maildrift_nameservers_consistent{"),
+            "{text}"
+        );
+        row.set_authority(&AuthoritySummary {
+            zone: "a.example".to_owned(),
+            serials: Vec::new(),
+            consistent: false,
+            propagation: vec![Propagation {
+                record: "mx".to_owned(),
+                resolver: "223.5.5.5".to_owned(),
+                pending_seconds: 1200,
+            }],
+        });
+        let mut text = String::new();
+        table.render(&mut text);
+        assert!(text.contains("maildrift_nameservers_consistent{domain=\"a.example\"} 0\n"));
+        assert!(text.contains(
+            "maildrift_propagation_pending_seconds{domain=\"a.example\",record=\"mx\",resolver=\"223.5.5.5\"} 1200\n"
+        ));
+    }
+
+    #[test]
     fn label_values_are_escaped() {
         assert_eq!(escaped("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         assert_eq!(escaped("plain.example"), "plain.example");

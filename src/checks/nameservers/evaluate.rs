@@ -187,7 +187,10 @@ fn lame(view: &AuthorityView, server: &ServerView, reason: &str) -> Finding {
 fn answers_differ(view: &AuthorityView, record: &str, groups: &Groups) -> Finding {
     let says: Vec<String> = groups
         .iter()
-        .map(|(values, servers)| format!("{} say [{}]", servers.join(", "), values.join(", ")))
+        .map(|(values, servers)| {
+            let verb = if servers.len() == 1 { "says" } else { "say" };
+            format!("{} {verb} [{}]", servers.join(", "), values.join(", "))
+        })
         .collect();
     let answers: Vec<serde_json::Value> = groups
         .iter()
