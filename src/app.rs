@@ -193,7 +193,7 @@ fn log_warnings(config: &Config) {
         tracing::warn!(
             file = %config.source.display(),
             settings = ?inactive,
-            "settings validated but not acted on by this version (MX and SPF checks only)"
+            "settings validated but not acted on by this version (MX, SPF and nameservers checks only)"
         );
     }
 }

@@ -522,3 +522,33 @@ async fn a_server_is_asked_each_question_once_per_round_across_domains() {
 fn client_of(pool: &ServerPool) -> Arc<DirectClient> {
     pool.client().clone()
 }
+
+/// The measurement for the notes: a zone edit right after a check (the worst phase), at a
+/// 30 s interval, in real time. Run with `cargo test --test it -- --ignored --nocapture
+/// measure_edit_to_drift`.
+#[tokio::test]
+#[ignore = "takes about 30 s of real time; a measurement, not a check"]
+async fn measure_edit_to_drift_at_a_30s_interval() {
+    let authoritative = server(1, &[&acme_zone(1, "mx-old.provider.example.", 300)]).await;
+    let resolver = server(3, &[PROVIDER_ZONE]).await;
+    let timing = "  interval: 30s\n  timeout: 10s\n";
+    let domains = "  - name: acme.example\n";
+    let daemon = Daemon::start(&config(
+        resolver.addr(),
+        &[authoritative.addr()],
+        timing,
+        domains,
+    ))
+    .await;
+    daemon.wait_ready(Duration::from_secs(10)).await;
+    authoritative
+        .set_zone(&acme_zone(2, "mx-new.provider.example.", 300))
+        .unwrap();
+    let mx = [("domain", "acme.example"), ("check", "mx")];
+    let took = daemon
+        .wait_metric("maildrift_drift", &mx, 1.0, Duration::from_secs(45))
+        .await;
+    eprintln!("zone edit -> maildrift_drift=1 at a 30 s interval: {took:?}");
+    assert!(took <= Duration::from_secs(31), "{took:?}");
+    daemon.stop().await;
+}
