@@ -15,23 +15,23 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-fn zones(domains: usize) -> (String, String) {
-    let mut provider = String::from(
+/// The provider's zone, and one zone per customer domain (each watched domain is a zone
+/// apex, as in real life: hickory's in-memory handler answers negative questions below an
+/// apex by walking its records, which would make a single 30,000-record zone the bottleneck).
+fn zones(domains: usize) -> Vec<String> {
+    let mut zones = vec![String::from(
         "$ORIGIN provider.bench.\n$TTL 3600\n@ SOA ns1 hostmaster 1 3600 600 86400 300\n@ NS ns1\nns1 A 192.0.2.1\n\
          mx1 A 192.0.2.11\nmx2 A 192.0.2.12\nspf TXT \"v=spf1 include:spf2.provider.bench ip4:192.0.2.0/24 -all\"\n\
          spf2 TXT \"v=spf1 ip4:198.51.100.0/24 -all\"\n",
-    );
-    provider.push('\n');
-    let mut customers = String::from(
-        "$ORIGIN customers.bench.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 300\n@ NS ns1\nns1 A 192.0.2.2\n",
-    );
+    )];
     for i in 0..domains {
-        let _ = writeln!(
-            customers,
-            "d{i} MX 10 mx1.provider.bench.\nd{i} MX 20 mx2.provider.bench.\nd{i} TXT \"v=spf1 include:spf.provider.bench -all\""
-        );
+        zones.push(format!(
+            "$ORIGIN d{i}.customers.bench.\n$TTL 300\n@ SOA ns1.provider.bench. hostmaster 1 3600 600 86400 300\n\
+             @ NS ns1.provider.bench.\n@ MX 10 mx1.provider.bench.\n@ MX 20 mx2.provider.bench.\n\
+             @ TXT \"v=spf1 include:spf.provider.bench -all\"\n_dmarc TXT \"v=DMARC1; p=reject\"\n"
+        ));
     }
-    (provider, customers)
+    zones
 }
 
 fn config(domains: usize, concurrency: usize) -> String {
@@ -92,10 +92,10 @@ async fn main() -> anyhow::Result<()> {
         .collect();
     let domains: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(2000);
     let concurrency: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(256);
-    let (provider, customers) = zones(domains);
+    let zones = zones(domains);
+    let zone_refs: Vec<&str> = zones.iter().map(String::as_str).collect();
     let baseline_rss = rss_kib("VmRSS:");
-    let dns =
-        LocalDnsServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST), &[&provider, &customers]).await?;
+    let dns = LocalDnsServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST), &zone_refs).await?;
     let config = Config::parse(&config(domains, concurrency), Path::new("bench.yml"))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let setup_rss = rss_kib("VmRSS:");
@@ -125,6 +125,10 @@ async fn main() -> anyhow::Result<()> {
         .lines()
         .filter(|l| l.starts_with("maildrift_check_success{") && l.ends_with(" 1"))
         .count();
+    let checks = metrics
+        .lines()
+        .filter(|l| l.starts_with("maildrift_check_success{"))
+        .count();
     let drift = metrics
         .lines()
         .filter(|l| l.starts_with("maildrift_drift{") && l.ends_with(" 1"))
@@ -141,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
         queries / round,
         dns.query_count()
     );
-    println!("checks conclusive {success} of {}", domains * 2);
+    println!("checks conclusive {success} of {checks}");
     println!("drift series at 1 {drift}");
     println!("/metrics size     {} KiB", metrics.len() / 1024);
     println!(

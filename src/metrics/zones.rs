@@ -2,7 +2,7 @@
 //! domains can sit in one zone; each (zone, nameserver) pair is exported once, with the
 //! latest serial any of them saw, and leaves when no watched domain is in the zone.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 use std::sync::RwLock;
 
@@ -18,47 +18,61 @@ struct ZoneRow {
 /// Every zone of the watched domains.
 #[derive(Debug, Default)]
 pub struct ZoneTable {
+    inner: RwLock<Zones>,
+}
+
+#[derive(Debug, Default)]
+struct Zones {
     /// By zone name, sorted for stable output.
-    zones: RwLock<BTreeMap<String, ZoneRow>>,
+    rows: BTreeMap<String, ZoneRow>,
+    /// The zone each domain was last seen in, so an update touches two rows, not all.
+    zone_of: HashMap<String, String>,
+}
+
+impl Zones {
+    /// Takes `domain` out of its zone, dropping the zone when no domain is left in it.
+    fn leave(&mut self, domain: &str) {
+        let Some(zone) = self.zone_of.remove(domain) else {
+            return;
+        };
+        if let Some(row) = self.rows.get_mut(&zone) {
+            row.domains.remove(domain);
+            if row.domains.is_empty() {
+                self.rows.remove(&zone);
+            }
+        }
+    }
 }
 
 impl ZoneTable {
     /// Records the serials `domain` just saw in `zone`. The zone's serials are replaced:
     /// a server that did not answer has no serial to export.
     pub fn set(&self, zone: &str, domain: &str, serials: &[(String, u32)]) {
-        let mut zones = self.zones.write().expect("lock poisoned");
-        Self::leave(&mut zones, domain, Some(zone));
-        let row = zones.entry(zone.to_owned()).or_default();
+        let mut zones = self.inner.write().expect("lock poisoned");
+        if zones.zone_of.get(domain).is_some_and(|z| z != zone) {
+            zones.leave(domain);
+        }
+        zones.zone_of.insert(domain.to_owned(), zone.to_owned());
+        let row = zones.rows.entry(zone.to_owned()).or_default();
         row.domains.insert(domain.to_owned());
         row.serials = serials.iter().cloned().collect();
     }
 
     /// Forgets `domain`; zones left without a domain lose their series.
     pub fn remove_domain(&self, domain: &str) {
-        let mut zones = self.zones.write().expect("lock poisoned");
-        Self::leave(&mut zones, domain, None);
-    }
-
-    /// Removes `domain` from every zone but `keep`, dropping zones left empty.
-    fn leave(zones: &mut BTreeMap<String, ZoneRow>, domain: &str, keep: Option<&str>) {
-        zones.retain(|zone, row| {
-            if Some(zone.as_str()) != keep {
-                row.domains.remove(domain);
-            }
-            !row.domains.is_empty() || Some(zone.as_str()) == keep
-        });
+        self.inner.write().expect("lock poisoned").leave(domain);
     }
 
     /// Appends the family in the text exposition format.
     pub fn render(&self, out: &mut String) {
-        let zones = self.zones.read().expect("lock poisoned");
+        let zones = self.inner.read().expect("lock poisoned");
         let name = "maildrift_nameserver_soa_serial";
         let _ = writeln!(
             out,
             "# HELP {name} SOA serial of the zone at each authoritative server."
         );
         let _ = writeln!(out, "# TYPE {name} gauge");
-        for (zone, row) in zones.iter() {
+        for (zone, row) in &zones.rows {
             for (nameserver, serial) in &row.serials {
                 let _ = writeln!(
                     out,
