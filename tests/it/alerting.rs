@@ -1,0 +1,565 @@
+//! Native alerting end to end: the daemon against a real Alertmanager (Debian's
+//! `prometheus-alertmanager`, started on a loopback port) and local webhook receivers that
+//! record exact payloads and check signatures.
+
+use crate::harness::{Daemon, dns_server, request, wait_until};
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{StatusCode, Uri};
+use maildrift::alert::delivery::{Deliver, Notice, NoticeStatus, Payload};
+use maildrift::alert::lifecycle::FiringAlert;
+use maildrift::alert::webhook::{WebhookTarget, dingtalk_sign, feishu_sign};
+use maildrift::alert::{AlertContent, AlertKey, AlertName};
+use maildrift::config::{WebhookFormat, WebhookUrl};
+use maildrift::finding::{CheckKind, Severity};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+
+const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+
+/// A real Alertmanager on a loopback port, stopped (by PID) on drop.
+struct Alertmanager {
+    addr: SocketAddr,
+    _child: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    /// `None` (with the reason printed) only when the binary is absent outside CI.
+    async fn start() -> Option<Alertmanager> {
+        if !Path::new(ALERTMANAGER).exists() {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "{ALERTMANAGER} is missing in CI: .ci/run installs prometheus-alertmanager"
+            );
+            eprintln!(
+                "SKIPPED: {ALERTMANAGER} not installed (apt-get install prometheus-alertmanager)"
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+        )
+        .unwrap();
+        // A free port: bind, read, release (Alertmanager cannot report a port 0 binding).
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let child = tokio::process::Command::new(ALERTMANAGER)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start alertmanager");
+        let ready = wait_until(Duration::from_secs(15), || async {
+            tokio::net::TcpStream::connect(addr).await.is_ok()
+                && request(addr, "GET", "/-/ready").await.status == 200
+        })
+        .await;
+        assert!(ready, "alertmanager not ready on {addr}");
+        Some(Alertmanager {
+            addr,
+            _child: child,
+            _dir: dir,
+        })
+    }
+
+    async fn alerts(&self) -> Vec<Value> {
+        let response = request(self.addr, "GET", "/api/v2/alerts").await;
+        serde_json::from_str(&response.body).unwrap_or_default()
+    }
+}
+
+/// One request a receiver got.
+#[derive(Clone, Debug)]
+struct Received {
+    uri: Uri,
+    body: Value,
+}
+
+/// A local HTTP receiver recording every POST; answers `answer` with 200.
+struct Receiver {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    async fn start(answer: &'static str) -> Receiver {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let store = received.clone();
+        let app = Router::new().fallback(move |uri: Uri, body: Bytes| {
+            let store = store.clone();
+            async move {
+                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                store.lock().unwrap().push(Received { uri, body });
+                (StatusCode::OK, answer)
+            }
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Receiver { addr, received }
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+fn acme_zone(mx: &str) -> String {
+    format!(
+        r#"
+$ORIGIN acme.example.
+$TTL 120
+@        SOA ns1.acme.example. hostmaster.acme.example. 1 3600 600 86400 60
+@        NS  ns1.acme.example.
+ns1      A   192.0.2.53
+mx1      A   192.0.2.11
+@        MX  10 {mx}
+@        TXT "v=spf1 ip4:192.0.2.0/24 -all"
+"#
+    )
+}
+
+fn find_alert<'a>(alerts: &'a [Value], name: &str) -> Option<&'a Value> {
+    alerts.iter().find(|a| a["labels"]["alertname"] == name)
+}
+
+#[tokio::test]
+async fn mx_drift_reaches_a_real_alertmanager_and_resolves() {
+    let Some(am) = Alertmanager::start().await else {
+        return;
+    };
+    let hook = Receiver::start("ok").await;
+    let good = acme_zone("mx1.acme.example.");
+    let dns = dns_server(&[&good]).await;
+    let addr = dns.addr();
+    // resend_interval 30 s: firing alerts carry endsAt = now + 2 min, so an alert that
+    // disappears within seconds was resolved by maildrift, not expired.
+    let daemon = Daemon::start(&format!(
+        r#"
+defaults:
+  interval: 1s
+  timeout: 1s
+  resolvers: ["{addr}"]
+  nameservers: ["{addr}"]
+domains:
+  - name: acme.example
+    expect: {{ mx: [mx1.acme.example] }}
+    labels: {{ team: mail }}
+alerting:
+  for: 2s
+  resend_interval: 30s
+  external_url: http://maildrift.test:9725/
+  alertmanager: {{ url: "http://{am}" }}
+  webhooks:
+    - {{ name: generic, format: generic, url: "http://{hook}/hook" }}
+"#,
+        am = am.addr,
+        hook = hook.addr,
+    ))
+    .await;
+    daemon.wait_ready(Duration::from_secs(10)).await;
+    assert!(find_alert(&am.alerts().await, "MailDnsMxDrift").is_none());
+
+    dns.set_zone(&acme_zone("mx.old-provider.example."))
+        .unwrap();
+    let fired = wait_until(Duration::from_secs(20), || async {
+        find_alert(&am.alerts().await, "MailDnsMxDrift").is_some()
+    })
+    .await;
+    assert!(
+        fired,
+        "MailDnsMxDrift not in Alertmanager: {:?}",
+        am.alerts().await
+    );
+    let alerts = am.alerts().await;
+    let alert = find_alert(&alerts, "MailDnsMxDrift").unwrap();
+    assert_eq!(
+        alert["labels"],
+        json!({
+            "alertname": "MailDnsMxDrift",
+            "domain": "acme.example",
+            "check": "mx",
+            "severity": "critical",
+            "team": "mail",
+        })
+    );
+    assert_eq!(
+        alert["annotations"]["summary"],
+        "MX of acme.example changed"
+    );
+    assert_eq!(
+        alert["annotations"]["description"],
+        format!(
+            "MX changed from [mx1.acme.example] to [mx.old-provider.example]. \
+             Seen at the authoritative nameservers {addr}. \
+             Resolvers that cached the previous answer see it within 2 min (its TTL)."
+        )
+    );
+    assert_eq!(
+        alert["annotations"]["runbook_url"],
+        format!("{}#maildnsmxdrift", maildrift::alert::rules::RUNBOOK_URL)
+    );
+    assert_eq!(
+        alert["generatorURL"],
+        "http://maildrift.test:9725/api/v1/domains/acme.example"
+    );
+    assert_eq!(alert["status"]["state"], "active");
+    assert_eq!(
+        daemon
+            .metric(
+                "maildrift_alerts_firing",
+                &[("alertname", "MailDnsMxDrift")]
+            )
+            .await,
+        Some(1.0)
+    );
+
+    dns.set_zone(&good).unwrap();
+    let resolved = wait_until(Duration::from_secs(15), || async {
+        find_alert(&am.alerts().await, "MailDnsMxDrift").is_none()
+    })
+    .await;
+    assert!(resolved, "still active: {:?}", am.alerts().await);
+    daemon
+        .wait_metric(
+            "maildrift_alerts_firing",
+            &[("alertname", "MailDnsMxDrift")],
+            0.0,
+            Duration::from_secs(5),
+        )
+        .await;
+    let am_label = format!("alertmanager/{}", am.addr);
+    let sent = daemon
+        .metric(
+            "maildrift_notifications_total",
+            &[("receiver", &am_label), ("outcome", "success")],
+        )
+        .await
+        .unwrap_or(0.0);
+    assert!(sent >= 2.0, "{sent} successful deliveries to {am_label}");
+
+    // The generic webhook got the Alertmanager webhook shape: firing, then resolved.
+    let got = wait_until(Duration::from_secs(5), || async {
+        hook.received().len() >= 2
+    })
+    .await;
+    assert!(got, "{:?}", hook.received());
+    let received = hook.received();
+    assert_eq!(received[0].uri.path(), "/hook");
+    let statuses: Vec<&Value> = received.iter().map(|r| &r.body["status"]).collect();
+    assert_eq!(statuses, [&json!("firing"), &json!("resolved")]);
+    let firing = &received[0].body;
+    assert_eq!(firing["version"], "4");
+    assert_eq!(firing["receiver"], "generic");
+    assert_eq!(firing["externalURL"], "http://maildrift.test:9725");
+    assert_eq!(firing["alerts"][0]["labels"], alert["labels"]);
+    assert_eq!(firing["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+    assert_ne!(
+        received[1].body["alerts"][0]["endsAt"],
+        "0001-01-01T00:00:00Z"
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn reload_with_a_missing_secret_keeps_the_old_alerting() {
+    let dns = dns_server(&[&acme_zone("mx1.acme.example.")]).await;
+    let addr = dns.addr();
+    let base = format!(
+        "defaults: {{ interval: 1s, timeout: 1s, resolvers: [\"{addr}\"], nameservers: [\"{addr}\"] }}\n\
+         domains: [{{ name: acme.example }}]\n"
+    );
+    let daemon = Daemon::start(&base).await;
+    daemon.wait_ready(Duration::from_secs(10)).await;
+    let broken = format!(
+        "{base}alerting:\n  alertmanager:\n    url: http://127.0.0.1:1\n    bearer_token_file: /nonexistent/maildrift-token\n"
+    );
+    std::fs::write(&daemon.config_path, broken).unwrap();
+    let response = request(daemon.addr, "POST", "/-/reload").await;
+    assert_eq!(response.status, 500, "{}", response.body);
+    assert!(
+        response.body.contains("/nonexistent/maildrift-token"),
+        "{}",
+        response.body
+    );
+    assert_eq!(
+        daemon
+            .metric("maildrift_config_last_reload_successful", &[])
+            .await,
+        Some(0.0)
+    );
+    let invalid = format!("{base}alerting:\n  for: soon\n");
+    std::fs::write(&daemon.config_path, invalid).unwrap();
+    let response = request(daemon.addr, "POST", "/-/reload").await;
+    assert_eq!(response.status, 500);
+    assert!(response.body.contains("alerting.for"), "{}", response.body);
+    std::fs::write(&daemon.config_path, &base).unwrap();
+    assert_eq!(request(daemon.addr, "POST", "/-/reload").await.status, 200);
+    daemon.stop().await;
+}
+
+fn notice(status: NoticeStatus) -> Notice {
+    let labels = BTreeMap::from([
+        ("alertname".to_string(), "MailDnsMxDrift".to_string()),
+        ("check".to_string(), "mx".to_string()),
+        ("domain".to_string(), "acme.example".to_string()),
+        ("severity".to_string(), "critical".to_string()),
+    ]);
+    let annotations = BTreeMap::from([
+        (
+            "summary".to_string(),
+            "MX of acme.example changed".to_string(),
+        ),
+        (
+            "description".to_string(),
+            "MX changed from [mx1.acme.example] to [mx.old.example]. Seen at 192.0.2.53:53."
+                .to_string(),
+        ),
+        (
+            "runbook_url".to_string(),
+            "https://runbook.test/#maildnsmxdrift".to_string(),
+        ),
+    ]);
+    Notice {
+        status,
+        alert: FiringAlert {
+            key: AlertKey {
+                name: AlertName::MailDnsMxDrift,
+                domain: "acme.example".into(),
+                check: CheckKind::Mx,
+                severity: Severity::Critical,
+            },
+            content: AlertContent {
+                labels,
+                annotations,
+                generator_url: "http://maildrift.test:9725/api/v1/domains/acme.example".into(),
+            },
+            starts_at: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        },
+        ends_at: (status == NoticeStatus::Resolved)
+            .then(|| UNIX_EPOCH + Duration::from_secs(1_700_000_600)),
+        incident: "x".into(),
+    }
+}
+
+async fn deliver(
+    format: WebhookFormat,
+    url: String,
+    secret: Option<&str>,
+    answer: &'static str,
+) -> (Received, Result<(), String>) {
+    let receiver = Receiver::start(answer).await;
+    let target = WebhookTarget {
+        name: "robot".into(),
+        format,
+        url: WebhookUrl::Inline(format!("http://{}{url}", receiver.addr)),
+        secret: secret.map(maildrift::alert::http::Secret::new),
+        external_url: "http://maildrift.test:9725".into(),
+        client: reqwest::Client::new(),
+    };
+    let result = target
+        .deliver(&Payload::Notice(notice(NoticeStatus::Firing)))
+        .await
+        .map_err(|e| e.to_string());
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    (received[0].clone(), result)
+}
+
+const TEXT: &str = "MX changed from [mx1.acme.example] to [mx.old.example]. Seen at 192.0.2.53:53.";
+
+#[tokio::test]
+async fn dingtalk_gets_markdown_and_a_valid_sign() {
+    let secret = "SEC0123456789abcdef0123456789abcdef";
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let (got, result) = deliver(
+        WebhookFormat::DingTalk,
+        "/robot/send?access_token=tok".into(),
+        Some(secret),
+        r#"{"errcode":0,"errmsg":"ok"}"#,
+    )
+    .await;
+    result.unwrap();
+    assert_eq!(
+        got.body,
+        json!({
+            "msgtype": "markdown",
+            "markdown": {
+                "title": "[FIRING] MailDnsMxDrift: MX of acme.example changed",
+                "text": format!(
+                    "**[FIRING] MailDnsMxDrift: MX of acme.example changed**\n\n\
+                     Domain: acme.example · Check: mx · Severity: critical\n\n{TEXT}\n\n\
+                     Firing since 2023-11-14T22:13:20.000Z.\n\n\
+                     [Details](http://maildrift.test:9725/api/v1/domains/acme.example) · \
+                     [Runbook](https://runbook.test/#maildnsmxdrift)"
+                ),
+            },
+        })
+    );
+    let query: BTreeMap<String, String> = url_pairs(got.uri.query().unwrap_or(""));
+    assert_eq!(query["access_token"], "tok");
+    let timestamp: u64 = query["timestamp"].parse().unwrap();
+    assert!(timestamp >= before && timestamp < before + 60_000);
+    assert_eq!(query["sign"], dingtalk_sign(secret, timestamp));
+    // The known vector, computed independently with Python's hmac/hashlib/base64 per
+    // DingTalk's documentation (key = secret, message = "{timestamp}\n{secret}").
+    assert_eq!(
+        dingtalk_sign(secret, 1_700_000_000_000),
+        "hJ95/XWePTzrSwXDHEJJY1Ta0B6qiG/YMxNzB4v4U2w="
+    );
+    // A robot answering an error code is a failed delivery.
+    let (_, result) = deliver(
+        WebhookFormat::DingTalk,
+        "/robot/send?access_token=tok".into(),
+        Some(secret),
+        r#"{"errcode":310000,"errmsg":"sign not match"}"#,
+    )
+    .await;
+    assert!(result.unwrap_err().contains("310000"));
+}
+
+fn url_pairs(query: &str) -> BTreeMap<String, String> {
+    reqwest::Url::parse(&format!("http://x/?{query}"))
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn feishu_gets_text_with_timestamp_and_sign_in_the_body() {
+    let secret = "feishu-secret";
+    let (got, result) = deliver(
+        WebhookFormat::Feishu,
+        "/open-apis/bot/v2/hook/abc".into(),
+        Some(secret),
+        r#"{"code":0}"#,
+    )
+    .await;
+    result.unwrap();
+    assert_eq!(got.uri.path(), "/open-apis/bot/v2/hook/abc");
+    let timestamp: u64 = got.body["timestamp"].as_str().unwrap().parse().unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(timestamp <= now && timestamp + 60 > now);
+    assert_eq!(got.body["sign"], feishu_sign(secret, timestamp));
+    assert_eq!(
+        got.body["content"]["text"],
+        format!(
+            "[FIRING] MailDnsMxDrift: MX of acme.example changed\n\
+             Domain: acme.example · Check: mx · Severity: critical\n{TEXT}\n\
+             Firing since 2023-11-14T22:13:20.000Z.\n\
+             Details: http://maildrift.test:9725/api/v1/domains/acme.example\n\
+             Runbook: https://runbook.test/#maildnsmxdrift"
+        )
+    );
+    assert_eq!(got.body["msg_type"], "text");
+    assert_eq!(got.body.as_object().unwrap().len(), 4);
+    // Known vector from Python (key = "{timestamp}\n{secret}", message empty), per Feishu's docs.
+    assert_eq!(
+        feishu_sign(secret, 1_700_000_000),
+        "OrBzY1Y01Gq+HgJsl+7OfWcMVwc7YocohQm5iiZwjhU="
+    );
+}
+
+#[tokio::test]
+async fn slack_and_wecom_payloads() {
+    let (got, result) = deliver(WebhookFormat::Slack, "/services/T/B/X".into(), None, "ok").await;
+    result.unwrap();
+    assert_eq!(
+        got.body,
+        json!({ "text": format!(
+            "*[FIRING] MailDnsMxDrift: MX of acme.example changed*\n\
+             Domain: acme.example · Check: mx · Severity: critical\n{TEXT}\n\
+             Firing since 2023-11-14T22:13:20.000Z.\n\
+             <http://maildrift.test:9725/api/v1/domains/acme.example|Details> · \
+             <https://runbook.test/#maildnsmxdrift|Runbook>"
+        )})
+    );
+    let (got, result) = deliver(
+        WebhookFormat::WeCom,
+        "/cgi-bin/webhook/send?key=k".into(),
+        None,
+        r#"{"errcode":0}"#,
+    )
+    .await;
+    result.unwrap();
+    assert_eq!(got.uri.query(), Some("key=k"));
+    assert_eq!(got.body["msgtype"], "markdown");
+    assert!(
+        got.body["markdown"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with(
+                "**[FIRING] MailDnsMxDrift: MX of acme.example changed**\n\nDomain: acme.example"
+            )
+    );
+}
+
+#[tokio::test]
+async fn generic_resolved_payload_is_the_alertmanager_webhook_shape() {
+    let receiver = Receiver::start("").await;
+    let target = WebhookTarget {
+        name: "generic".into(),
+        format: WebhookFormat::Generic,
+        url: WebhookUrl::Inline(format!("http://{}/", receiver.addr)),
+        secret: None,
+        external_url: "http://maildrift.test:9725".into(),
+        client: reqwest::Client::new(),
+    };
+    target
+        .deliver(&Payload::Notice(notice(NoticeStatus::Resolved)))
+        .await
+        .unwrap();
+    let notice = notice(NoticeStatus::Resolved);
+    let labels = json!(notice.alert.content.labels);
+    let annotations = json!(notice.alert.content.annotations);
+    assert_eq!(
+        receiver.received()[0].body,
+        json!({
+            "version": "4",
+            "groupKey": "{}:{alertname=\"MailDnsMxDrift\", domain=\"acme.example\"}",
+            "truncatedAlerts": 0,
+            "status": "resolved",
+            "receiver": "generic",
+            "groupLabels": { "alertname": "MailDnsMxDrift", "domain": "acme.example" },
+            "commonLabels": labels,
+            "commonAnnotations": annotations,
+            "externalURL": "http://maildrift.test:9725",
+            "alerts": [{
+                "status": "resolved",
+                "labels": labels,
+                "annotations": annotations,
+                "startsAt": "2023-11-14T22:13:20.000Z",
+                "endsAt": "2023-11-14T22:23:20.000Z",
+                "generatorURL": "http://maildrift.test:9725/api/v1/domains/acme.example",
+                "fingerprint": maildrift::alert::store::fingerprint(&notice.alert.content.labels),
+            }],
+        })
+    );
+}
