@@ -377,7 +377,7 @@ fn alertmanager(am: RawAlertmanager, issues: &mut Issues<'_>) -> (Vec<String>, H
             "password",
             issues,
         );
-        if password.is_none() {
+        if auth.password_file.is_none() && auth.password_env.is_none() {
             issues.value(
                 &format!("{field}.basic_auth"),
                 "set `password_file` or `password_env` (passwords are never written in the config)",
@@ -511,6 +511,14 @@ fn webhook(
         "secret",
         issues,
     );
+    if secret.is_some()
+        && format.is_some_and(|f| !matches!(f, WebhookFormat::DingTalk | WebhookFormat::Feishu))
+    {
+        issues.value(
+            field,
+            format!("{format_text:?} webhooks are not signed: `secret_file`/`secret_env` apply to dingtalk and feishu"),
+        );
+    }
     let (secret_file, secret_env) = match secret {
         Some(SecretSource::File(file)) => (Some(file), None),
         Some(SecretSource::Env(var)) => (None, Some(var)),
