@@ -616,3 +616,28 @@ fn drift_alert_has_spec_labels_and_annotations() {
         matches!(&evaluated[1].1, Condition::Active(c) if c.annotations["description"].starts_with("timeout asking 127.0.0.1:53."))
     );
 }
+
+#[test]
+fn prometheus_rules_and_runbook_cover_every_native_alert() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus");
+    let rules = std::fs::read_to_string(dir.join("rules.yml")).unwrap();
+    let runbook = std::fs::read_to_string(dir.join("RUNBOOK.md")).unwrap();
+    let names: BTreeSet<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .collect();
+    let mut expected: BTreeSet<&str> = AlertName::ALL.iter().map(|n| n.as_str()).collect();
+    expected.insert("MailDriftDown");
+    assert_eq!(names, expected);
+    for name in AlertName::ALL {
+        assert!(
+            rules.contains(&name.runbook_url()),
+            "{name}: runbook_url differs"
+        );
+        assert!(
+            runbook.contains(&format!("\n## {name}\n")),
+            "{name}: no runbook section"
+        );
+    }
+    assert!(runbook.contains("\n## MailDriftDown\n"));
+}
