@@ -19,6 +19,9 @@ use tokio::time::{Instant, sleep};
 /// Wall time at the start of every test.
 const T0: u64 = 1_700_000_000;
 
+/// An Alertmanager batch: seconds since start, [(alertname, startsAt, endsAt)].
+type Batch = (u64, Vec<(String, String, String)>);
+
 /// A receiver that records each payload with the (paused) time it arrived.
 struct Recorder {
     start: Instant,
@@ -40,7 +43,7 @@ impl Recorder {
     }
 
     /// Alertmanager batches as (seconds since start, [(alertname, startsAt, endsAt)]).
-    fn batches(&self) -> Vec<(u64, Vec<(String, String, String)>)> {
+    fn batches(&self) -> Vec<Batch> {
         self.sent()
             .into_iter()
             .filter_map(|(at, payload)| match payload {
