@@ -5,7 +5,7 @@
 use crate::harness::{Daemon, dns_server, request, wait_until};
 use axum::Router;
 use axum::body::Bytes;
-use axum::http::{StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use maildrift::alert::delivery::{Deliver, Notice, NoticeStatus, Payload};
 use maildrift::alert::lifecycle::FiringAlert;
 use maildrift::alert::webhook::{WebhookTarget, dingtalk_sign, feishu_sign};
@@ -92,6 +92,7 @@ impl Alertmanager {
 #[derive(Clone, Debug)]
 struct Received {
     uri: Uri,
+    authorization: Option<String>,
     body: Value,
 }
 
@@ -105,11 +106,19 @@ impl Receiver {
     async fn start(answer: &'static str) -> Receiver {
         let received = Arc::new(Mutex::new(Vec::new()));
         let store = received.clone();
-        let app = Router::new().fallback(move |uri: Uri, body: Bytes| {
+        let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
             let store = store.clone();
             async move {
+                let authorization = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
                 let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                store.lock().unwrap().push(Received { uri, body });
+                store.lock().unwrap().push(Received {
+                    uri,
+                    authorization,
+                    body,
+                });
                 (StatusCode::OK, answer)
             }
         });
@@ -561,5 +570,68 @@ async fn generic_resolved_payload_is_the_alertmanager_webhook_shape() {
                 "fingerprint": maildrift::alert::store::fingerprint(&notice.alert.content.labels),
             }],
         })
+    );
+}
+
+#[tokio::test]
+async fn alertmanager_client_authenticates_with_secrets_from_files_and_env() {
+    let receiver = Receiver::start("").await;
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("password");
+    std::fs::write(&password, "s3cret\n").unwrap();
+    let yaml = format!(
+        "domains: []\nalerting:\n  alertmanager:\n    url: http://{}/prefix/\n    basic_auth: {{ username: md, password_file: {} }}\n",
+        receiver.addr,
+        password.display()
+    );
+    let config = maildrift::config::Config::parse(&yaml, Path::new("t.yml")).unwrap();
+    let runtime = maildrift::alert::runtime(config.alerting.as_ref(), "http://m:9725").unwrap();
+    assert_eq!(
+        runtime.alertmanagers[0].name,
+        format!("alertmanager/{}", receiver.addr)
+    );
+    let alert = notice(NoticeStatus::Firing).alert;
+    let ends_at = alert.starts_at + Duration::from_secs(240);
+    let batch = vec![maildrift::alert::alertmanager::PostableAlert::new(
+        &alert, ends_at,
+    )];
+    runtime.alertmanagers[0]
+        .target
+        .deliver(&Payload::Alerts(batch))
+        .await
+        .unwrap();
+    let got = receiver.received();
+    assert_eq!(got[0].uri.path(), "/prefix/api/v2/alerts");
+    // "md:s3cret" in base64, as `printf md:s3cret | base64` prints it.
+    assert_eq!(got[0].authorization.as_deref(), Some("Basic bWQ6czNjcmV0"));
+    assert_eq!(
+        got[0].body,
+        json!([{
+            "labels": alert.content.labels,
+            "annotations": alert.content.annotations,
+            "startsAt": "2023-11-14T22:13:20.000Z",
+            "endsAt": "2023-11-14T22:17:20.000Z",
+            "generatorURL": "http://maildrift.test:9725/api/v1/domains/acme.example",
+        }])
+    );
+
+    // A bearer token from the environment.
+    let var = "MAILDRIFT_TEST_AM_TOKEN";
+    // SAFETY: only this test reads or writes this variable.
+    unsafe { std::env::set_var(var, "tok-123") };
+    let yaml = format!(
+        "domains: []\nalerting:\n  alertmanager: {{ url: \"http://{}\", bearer_token_env: {var} }}\n",
+        receiver.addr
+    );
+    let config = maildrift::config::Config::parse(&yaml, Path::new("t.yml")).unwrap();
+    let runtime = maildrift::alert::runtime(config.alerting.as_ref(), "http://m:9725").unwrap();
+    runtime.alertmanagers[0]
+        .target
+        .deliver(&Payload::Alerts(Vec::new()))
+        .await
+        .unwrap();
+    assert_eq!(
+        receiver.received()[1].authorization.as_deref(),
+        Some("Bearer tok-123")
     );
 }
