@@ -1,6 +1,7 @@
 //! The daemon: builds the monitor from a config, runs the scheduler and the HTTP server
 //! until the shutdown token fires, and applies reloads (SIGHUP, `POST /-/reload`).
 
+use crate::alert::{self, Alerting, Clock, MemoryAlertStore};
 use crate::config::{Config, DomainConfig, ResolverSpec};
 use crate::http;
 use crate::metrics::Metrics;
@@ -109,6 +110,10 @@ struct Reloader {
     options: RunOptions,
     views: ViewFactory,
     plan: watch::Sender<Arc<Vec<PlanEntry>>>,
+    /// Native alerting, reconfigured on reload.
+    alerting: Arc<Alerting>,
+    /// Links in alerts point here unless `alerting.external_url` is set.
+    default_external_url: String,
     /// Serialises reloads.
     lock: Mutex<()>,
 }
@@ -148,7 +153,14 @@ impl Reloader {
             .map_err(|e| e.to_string())
             .and_then(|config| {
                 log_warnings(&config);
-                self.apply(&config, monitor)
+                // Secrets and certificates are read before anything changes: a broken
+                // alerting setup fails the reload and keeps the old one.
+                let alerting = alert::runtime(config.alerting.as_ref(), &self.default_external_url)
+                    .map_err(|e| e.to_string())?;
+                let domains = self.apply(&config, monitor)?;
+                self.alerting
+                    .reconfigure(alerting, domain_names(&self.options, &config));
+                Ok(domains)
             });
         match &result {
             Ok(domains) => {
@@ -172,9 +184,6 @@ fn log_warnings(config: &Config) {
         tracing::warn!(file = %config.source.display(), %warning, "configuration warning");
     }
     let mut inactive = Vec::new();
-    if config.alerting.is_some() {
-        inactive.push("alerting (native Alertmanager/webhook delivery)");
-    }
     if config.domains.iter().any(|d| d.expect.dmarc.is_some()) {
         inactive.push("expect.dmarc");
     }
@@ -196,6 +205,14 @@ fn log_warnings(config: &Config) {
             "settings validated but not acted on by this version (MX, SPF and nameservers checks only)"
         );
     }
+}
+
+fn domain_names(options: &RunOptions, config: &Config) -> std::collections::BTreeSet<String> {
+    options
+        .domains(config)
+        .into_iter()
+        .map(|d| d.name)
+        .collect()
 }
 
 fn unix_now() -> f64 {
@@ -257,7 +274,22 @@ pub async fn run(
     let views = ViewFactory::new(metrics.dns.clone())
         .await
         .context("opening DNS sockets")?;
-    let monitor = Arc::new(Monitor::new(metrics.clone()));
+    let address = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    let default_external_url = alert::default_external_url(address);
+    let alert_runtime = alert::runtime(config.alerting.as_ref(), &default_external_url)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", config.source.display()))?;
+    // In memory until the state store backs `AlertStore`.
+    let alerting = Alerting::start(
+        alert_runtime,
+        Clock::now(),
+        Arc::new(MemoryAlertStore::default()),
+        metrics.clone(),
+        domain_names(&options, &config),
+        shutdown.clone(),
+    );
+    let monitor = Arc::new(Monitor::new(metrics.clone()).with_observer(alerting.clone()));
     log_warnings(&config);
     let (plan_tx, plan_rx) = watch::channel(Arc::new(Vec::new()));
     let reloader = Reloader {
@@ -265,6 +297,8 @@ pub async fn run(
         options,
         views,
         plan: plan_tx,
+        alerting: alerting.clone(),
+        default_external_url,
         lock: Mutex::new(()),
     };
     let domains = reloader
@@ -278,9 +312,6 @@ pub async fn run(
         ready: AtomicBool::new(false),
         reloader,
     });
-    let address = listener
-        .local_addr()
-        .context("reading the listen address")?;
     tracing::info!(%address, domains, config = %config.source.display(), "maildrift started");
 
     let scheduler = tokio::spawn(scheduler::run(
@@ -302,6 +333,7 @@ pub async fn run(
     shutdown.cancel();
     hangups.abort();
     let _ = scheduler.await;
+    alerting.stopped().await;
     served.context("HTTP server failed")?;
     tracing::info!("maildrift stopped");
     Ok(())

@@ -1,6 +1,7 @@
 //! maildrift watches the mail DNS (MX, SPF, ...) of many domains, straight at their
 //! authoritative nameservers and through resolvers, and reports drift.
 
+pub mod alert;
 pub mod app;
 pub mod checks;
 pub mod cli;

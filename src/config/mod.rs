@@ -12,7 +12,10 @@ mod raw;
 mod tests;
 mod validate;
 
-pub use alerting::{AlertingConfig, WebhookConfig, WebhookFormat, WebhookUrl};
+pub use alerting::{
+    AlertOverride, AlertingConfig, BasicAuth, HttpClientConfig, SecretSource, TlsConfig,
+    WebhookConfig, WebhookFormat, WebhookUrl,
+};
 pub use duration::parse_duration;
 
 use crate::checks::Expectations;

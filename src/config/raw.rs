@@ -136,14 +136,20 @@ pub(crate) struct RawDkim {
 #[derive(Debug, Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with for, resend_interval, alertmanager, webhooks"
+    expecting = "a mapping with for, keep_firing_for, resend_interval, external_url, alerts, alertmanager, webhooks"
 )]
 pub(crate) struct RawAlerting {
     /// How long a finding must persist before its alert fires.
     #[serde(rename = "for")]
     pub(crate) for_: Option<Text>,
+    /// How long a firing alert stays firing after its condition cleared.
+    pub(crate) keep_firing_for: Option<Text>,
     /// How often a firing alert is sent again.
     pub(crate) resend_interval: Option<Text>,
+    /// The URL users reach this daemon at (for links in alerts).
+    pub(crate) external_url: Option<Text>,
+    /// Per-alert overrides of `for` and `keep_firing_for`, by alert name.
+    pub(crate) alerts: Option<BTreeMap<String, super::alerting::RawAlertOverride>>,
     /// Alertmanager API endpoints.
     pub(crate) alertmanager: Option<RawAlertmanager>,
     /// Direct webhook receivers.
@@ -162,6 +168,16 @@ pub(crate) struct RawAlertmanager {
     pub(crate) url: Option<Text>,
     /// Several Alertmanagers (a cluster: each gets every alert).
     pub(crate) urls: Option<Vec<Text>>,
+    /// Request timeout.
+    pub(crate) timeout: Option<Text>,
+    /// HTTP basic authentication (password from a file or the environment).
+    pub(crate) basic_auth: Option<super::alerting::RawBasicAuth>,
+    /// A file holding a bearer token.
+    pub(crate) bearer_token_file: Option<Text>,
+    /// An environment variable holding a bearer token.
+    pub(crate) bearer_token_env: Option<Text>,
+    /// TLS settings for https:// Alertmanagers.
+    pub(crate) tls_config: Option<super::alerting::RawTls>,
 }
 
 /// One entry of `alerting.webhooks:`.
@@ -181,6 +197,8 @@ pub(crate) struct RawWebhook {
     pub(crate) url_file: Option<Text>,
     /// A file holding a signing secret (DingTalk, Feishu).
     pub(crate) secret_file: Option<Text>,
+    /// An environment variable holding a signing secret (DingTalk, Feishu).
+    pub(crate) secret_env: Option<Text>,
 }
 
 /// One provider preset (built-in file or `providers:`).

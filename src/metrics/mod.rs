@@ -10,7 +10,8 @@ pub use zones::ZoneTable;
 use crate::dns::QueryMetrics;
 use crate::finding::CheckKind;
 use prometheus::{
-    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use std::sync::Arc;
 
@@ -43,6 +44,11 @@ pub struct Metrics {
     pub reload_success_timestamp: Gauge,
     /// DNS query counters shared with the DNS layer.
     pub dns: QueryMetrics,
+    /// Native alerts firing, by `alertname`.
+    pub alerts_firing: IntGaugeVec,
+    /// Delivery attempts to Alertmanagers and webhooks, by `receiver` and `outcome`
+    /// (`success`, `failure`, `dropped`: queue full).
+    pub notifications: IntCounterVec,
 }
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(
@@ -101,6 +107,19 @@ impl Metrics {
         )
         .expect("valid metric definition");
         let dns = QueryMetrics::register(&registry).expect("DNS metrics registered once");
+        let alerts_firing = IntGaugeVec::new(
+            Opts::new("maildrift_alerts_firing", "Native alerts currently firing."),
+            &["alertname"],
+        )
+        .expect("valid metric definition");
+        let notifications = IntCounterVec::new(
+            Opts::new(
+                "maildrift_notifications_total",
+                "Delivery attempts to Alertmanagers and webhooks, by outcome (success, failure, dropped).",
+            ),
+            &["receiver", "outcome"],
+        )
+        .expect("valid metric definition");
         let seconds = vec![
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
         ];
@@ -124,6 +143,8 @@ impl Metrics {
             reload_successful: register(&registry, reload_successful),
             reload_success_timestamp: register(&registry, reload_success_timestamp),
             dns,
+            alerts_firing: register(&registry, alerts_firing),
+            notifications: register(&registry, notifications),
             registry,
         }
     }

@@ -1,0 +1,344 @@
+//! Which alerts a check result raises (SPEC.md "Alerts"): alert names, their labels, and the
+//! annotation text (summary, description with from → to, server and TTL, runbook link).
+
+use super::AlertKey;
+use crate::config::DomainConfig;
+use crate::finding::{CheckKind, Finding, FindingCode, Severity};
+use crate::monitor::{CheckStatus, CheckUpdate};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Where the runbook lives; each alert links to its section (`#maildnsmxdrift`). The same
+/// links are in `deploy/prometheus/rules.yml`.
+pub const RUNBOOK_URL: &str =
+    "https://github.com/maildrift/maildrift/blob/main/deploy/prometheus/RUNBOOK.md";
+
+/// The path of a domain's page under the daemon's external URL (the alerts' `generatorURL`
+/// and the link in webhook messages).
+pub fn domain_page_path(domain: &str) -> String {
+    format!("/api/v1/domains/{domain}")
+}
+
+/// A native alert (the same names as the rules in `deploy/prometheus/rules.yml`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum AlertName {
+    /// The MX set differs from the expectation or learned baseline.
+    MailDnsMxDrift,
+    /// The SPF policy differs from the expectation or learned baseline.
+    MailDnsSpfDrift,
+    /// The SPF expansion needs more than 10 DNS lookups (critical) or 9–10 (warning).
+    MailDnsSpfLookupLimit,
+    /// A configured DKIM selector publishes no key.
+    MailDnsDkimMissing,
+    /// The DMARC policy is `none` or weaker than expected.
+    MailDnsDmarcWeakened,
+    /// The authoritative nameservers give different answers or SOA serials.
+    MailDnsNameserversInconsistent,
+    /// A check gets no conclusive DNS answer.
+    MailDnsCheckFailing,
+}
+
+impl AlertName {
+    /// Every native alert.
+    pub const ALL: [AlertName; 7] = [
+        AlertName::MailDnsMxDrift,
+        AlertName::MailDnsSpfDrift,
+        AlertName::MailDnsSpfLookupLimit,
+        AlertName::MailDnsDkimMissing,
+        AlertName::MailDnsDmarcWeakened,
+        AlertName::MailDnsNameserversInconsistent,
+        AlertName::MailDnsCheckFailing,
+    ];
+
+    /// The `alertname` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertName::MailDnsMxDrift => "MailDnsMxDrift",
+            AlertName::MailDnsSpfDrift => "MailDnsSpfDrift",
+            AlertName::MailDnsSpfLookupLimit => "MailDnsSpfLookupLimit",
+            AlertName::MailDnsDkimMissing => "MailDnsDkimMissing",
+            AlertName::MailDnsDmarcWeakened => "MailDnsDmarcWeakened",
+            AlertName::MailDnsNameserversInconsistent => "MailDnsNameserversInconsistent",
+            AlertName::MailDnsCheckFailing => "MailDnsCheckFailing",
+        }
+    }
+
+    /// Parses an alert name as written in the config; the error quotes it and lists the
+    /// known names.
+    pub fn parse(text: &str) -> Result<AlertName, String> {
+        if let Some(name) = Self::ALL.iter().find(|n| n.as_str() == text.trim()) {
+            return Ok(*name);
+        }
+        if text.trim() == "MailDriftDown" {
+            return Err(
+                "\"MailDriftDown\" is a Prometheus rule only (maildrift cannot report itself down)"
+                    .to_string(),
+            );
+        }
+        let known: Vec<&str> = Self::ALL.iter().map(|n| n.as_str()).collect();
+        Err(format!(
+            "unknown alert {text:?}; expected one of {}",
+            known.join(", ")
+        ))
+    }
+
+    /// The runbook link of this alert.
+    pub fn runbook_url(self) -> String {
+        format!("{RUNBOOK_URL}#{}", self.as_str().to_ascii_lowercase())
+    }
+}
+
+impl fmt::Display for AlertName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What one check result says about one alert.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Condition {
+    /// The condition holds; the alert would say this.
+    Active(AlertContent),
+    /// The condition does not hold (a conclusive answer says so).
+    Inactive,
+    /// DNS did not answer: neither raise nor clear.
+    Unknown,
+}
+
+/// What an alert says: its labels, annotations and link.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertContent {
+    /// `alertname`, `domain`, `check`, `severity` and the domain's own labels.
+    pub labels: BTreeMap<String, String>,
+    /// `summary`, `description`, `runbook_url`.
+    pub annotations: BTreeMap<String, String>,
+    /// The domain's page on this daemon.
+    pub generator_url: String,
+}
+
+/// The alerts that can be raised by `check`, with their severity.
+pub fn alerts_of(check: CheckKind) -> &'static [(AlertName, Severity)] {
+    use AlertName::*;
+    const FAILING: (AlertName, Severity) = (MailDnsCheckFailing, Severity::Warning);
+    match check {
+        CheckKind::Mx => &[(MailDnsMxDrift, Severity::Critical), FAILING],
+        CheckKind::Spf => &[
+            (MailDnsSpfDrift, Severity::Critical),
+            (MailDnsSpfLookupLimit, Severity::Critical),
+            (MailDnsSpfLookupLimit, Severity::Warning),
+            FAILING,
+        ],
+        CheckKind::Dkim => &[(MailDnsDkimMissing, Severity::Critical), FAILING],
+        CheckKind::Dmarc => &[(MailDnsDmarcWeakened, Severity::Warning), FAILING],
+        CheckKind::Nameservers => &[(MailDnsNameserversInconsistent, Severity::Warning), FAILING],
+        CheckKind::MtaSts | CheckKind::TlsRpt | CheckKind::Dnssec => &[FAILING],
+    }
+}
+
+/// The finding codes that raise `name` at `severity` (empty for drift and check failures,
+/// which are not finding-driven).
+fn codes(name: AlertName, severity: Severity) -> &'static [FindingCode] {
+    match (name, severity) {
+        (AlertName::MailDnsMxDrift | AlertName::MailDnsSpfDrift, _) => &[FindingCode::Drift],
+        (AlertName::MailDnsSpfLookupLimit, Severity::Critical) => {
+            &[FindingCode::SpfLookupLimitExceeded]
+        }
+        (AlertName::MailDnsSpfLookupLimit, _) => &[FindingCode::SpfLookupLimitNear],
+        (AlertName::MailDnsDkimMissing, _) => &[FindingCode::DkimKeyMissing],
+        (AlertName::MailDnsDmarcWeakened, _) => &[
+            FindingCode::DmarcPolicyWeakened,
+            FindingCode::DmarcPolicyNone,
+        ],
+        (AlertName::MailDnsNameserversInconsistent, _) => {
+            &[FindingCode::NsAnswersDiffer, FindingCode::NsSerialMismatch]
+        }
+        (AlertName::MailDnsCheckFailing, _) => &[],
+    }
+}
+
+/// Every alert `update` rules on, with its condition. DNS failures make every alert but
+/// `MailDnsCheckFailing` [`Condition::Unknown`]: they never raise nor clear drift.
+pub fn evaluate(update: &CheckUpdate<'_>, external_url: &str) -> Vec<(AlertKey, Condition)> {
+    alerts_of(update.check)
+        .iter()
+        .map(|&(name, severity)| {
+            let key = AlertKey {
+                name,
+                domain: update.domain.name.clone(),
+                check: update.check,
+                severity,
+            };
+            let condition = condition(update, &key, external_url);
+            (key, condition)
+        })
+        .collect()
+}
+
+fn condition(update: &CheckUpdate<'_>, key: &AlertKey, external_url: &str) -> Condition {
+    let next = update.next;
+    let content = |summary: String, description: String| {
+        Condition::Active(content(
+            update.domain,
+            key,
+            summary,
+            description,
+            external_url,
+        ))
+    };
+    let domain = &update.domain.name;
+    let check = update.check;
+    if key.name == AlertName::MailDnsCheckFailing {
+        if next.success {
+            return Condition::Inactive;
+        }
+        let error = next.error.as_deref().unwrap_or("no conclusive DNS answer");
+        return content(
+            format!("The {check} check of {domain} gets no DNS answer"),
+            format!(
+                "{error}. Until DNS answers, maildrift neither raises nor clears drift for this check."
+            ),
+        );
+    }
+    if !next.success {
+        return Condition::Unknown;
+    }
+    let wanted = codes(key.name, key.severity);
+    let findings: Vec<&Finding> = next
+        .findings
+        .iter()
+        .filter(|f| wanted.contains(&f.code))
+        .collect();
+    if findings.is_empty() {
+        return Condition::Inactive;
+    }
+    let upper = check.as_str().to_ascii_uppercase();
+    let summary = match key.name {
+        AlertName::MailDnsMxDrift | AlertName::MailDnsSpfDrift => {
+            format!("{upper} of {domain} changed")
+        }
+        AlertName::MailDnsSpfLookupLimit => {
+            let lookups = findings
+                .iter()
+                .find_map(|f| f.evidence.get("lookups").and_then(|v| v.as_u64()));
+            match (lookups, key.severity) {
+                (Some(n), Severity::Critical) => {
+                    format!("SPF of {domain} needs {n} DNS lookups, over the limit of 10")
+                }
+                (Some(n), _) => {
+                    format!("SPF of {domain} needs {n} DNS lookups, near the limit of 10")
+                }
+                (None, _) => format!("SPF of {domain} is at the DNS lookup limit"),
+            }
+        }
+        AlertName::MailDnsDkimMissing => format!("DKIM key missing for {domain}"),
+        AlertName::MailDnsDmarcWeakened => format!("DMARC policy of {domain} weakened"),
+        AlertName::MailDnsNameserversInconsistent => {
+            format!("Authoritative nameservers of {domain} disagree")
+        }
+        AlertName::MailDnsCheckFailing => format!("The {check} check of {domain} is failing"),
+    };
+    let mut parts: Vec<String> = findings
+        .iter()
+        .map(|f| f.message.trim_end_matches('.').to_string() + ".")
+        .collect();
+    parts.push(server_sentence(update.domain, &findings));
+    if let Some(sentence) = ttl_sentence(&findings, update.previous, next) {
+        parts.push(sentence);
+    }
+    content(summary, parts.join(" "))
+}
+
+fn content(
+    domain: &DomainConfig,
+    key: &AlertKey,
+    summary: String,
+    description: String,
+    external_url: &str,
+) -> AlertContent {
+    let mut labels = domain.labels.clone();
+    labels.insert("alertname".into(), key.name.as_str().into());
+    labels.insert("domain".into(), domain.name.clone());
+    labels.insert("check".into(), key.check.as_str().into());
+    labels.insert("severity".into(), key.severity.as_str().into());
+    let annotations = BTreeMap::from([
+        ("summary".to_string(), summary),
+        ("description".to_string(), description),
+        ("runbook_url".to_string(), key.name.runbook_url()),
+    ]);
+    AlertContent {
+        labels,
+        annotations,
+        generator_url: format!("{external_url}{}", domain_page_path(&domain.name)),
+    }
+}
+
+/// Which server saw it: the finding's evidence when it names one, else where the domain's
+/// records are asked.
+fn server_sentence(domain: &DomainConfig, findings: &[&Finding]) -> String {
+    let named = findings.iter().find_map(|f| {
+        ["nameserver", "server", "servers", "nameservers"]
+            .iter()
+            .find_map(|key| f.evidence.get(*key))
+            .and_then(|value| match value {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Array(items) => Some(
+                    items
+                        .iter()
+                        .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+                _ => None,
+            })
+    });
+    match named {
+        Some(server) => format!("Seen at {server}."),
+        None if !domain.nameservers.is_empty() => {
+            let servers: Vec<String> = domain.nameservers.iter().map(|s| s.to_string()).collect();
+            format!(
+                "Seen at the authoritative nameservers {}.",
+                servers.join(", ")
+            )
+        }
+        None if domain.authoritative => "Seen at the domain's authoritative nameservers.".into(),
+        None => "Seen through the recursive resolvers.".into(),
+    }
+}
+
+/// When users' resolvers see it: the finding's own estimate when it has one, else the TTL
+/// of the answer they may have cached (the previous one).
+fn ttl_sentence(
+    findings: &[&Finding],
+    previous: Option<&CheckStatus>,
+    next: &CheckStatus,
+) -> Option<String> {
+    let estimate = findings.iter().find_map(|f| {
+        ["resolvers_switch_within", "propagation_seconds", "ttl"]
+            .iter()
+            .find_map(|key| f.evidence.get(*key).and_then(|v| v.as_u64()))
+    });
+    if let Some(seconds) = estimate {
+        return Some(format!(
+            "Users' resolvers see it within {} (TTL).",
+            human_seconds(seconds)
+        ));
+    }
+    let cached = previous
+        .filter(|p| p.records != next.records)
+        .unwrap_or(next);
+    let ttl = cached.records.iter().filter_map(|r| r.ttl).min()?;
+    Some(format!(
+        "Resolvers that cached the previous answer see it within {} (its TTL).",
+        human_seconds(u64::from(ttl))
+    ))
+}
+
+/// `300 s`, `1 h 30 min`.
+pub fn human_seconds(seconds: u64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}

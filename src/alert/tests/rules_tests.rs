@@ -1,0 +1,164 @@
+//! Alert rules: finding codes → alerts, SPEC labels and annotations, and the Prometheus
+//! rules and runbook kept in step with the native alerts.
+
+use super::*;
+
+#[test]
+fn finding_codes_map_to_spec_alerts_and_severities() {
+    let domain = domain();
+    let spf = |code: FindingCode| CheckStatus {
+        success: true,
+        drift: false,
+        findings: vec![Finding::new(code, Severity::Warning, "x").with("lookups", 11)],
+        records: Vec::new(),
+        error: None,
+        last_checked: None,
+    };
+    let active = |check: CheckKind, status: &CheckStatus| -> Vec<(AlertName, Severity)> {
+        let update = CheckUpdate {
+            domain: &domain,
+            check,
+            previous: None,
+            next: status,
+            at: SystemTime::now(),
+        };
+        rules::evaluate(&update, "http://m")
+            .into_iter()
+            .filter(|(_, c)| matches!(c, Condition::Active(_)))
+            .map(|(k, _)| (k.name, k.severity))
+            .collect()
+    };
+    use AlertName::*;
+    let cases = [
+        (
+            CheckKind::Spf,
+            FindingCode::SpfLookupLimitExceeded,
+            (MailDnsSpfLookupLimit, Severity::Critical),
+        ),
+        (
+            CheckKind::Spf,
+            FindingCode::SpfLookupLimitNear,
+            (MailDnsSpfLookupLimit, Severity::Warning),
+        ),
+        (
+            CheckKind::Spf,
+            FindingCode::Drift,
+            (MailDnsSpfDrift, Severity::Critical),
+        ),
+        (
+            CheckKind::Dkim,
+            FindingCode::DkimKeyMissing,
+            (MailDnsDkimMissing, Severity::Critical),
+        ),
+        (
+            CheckKind::Dmarc,
+            FindingCode::DmarcPolicyWeakened,
+            (MailDnsDmarcWeakened, Severity::Warning),
+        ),
+        (
+            CheckKind::Dmarc,
+            FindingCode::DmarcPolicyNone,
+            (MailDnsDmarcWeakened, Severity::Warning),
+        ),
+        (
+            CheckKind::Nameservers,
+            FindingCode::NsAnswersDiffer,
+            (MailDnsNameserversInconsistent, Severity::Warning),
+        ),
+        (
+            CheckKind::Nameservers,
+            FindingCode::NsSerialMismatch,
+            (MailDnsNameserversInconsistent, Severity::Warning),
+        ),
+    ];
+    for (check, code, expected) in cases {
+        assert_eq!(active(check, &spf(code)), [expected], "{check} {code}");
+    }
+    assert!(active(CheckKind::Spf, &spf(FindingCode::SpfPermissiveAll)).is_empty());
+    assert!(active(CheckKind::Mx, &spf(FindingCode::MxNull)).is_empty());
+}
+
+#[test]
+fn drift_alert_has_spec_labels_and_annotations() {
+    let mut domain = domain();
+    domain.nameservers = vec!["127.0.0.1:5300".parse().unwrap()];
+    let previous = mx(Some(false));
+    let next = mx(Some(true));
+    let update = CheckUpdate {
+        domain: &domain,
+        check: CheckKind::Mx,
+        previous: Some(&previous),
+        next: &next,
+        at: SystemTime::now(),
+    };
+    let evaluated = rules::evaluate(&update, "http://maildrift.test:9725");
+    let Condition::Active(content) = &evaluated[0].1 else {
+        panic!("{evaluated:?}")
+    };
+    let labels: Vec<(&str, &str)> = content
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("alertname", "MailDnsMxDrift"),
+            ("check", "mx"),
+            ("domain", "a.example"),
+            ("severity", "critical"),
+            ("team", "mail")
+        ]
+    );
+    assert_eq!(content.annotations["summary"], "MX of a.example changed");
+    assert_eq!(
+        content.annotations["description"],
+        "MX changed from [5 mx1.qiye.aliyun.com] to [10 mxw.mxhichina.com]. \
+         Seen at the authoritative nameservers 127.0.0.1:5300. \
+         Resolvers that cached the previous answer see it within 10 min (its TTL)."
+    );
+    assert_eq!(
+        content.annotations["runbook_url"],
+        format!("{}#maildnsmxdrift", rules::RUNBOOK_URL)
+    );
+    assert_eq!(
+        content.generator_url,
+        "http://maildrift.test:9725/api/v1/domains/a.example"
+    );
+    // A DNS failure: the drift alert is unknown, the check-failing one active.
+    let failed = mx(None);
+    let update = CheckUpdate {
+        next: &failed,
+        ..update
+    };
+    let evaluated = rules::evaluate(&update, "http://m");
+    assert_eq!(evaluated[0].1, Condition::Unknown);
+    assert!(
+        matches!(&evaluated[1].1, Condition::Active(c) if c.annotations["description"].starts_with("timeout asking 127.0.0.1:53."))
+    );
+}
+
+#[test]
+fn prometheus_rules_and_runbook_cover_every_native_alert() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus");
+    let rules = std::fs::read_to_string(dir.join("rules.yml")).unwrap();
+    let runbook = std::fs::read_to_string(dir.join("RUNBOOK.md")).unwrap();
+    let names: BTreeSet<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .collect();
+    let mut expected: BTreeSet<&str> = AlertName::ALL.iter().map(|n| n.as_str()).collect();
+    expected.insert("MailDriftDown");
+    assert_eq!(names, expected);
+    for name in AlertName::ALL {
+        assert!(
+            rules.contains(&name.runbook_url()),
+            "{name}: runbook_url differs"
+        );
+        assert!(
+            runbook.contains(&format!("\n## {name}\n")),
+            "{name}: no runbook section"
+        );
+    }
+    assert!(runbook.contains("\n## MailDriftDown\n"));
+}
