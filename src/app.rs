@@ -174,9 +174,6 @@ fn log_warnings(config: &Config) {
     if config.alerting.is_some() {
         inactive.push("alerting (native Alertmanager/webhook delivery)");
     }
-    if config.domains.iter().any(|d| d.expect.dmarc.is_some()) {
-        inactive.push("expect.dmarc");
-    }
     if config.domains.iter().any(|d| d.expect.dkim.is_some()) {
         inactive.push("expect.dkim");
     }
@@ -192,7 +189,7 @@ fn log_warnings(config: &Config) {
         tracing::warn!(
             file = %config.source.display(),
             settings = ?inactive,
-            "settings validated but not acted on by this version (MX and SPF checks only)"
+            "settings validated but not acted on by this version"
         );
     }
 }

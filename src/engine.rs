@@ -1,7 +1,7 @@
 //! Runs every check of one domain against a [`DnsView`] and collects the reports. The same
 //! code serves the daemon and one-shot commands.
 
-use crate::checks::{self, CheckReport, Expectations, spf::SpfLimits};
+use crate::checks::{self, CheckReport, Expectations, PreviousState, spf::SpfLimits};
 use crate::dns::DnsView;
 use std::time::SystemTime;
 
@@ -20,27 +20,58 @@ pub struct DomainReport {
     pub spf_dns_lookups: Option<u32>,
     /// SPF void lookups, when the expansion was conclusive.
     pub spf_void_lookups: Option<u32>,
+    /// The `policy` label of `maildrift_dmarc_policy_info` (`missing` included), when the
+    /// DMARC lookup was conclusive.
+    pub dmarc_policy: Option<&'static str>,
+    /// Key size per configured DKIM selector (0 when missing, revoked or unreadable), when
+    /// the DKIM lookups were conclusive.
+    pub dkim_key_bits: Option<Vec<(String, u32)>>,
+    /// What this run observed that the next run compares with (fields `None` when
+    /// inconclusive).
+    pub state: PreviousState,
 }
 
-/// Runs the MX and SPF checks of `domain` concurrently.
+impl DomainReport {
+    /// A report with no checks and no metrics (e.g. for a domain whose checks timed out).
+    pub fn empty(domain: &str, checked_at: SystemTime) -> DomainReport {
+        DomainReport {
+            domain: domain.to_owned(),
+            checked_at,
+            checks: Vec::new(),
+            mx_records: None,
+            spf_dns_lookups: None,
+            spf_void_lookups: None,
+            dmarc_policy: None,
+            dkim_key_bits: None,
+            state: PreviousState::default(),
+        }
+    }
+}
+
+/// Runs every check of `domain` concurrently. `previous` is what earlier runs remembered
+/// (default: nothing).
 pub async fn check_domain(
     domain: &str,
     view: &DnsView,
     expect: &Expectations,
     spf_limits: &SpfLimits,
+    previous: &PreviousState,
 ) -> DomainReport {
-    let (mx, spf) = tokio::join!(
+    let (mx, spf, dmarc) = tokio::join!(
         checks::mx::observe(domain, view),
-        checks::spf::observe(domain, view, spf_limits)
+        checks::spf::observe(domain, view, spf_limits),
+        checks::dmarc::observe(domain, view),
     );
     let mx_report = checks::mx::evaluate(domain, &mx, expect.mx.as_ref());
     let spf_report = checks::spf::evaluate(domain, &spf, expect.spf.as_ref());
-    DomainReport {
-        domain: domain.to_owned(),
-        checked_at: SystemTime::now(),
-        mx_records: mx.record_count(),
-        spf_dns_lookups: spf.dns_lookups(),
-        spf_void_lookups: spf.void_lookups(),
-        checks: vec![mx_report, spf_report],
-    }
+    let dmarc_report =
+        checks::dmarc::evaluate(domain, &dmarc, expect.dmarc.as_ref(), previous.dmarc_policy);
+    let mut report = DomainReport::empty(domain, SystemTime::now());
+    report.mx_records = mx.record_count();
+    report.spf_dns_lookups = spf.dns_lookups();
+    report.spf_void_lookups = spf.void_lookups();
+    report.dmarc_policy = dmarc.policy_label();
+    report.state.dmarc_policy = dmarc.policy();
+    report.checks = vec![mx_report, spf_report, dmarc_report];
+    report
 }

@@ -54,7 +54,8 @@ pub async fn run_once(config: &Config, options: &RunOptions) -> anyhow::Result<V
     for domain in &domains {
         let view = views.view(domain)?;
         runs.push(async move {
-            let run = engine::check_domain(&domain.name, &view, &domain.expect, limits);
+            let previous = crate::checks::PreviousState::default();
+            let run = engine::check_domain(&domain.name, &view, &domain.expect, limits, &previous);
             tokio::time::timeout(domain.timeout, run).await.ok()
         });
     }
@@ -63,14 +64,8 @@ pub async fn run_once(config: &Config, options: &RunOptions) -> anyhow::Result<V
         .into_iter()
         .zip(&domains)
         .map(|(report, domain)| {
-            report.unwrap_or_else(|| DomainReport {
-                domain: domain.name.clone(),
-                checked_at: std::time::SystemTime::now(),
-                checks: Vec::new(),
-                mx_records: None,
-                spf_dns_lookups: None,
-                spf_void_lookups: None,
-            })
+            report
+                .unwrap_or_else(|| DomainReport::empty(&domain.name, std::time::SystemTime::now()))
         })
         .collect())
 }

@@ -2,7 +2,7 @@
 //! its learned baseline. Applies each [`DomainReport`] to that state, to the metrics, and to
 //! the log (one line per state change).
 
-use crate::checks::{CheckReport, RecordObservation, spf::SpfLimits};
+use crate::checks::{CheckReport, PreviousState, RecordObservation, spf::SpfLimits};
 use crate::config::DomainConfig;
 use crate::dns::DnsView;
 use crate::drift;
@@ -36,6 +36,9 @@ pub struct DomainStatus {
     /// Learned baseline per check without a declared expectation: the first conclusive
     /// observation's normalised records.
     pub baseline: BTreeMap<CheckKind, Vec<String>>,
+    /// What the checks remember from earlier conclusive runs (last known value of each).
+    #[serde(skip)]
+    pub remembered: PreviousState,
 }
 
 /// The latest state of one check.
@@ -82,6 +85,18 @@ impl WatchedDomain {
     /// A copy of the latest state.
     pub fn status(&self) -> DomainStatus {
         self.status.lock().expect("lock poisoned").clone()
+    }
+
+    /// What the next run compares with: the last known values, except the DMARC policy,
+    /// which comes from the learned baseline when there is one (so a weakened policy stays
+    /// reported until the baseline is accepted anew).
+    pub fn previous_state(&self) -> PreviousState {
+        let status = self.status.lock().expect("lock poisoned");
+        let mut previous = status.remembered.clone();
+        if let Some(baseline) = status.baseline.get(&CheckKind::Dmarc) {
+            previous.dmarc_policy = crate::checks::dmarc::policy_of(baseline);
+        }
+        previous
     }
 }
 
@@ -193,11 +208,13 @@ impl Monitor {
             return false;
         };
         let started = tokio::time::Instant::now();
+        let previous = domain.previous_state();
         let run = engine::check_domain(
             &domain.config.name,
             &domain.view,
             &domain.config.expect,
             &self.spf_limits,
+            &previous,
         )
         .instrument(tracing::debug_span!("check", domain = %name));
         let report = match tokio::time::timeout(domain.config.timeout, run).await {
@@ -292,6 +309,13 @@ impl Monitor {
         if let Some(count) = report.spf_void_lookups {
             series.spf_void_lookups.set(f64::from(count));
         }
+        if let Some(policy) = report.dmarc_policy {
+            series.set_dmarc_policy(policy);
+        }
+        if let Some(keys) = &report.dkim_key_bits {
+            series.set_dkim_keys(keys);
+        }
+        status.remembered = status.remembered.merged(&report.state);
     }
 }
 
@@ -418,23 +442,12 @@ fn timed_out(config: &DomainConfig, timeout: Duration) -> DomainReport {
         "checks of {} did not finish within {timeout:?}",
         config.name
     );
-    DomainReport {
-        domain: config.name.clone(),
-        checked_at: SystemTime::now(),
-        checks: crate::metrics::ACTIVE_CHECKS
-            .iter()
-            .map(|&check| CheckReport {
-                check,
-                success: false,
-                records: Vec::new(),
-                findings: Vec::new(),
-                error: Some(error.clone()),
-            })
-            .collect(),
-        mx_records: None,
-        spf_dns_lookups: None,
-        spf_void_lookups: None,
-    }
+    let mut report = DomainReport::empty(&config.name, SystemTime::now());
+    report.checks = crate::metrics::ACTIVE_CHECKS
+        .iter()
+        .map(|&check| CheckReport::inconclusive(check, &error))
+        .collect();
+    report
 }
 
 #[cfg(test)]

@@ -47,8 +47,7 @@ fn mx_report(domain: &str, success: bool, values: &[&str], findings: Vec<Finding
             error: (!success).then(|| "timeout asking 127.0.0.1:53".to_owned()),
         }],
         mx_records: success.then_some(values.len()),
-        spf_dns_lookups: None,
-        spf_void_lookups: None,
+        ..DomainReport::empty(domain, SystemTime::now())
     }
 }
 
