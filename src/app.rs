@@ -174,9 +174,6 @@ fn log_warnings(config: &Config) {
     if config.alerting.is_some() {
         inactive.push("alerting (native Alertmanager/webhook delivery)");
     }
-    if config.domains.iter().any(|d| d.expect.dkim.is_some()) {
-        inactive.push("expect.dkim");
-    }
     if config.domains.iter().any(|d| {
         d.expect
             .spf

@@ -57,21 +57,24 @@ pub async fn check_domain(
     spf_limits: &SpfLimits,
     previous: &PreviousState,
 ) -> DomainReport {
-    let (mx, spf, dmarc) = tokio::join!(
+    let (mx, spf, dmarc, dkim) = tokio::join!(
         checks::mx::observe(domain, view),
         checks::spf::observe(domain, view, spf_limits),
         checks::dmarc::observe(domain, view),
+        checks::dkim::observe(domain, view, expect.dkim.as_ref()),
     );
     let mx_report = checks::mx::evaluate(domain, &mx, expect.mx.as_ref());
     let spf_report = checks::spf::evaluate(domain, &spf, expect.spf.as_ref());
     let dmarc_report =
         checks::dmarc::evaluate(domain, &dmarc, expect.dmarc.as_ref(), previous.dmarc_policy);
+    let dkim_report = checks::dkim::evaluate(domain, &dkim);
     let mut report = DomainReport::empty(domain, SystemTime::now());
+    report.dkim_key_bits = dkim.key_bits();
     report.mx_records = mx.record_count();
     report.spf_dns_lookups = spf.dns_lookups();
     report.spf_void_lookups = spf.void_lookups();
     report.dmarc_policy = dmarc.policy_label();
     report.state.dmarc_policy = dmarc.policy();
-    report.checks = vec![mx_report, spf_report, dmarc_report];
+    report.checks = vec![mx_report, spf_report, dkim_report, dmarc_report];
     report
 }

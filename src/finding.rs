@@ -138,6 +138,7 @@ finding_codes! {
     DkimKeyRevoked => "dkim_key_revoked",
     DkimKeyWeak => "dkim_key_weak",
     DkimTestingMode => "dkim_testing_mode",
+    DkimKeyInvalid => "dkim_key_invalid",
     DmarcMissing => "dmarc_missing",
     DmarcMultipleRecords => "dmarc_multiple_records",
     DmarcSyntaxError => "dmarc_syntax_error",

@@ -2,6 +2,7 @@
 //! (observation + expectation → findings) as separate steps, so evaluation is a pure
 //! function tested without a network.
 
+pub mod dkim;
 pub mod dmarc;
 pub mod mx;
 pub mod spf;

@@ -16,7 +16,12 @@ use std::sync::Arc;
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The checks this build runs (and exports series for).
-pub const ACTIVE_CHECKS: [CheckKind; 3] = [CheckKind::Mx, CheckKind::Spf, CheckKind::Dmarc];
+pub const ACTIVE_CHECKS: [CheckKind; 4] = [
+    CheckKind::Mx,
+    CheckKind::Spf,
+    CheckKind::Dkim,
+    CheckKind::Dmarc,
+];
 
 /// Every metric of the daemon.
 pub struct Metrics {
