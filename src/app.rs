@@ -174,14 +174,6 @@ fn log_warnings(config: &Config) {
     if config.alerting.is_some() {
         inactive.push("alerting (native Alertmanager/webhook delivery)");
     }
-    if config.domains.iter().any(|d| {
-        d.expect
-            .spf
-            .as_ref()
-            .is_some_and(|s| !s.authorizes.is_empty())
-    }) {
-        inactive.push("expect.spf.authorizes");
-    }
     if !inactive.is_empty() {
         tracing::warn!(
             file = %config.source.display(),

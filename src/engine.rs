@@ -20,6 +20,9 @@ pub struct DomainReport {
     pub spf_dns_lookups: Option<u32>,
     /// SPF void lookups, when the expansion was conclusive.
     pub spf_void_lookups: Option<u32>,
+    /// `maildrift_spf_ipset_fingerprint`: hash of the networks SPF authorises, when the
+    /// expansion was conclusive and complete.
+    pub spf_ipset_fingerprint: Option<u64>,
     /// The `policy` label of `maildrift_dmarc_policy_info` (`missing` included), when the
     /// DMARC lookup was conclusive.
     pub dmarc_policy: Option<&'static str>,
@@ -41,6 +44,7 @@ impl DomainReport {
             mx_records: None,
             spf_dns_lookups: None,
             spf_void_lookups: None,
+            spf_ipset_fingerprint: None,
             dmarc_policy: None,
             dkim_key_bits: None,
             state: PreviousState::default(),
@@ -57,14 +61,22 @@ pub async fn check_domain(
     spf_limits: &SpfLimits,
     previous: &PreviousState,
 ) -> DomainReport {
-    let (mx, spf, dmarc, dkim) = tokio::join!(
+    let (mx, mut spf, dmarc, dkim) = tokio::join!(
         checks::mx::observe(domain, view),
         checks::spf::observe(domain, view, spf_limits),
         checks::dmarc::observe(domain, view),
         checks::dkim::observe(domain, view, expect.dkim.as_ref()),
     );
     let mx_report = checks::mx::evaluate(domain, &mx, expect.mx.as_ref());
-    let spf_report = checks::spf::evaluate(domain, &spf, expect.spf.as_ref());
+    if let Some(spf_expect) = &expect.spf {
+        checks::spf::authorize(&mut spf, view.recursive.as_ref(), &spf_expect.authorizes).await;
+    }
+    let mut spf_report = checks::spf::evaluate(domain, &spf, expect.spf.as_ref());
+    spf_report.findings.extend(checks::spf::ipset_finding(
+        domain,
+        &spf,
+        previous.spf_ipset.as_deref(),
+    ));
     let dmarc_report =
         checks::dmarc::evaluate(domain, &dmarc, expect.dmarc.as_ref(), previous.dmarc_policy);
     let dkim_report = checks::dkim::evaluate(domain, &dkim);
@@ -73,6 +85,11 @@ pub async fn check_domain(
     report.mx_records = mx.record_count();
     report.spf_dns_lookups = spf.dns_lookups();
     report.spf_void_lookups = spf.void_lookups();
+    if spf.error.is_none() && spf.truncated.is_none() {
+        let ipset = spf.authorized_networks();
+        report.spf_ipset_fingerprint = Some(crate::metrics::fingerprint(&ipset));
+        report.state.spf_ipset = Some(ipset);
+    }
     report.dmarc_policy = dmarc.policy_label();
     report.state.dmarc_policy = dmarc.policy();
     report.checks = vec![mx_report, spf_report, dkim_report, dmarc_report];

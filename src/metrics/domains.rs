@@ -60,6 +60,8 @@ pub struct DomainRow {
     pub spf_lookups: Cell,
     /// `maildrift_spf_void_lookups`.
     pub spf_void_lookups: Cell,
+    /// `maildrift_spf_ipset_fingerprint`.
+    pub spf_ipset_fingerprint: Cell,
     records: Mutex<Vec<RecordRow>>,
     /// `maildrift_dmarc_policy_info`: 0 before the first conclusive run, else 1 + the index
     /// of the policy in [`DMARC_POLICIES`].
@@ -157,6 +159,10 @@ const SPF_LOOKUPS: Family = Family {
     name: "maildrift_spf_dns_lookups",
     help: "DNS-querying SPF terms counted recursively (RFC 7208 section 4.6.4; limit 10).",
 };
+const SPF_IPSET: Family = Family {
+    name: "maildrift_spf_ipset_fingerprint",
+    help: "52-bit hash of the networks SPF authorises through includes, a and mx; changes() shows provider edits.",
+};
 const DMARC_POLICY: Family = Family {
     name: "maildrift_dmarc_policy_info",
     help: "1 for the published DMARC policy (missing: no single valid record).",
@@ -213,6 +219,7 @@ impl DomainTable {
                     mx_records: Cell::default(),
                     spf_lookups: Cell::default(),
                     spf_void_lookups: Cell::default(),
+                    spf_ipset_fingerprint: Cell::default(),
                     records: Mutex::new(Vec::new()),
                     dmarc_policy: AtomicU8::new(0),
                     dkim_keys: Mutex::new(Vec::new()),
@@ -295,10 +302,11 @@ impl DomainTable {
                 }
             }
         }
-        let per_domain: [(&Family, DomainValue); 3] = [
+        let per_domain: [(&Family, DomainValue); 4] = [
             (&MX_RECORDS, |r| r.mx_records.get()),
             (&SPF_LOOKUPS, |r| r.spf_lookups.get()),
             (&SPF_VOID_LOOKUPS, |r| r.spf_void_lookups.get()),
+            (&SPF_IPSET, |r| r.spf_ipset_fingerprint.get()),
         ];
         for (family, value) in per_domain {
             header(out, family);

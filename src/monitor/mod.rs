@@ -309,6 +309,9 @@ impl Monitor {
         if let Some(count) = report.spf_void_lookups {
             series.spf_void_lookups.set(f64::from(count));
         }
+        if let Some(hash) = report.spf_ipset_fingerprint {
+            series.spf_ipset_fingerprint.set(hash as f64);
+        }
         if let Some(policy) = report.dmarc_policy {
             series.set_dmarc_policy(policy);
         }

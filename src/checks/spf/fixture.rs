@@ -75,6 +75,8 @@ pub(crate) struct Zone {
     MX: Option<Vec<(u16, String)>>,
     #[serde(default)]
     CNAME: Option<String>,
+    #[serde(default)]
+    PTR: Option<Vec<String>>,
 }
 
 /// A question that fails.
@@ -153,6 +155,12 @@ impl Case {
             if let Some(mx) = &zone.MX {
                 let pairs: Vec<(u16, &str)> = mx.iter().map(|(p, h)| (*p, h.as_str())).collect();
                 dns.mx(name, &pairs);
+            }
+            if let Some(names) = &zone.PTR {
+                let records = names
+                    .iter()
+                    .map(|n| RData::Ptr(crate::dns::normalize_name(n)));
+                dns.set(name, RecordType::Ptr, records.collect());
             }
             if let Some(target) = &zone.CNAME {
                 let target = crate::dns::normalize_name(target);
