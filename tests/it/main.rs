@@ -4,6 +4,7 @@
 // Helpers are `pub` for the sibling modules of this test binary.
 #![allow(unreachable_pub)]
 
+mod analysis;
 mod cli;
 mod daemon;
 mod demo;
