@@ -2,6 +2,7 @@
 //! code serves the daemon and one-shot commands.
 
 use crate::checks::{self, CheckReport, Expectations, PreviousState, spf::SpfLimits};
+use crate::config::AnalysisSettings;
 use crate::dns::DnsView;
 use std::time::SystemTime;
 
@@ -59,13 +60,16 @@ pub async fn check_domain(
     view: &DnsView,
     expect: &Expectations,
     spf_limits: &SpfLimits,
+    analysis: &AnalysisSettings,
     previous: &PreviousState,
 ) -> DomainReport {
-    let (mx, mut spf, dmarc, dkim) = tokio::join!(
+    let (mx, mut spf, dmarc, dkim, mta_sts, tls_rpt) = tokio::join!(
         checks::mx::observe(domain, view),
         checks::spf::observe(domain, view, spf_limits),
         checks::dmarc::observe(domain, view),
         checks::dkim::observe(domain, view, expect.dkim.as_ref()),
+        checks::mta_sts::observe(domain, view, &analysis.mta_sts),
+        checks::tls_rpt::observe(domain, view),
     );
     let mx_report = checks::mx::evaluate(domain, &mx, expect.mx.as_ref());
     if let Some(spf_expect) = &expect.spf {
@@ -80,6 +84,9 @@ pub async fn check_domain(
     let dmarc_report =
         checks::dmarc::evaluate(domain, &dmarc, expect.dmarc.as_ref(), previous.dmarc_policy);
     let dkim_report = checks::dkim::evaluate(domain, &dkim);
+    let mta_sts_report =
+        checks::mta_sts::evaluate(domain, &mta_sts, &mx, previous.mta_sts_id.as_deref());
+    let tls_rpt_report = checks::tls_rpt::evaluate(domain, &tls_rpt, mta_sts.deployed());
     let mut report = DomainReport::empty(domain, SystemTime::now());
     report.dkim_key_bits = dkim.key_bits();
     report.mx_records = mx.record_count();
@@ -92,6 +99,14 @@ pub async fn check_domain(
     }
     report.dmarc_policy = dmarc.policy_label();
     report.state.dmarc_policy = dmarc.policy();
-    report.checks = vec![mx_report, spf_report, dkim_report, dmarc_report];
+    report.state.mta_sts_id = mta_sts.id().map(str::to_owned);
+    report.checks = vec![
+        mx_report,
+        spf_report,
+        dkim_report,
+        dmarc_report,
+        mta_sts_report,
+        tls_rpt_report,
+    ];
     report
 }

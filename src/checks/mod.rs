@@ -4,9 +4,11 @@
 
 pub mod dkim;
 pub mod dmarc;
+pub mod mta_sts;
 pub mod mx;
 pub mod spf;
 pub mod tags;
+pub mod tls_rpt;
 
 use crate::finding::{CheckKind, Finding};
 use serde::Serialize;

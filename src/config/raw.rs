@@ -49,6 +49,36 @@ pub(crate) struct RawDefaults {
     pub(crate) nameservers: Option<Vec<Text>>,
     /// At most this many domain checks at once (daemon-wide).
     pub(crate) concurrency: Option<i64>,
+    /// How MTA-STS policies are fetched.
+    pub(crate) mta_sts: Option<RawMtaSts>,
+    /// How DNSSEC is judged.
+    pub(crate) dnssec: Option<RawDnssec>,
+}
+
+/// `defaults.mta_sts:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as `{ ca_file: /etc/maildrift/ca.pem, port: 443, timeout: 10s }`"
+)]
+pub(crate) struct RawMtaSts {
+    /// Extra trusted CA certificates (PEM file).
+    pub(crate) ca_file: Option<Text>,
+    /// HTTPS port of `mta-sts.<domain>`.
+    pub(crate) port: Option<Text>,
+    /// Deadline of one policy fetch.
+    pub(crate) timeout: Option<Text>,
+}
+
+/// `defaults.dnssec:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as `{ expiry_warning: 7d }`"
+)]
+pub(crate) struct RawDnssec {
+    /// Window before a signature's expiration in which it is reported.
+    pub(crate) expiry_warning: Option<Text>,
 }
 
 /// One entry of `domains:`.

@@ -56,10 +56,13 @@ pub(crate) struct Defaults {
     nameservers: Vec<SocketAddr>,
     /// Daemon-wide concurrency.
     pub(crate) concurrency: usize,
+    /// MTA-STS and DNSSEC settings, inherited by every domain.
+    analysis: super::AnalysisSettings,
 }
 
 /// Validates `defaults:`.
 pub(crate) fn defaults(raw: RawDefaults, issues: &mut Issues<'_>) -> Defaults {
+    let analysis = super::analysis::validate(raw.mta_sts, raw.dnssec, issues);
     let interval = match &raw.interval {
         None => Some(default_interval()),
         Some(text) => issues.duration(text, "defaults.interval", true),
@@ -104,6 +107,7 @@ pub(crate) fn defaults(raw: RawDefaults, issues: &mut Issues<'_>) -> Defaults {
             .map(|n| nameservers(&n, "defaults.nameservers", issues))
             .unwrap_or_default(),
         concurrency,
+        analysis,
     }
 }
 
@@ -285,6 +289,7 @@ fn domain(
         provider,
         expect,
         labels,
+        analysis: defaults.analysis.clone(),
     })
 }
 

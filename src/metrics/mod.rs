@@ -16,11 +16,13 @@ use std::sync::Arc;
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The checks this build runs (and exports series for).
-pub const ACTIVE_CHECKS: [CheckKind; 4] = [
+pub const ACTIVE_CHECKS: [CheckKind; 6] = [
     CheckKind::Mx,
     CheckKind::Spf,
     CheckKind::Dkim,
     CheckKind::Dmarc,
+    CheckKind::MtaSts,
+    CheckKind::TlsRpt,
 ];
 
 /// Every metric of the daemon.

@@ -214,6 +214,7 @@ impl Monitor {
             &domain.view,
             &domain.config.expect,
             &self.spf_limits,
+            &domain.config.analysis,
             &previous,
         )
         .instrument(tracing::debug_span!("check", domain = %name));
@@ -328,6 +329,7 @@ fn same_config(old: &DomainConfig, new: &DomainConfig) -> bool {
         && old.timeout == new.timeout
         && old.interval == new.interval
         && old.labels == new.labels
+        && old.analysis == new.analysis
 }
 
 /// Whether a reload keeps what is observed and what it is compared with (then the learned

@@ -16,6 +16,7 @@ fn domain_config(name: &str, expect: Expectations) -> DomainConfig {
         provider: None,
         expect,
         labels: BTreeMap::new(),
+        analysis: Default::default(),
     }
 }
 
