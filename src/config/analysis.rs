@@ -89,3 +89,78 @@ pub(crate) fn validate(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn parse(defaults: &str) -> Result<Config, String> {
+        let text = format!("defaults:\n{defaults}domains:\n  - name: example.com\n");
+        Config::parse(&text, Path::new("t.yml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_when_absent() {
+        let config = parse("  interval: 5m\n").unwrap();
+        let analysis = &config.domains[0].analysis;
+        assert_eq!(analysis.mta_sts.port, 443);
+        assert_eq!(analysis.mta_sts.ca_file, None);
+        assert_eq!(analysis.dnssec.expiry_warning.as_secs(), 7 * 86400);
+    }
+
+    #[test]
+    fn settings_are_validated_with_positions() {
+        let err = parse(
+            "  mta_sts: { ca_file: /nonexistent/ca.pem, port: 0, timeout: 0s }\n  dnssec: { expiry_warning: soon }\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains(
+                "t.yml:2:23: defaults.mta_sts.ca_file: cannot read CA file /nonexistent/ca.pem"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("defaults.mta_sts.port: invalid port \"0\""),
+            "{err}"
+        );
+        assert!(
+            err.contains("defaults.mta_sts.timeout: \"0s\" must be greater than zero"),
+            "{err}"
+        );
+        assert!(err.contains("defaults.dnssec.expiry_warning:"), "{err}");
+        let err = parse("  mta_sts: { cafile: x }\n").unwrap_err();
+        assert!(err.contains("unknown field `cafile`"), "{err}");
+    }
+
+    #[test]
+    fn ca_file_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let err = parse(&format!(
+            "  mta_sts: {{ ca_file: \"{}\" }}\n",
+            empty.display()
+        ))
+        .unwrap_err();
+        assert!(err.contains("holds no PEM certificate"), "{err}");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["ca.test".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let good = dir.path().join("ca.pem");
+        std::fs::write(&good, cert.pem()).unwrap();
+        let config = parse(&format!(
+            "  mta_sts: {{ ca_file: \"{}\", port: 8443, timeout: 3s }}\n  dnssec: {{ expiry_warning: 2d }}\n",
+            good.display()
+        ))
+        .unwrap();
+        let analysis = &config.domains[0].analysis;
+        assert_eq!(analysis.mta_sts.ca_file.as_deref(), Some(good.as_path()));
+        assert_eq!(analysis.mta_sts.port, 8443);
+        assert_eq!(analysis.mta_sts.timeout.as_secs(), 3);
+        assert_eq!(analysis.dnssec.expiry_warning.as_secs(), 2 * 86400);
+    }
+}
