@@ -1,8 +1,8 @@
 //! Runs every check of one domain against a [`DnsView`] and collects the reports. The same
 //! code serves the daemon and one-shot commands.
 
-use crate::checks::{self, CheckReport, Expectations, PreviousState, spf::SpfLimits};
-use crate::config::AnalysisSettings;
+use crate::checks::{self, CheckReport, PreviousState, spf::SpfLimits};
+use crate::config::DomainConfig;
 use crate::dns::DnsView;
 use std::time::SystemTime;
 
@@ -53,23 +53,24 @@ impl DomainReport {
     }
 }
 
-/// Runs every check of `domain` concurrently. `previous` is what earlier runs remembered
-/// (default: nothing).
+/// Runs every check of the domain concurrently, with its expectations and settings.
+/// `previous` is what earlier runs remembered (default: nothing).
 pub async fn check_domain(
-    domain: &str,
+    config: &DomainConfig,
     view: &DnsView,
-    expect: &Expectations,
     spf_limits: &SpfLimits,
-    analysis: &AnalysisSettings,
     previous: &PreviousState,
 ) -> DomainReport {
-    let (mx, mut spf, dmarc, dkim, mta_sts, tls_rpt) = tokio::join!(
+    let (domain, expect, analysis) = (config.name.as_str(), &config.expect, &config.analysis);
+    let dnssec_servers = checks::dnssec::DnssecServers::for_domain(config);
+    let (mx, mut spf, dmarc, dkim, mta_sts, tls_rpt, dnssec) = tokio::join!(
         checks::mx::observe(domain, view),
         checks::spf::observe(domain, view, spf_limits),
         checks::dmarc::observe(domain, view),
         checks::dkim::observe(domain, view, expect.dkim.as_ref()),
         checks::mta_sts::observe(domain, view, &analysis.mta_sts),
         checks::tls_rpt::observe(domain, view),
+        checks::dnssec::observe(domain, &dnssec_servers),
     );
     let mx_report = checks::mx::evaluate(domain, &mx, expect.mx.as_ref());
     if let Some(spf_expect) = &expect.spf {
@@ -87,6 +88,12 @@ pub async fn check_domain(
     let mta_sts_report =
         checks::mta_sts::evaluate(domain, &mta_sts, &mx, previous.mta_sts_id.as_deref());
     let tls_rpt_report = checks::tls_rpt::evaluate(domain, &tls_rpt, mta_sts.deployed());
+    let dnssec_report = checks::dnssec::evaluate(
+        domain,
+        &dnssec,
+        analysis.dnssec.expiry_warning,
+        SystemTime::now(),
+    );
     let mut report = DomainReport::empty(domain, SystemTime::now());
     report.dkim_key_bits = dkim.key_bits();
     report.mx_records = mx.record_count();
@@ -107,6 +114,7 @@ pub async fn check_domain(
         dmarc_report,
         mta_sts_report,
         tls_rpt_report,
+        dnssec_report,
     ];
     report
 }

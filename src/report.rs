@@ -55,14 +55,7 @@ pub async fn run_once(config: &Config, options: &RunOptions) -> anyhow::Result<V
         let view = views.view(domain)?;
         runs.push(async move {
             let previous = crate::checks::PreviousState::default();
-            let run = engine::check_domain(
-                &domain.name,
-                &view,
-                &domain.expect,
-                limits,
-                &domain.analysis,
-                &previous,
-            );
+            let run = engine::check_domain(domain, &view, limits, &previous);
             tokio::time::timeout(domain.timeout, run).await.ok()
         });
     }

@@ -4,6 +4,7 @@
 
 pub mod dkim;
 pub mod dmarc;
+pub mod dnssec;
 pub mod mta_sts;
 pub mod mx;
 pub mod spf;

@@ -12,6 +12,7 @@ pub mod hickory;
 pub mod metrics;
 pub mod server;
 pub mod shared;
+mod signed_zone;
 
 pub use metrics::QueryMetrics;
 

@@ -16,13 +16,14 @@ use std::sync::Arc;
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The checks this build runs (and exports series for).
-pub const ACTIVE_CHECKS: [CheckKind; 6] = [
+pub const ACTIVE_CHECKS: [CheckKind; 7] = [
     CheckKind::Mx,
     CheckKind::Spf,
     CheckKind::Dkim,
     CheckKind::Dmarc,
     CheckKind::MtaSts,
     CheckKind::TlsRpt,
+    CheckKind::Dnssec,
 ];
 
 /// Every metric of the daemon.

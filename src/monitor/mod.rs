@@ -209,15 +209,8 @@ impl Monitor {
         };
         let started = tokio::time::Instant::now();
         let previous = domain.previous_state();
-        let run = engine::check_domain(
-            &domain.config.name,
-            &domain.view,
-            &domain.config.expect,
-            &self.spf_limits,
-            &domain.config.analysis,
-            &previous,
-        )
-        .instrument(tracing::debug_span!("check", domain = %name));
+        let run = engine::check_domain(&domain.config, &domain.view, &self.spf_limits, &previous)
+            .instrument(tracing::debug_span!("check", domain = %name));
         let report = match tokio::time::timeout(domain.config.timeout, run).await {
             Ok(report) => {
                 let outcome = if report.checks.iter().all(|c| c.success) {
