@@ -169,11 +169,14 @@ pub fn to_text(reports: &[DomainReport], colour: bool) -> String {
                 (true, Some(Severity::Info)) => palette.severity(Severity::Info, "info   "),
                 (true, None) => palette.paint("32", "ok     "),
             };
-            let records: Vec<String> = check
+            let mut records: Vec<String> = check
                 .records
                 .iter()
                 .flat_map(|r| r.values.iter().map(|v| shorten(v, 100)))
                 .collect();
+            if records.is_empty() && check.success {
+                records.push("(no record)".to_owned());
+            }
             let _ = writeln!(
                 out,
                 "  {:<8} {state} {}",

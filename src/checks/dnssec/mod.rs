@@ -162,6 +162,15 @@ async fn observe_inner(
     Ok((sets, ZoneKeys::from_answers(&zone, &dnskey, ds.as_ref())))
 }
 
+/// "example.com", or "the zone example.com of mail.example.com".
+fn zone_of(zone: &str, domain: &str) -> String {
+    if zone == domain {
+        domain.to_owned()
+    } else {
+        format!("the zone {zone} of {domain}")
+    }
+}
+
 /// Turns an observation into findings; `now` and `window` decide validity and expiry.
 pub fn evaluate(
     domain: &str,
@@ -191,7 +200,10 @@ pub fn evaluate(
                 Finding::new(
                     FindingCode::DnssecUnsigned,
                     Severity::Info,
-                    format!("the zone {zone} of {domain} is not signed (no DNSKEY): its mail records cannot be validated"),
+                    format!(
+                        "{} is not signed (no DNSKEY): its mail records cannot be validated",
+                        zone_of(zone, domain)
+                    ),
                 )
                 .with("zone", zone),
             );
@@ -202,7 +214,7 @@ pub fn evaluate(
                 Finding::new(
                     FindingCode::DnssecUnsigned,
                     Severity::Warning,
-                    format!("the zone {zone} of {domain} is signed, but its parent publishes no DS record: validators treat it as unsigned"),
+                    format!("{} is signed, but its parent publishes no DS record: validators treat it as unsigned", zone_of(zone, domain)),
                 )
                 .with("zone", zone),
             );
