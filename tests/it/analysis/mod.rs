@@ -204,3 +204,83 @@ async fn check_command_takes_domains_and_servers_from_flags() {
     assert_eq!(dmarc["findings"][0]["code"], "dmarc_policy_none", "{dmarc}");
     assert_eq!(dmarc["records"][0]["values"][0], "v=DMARC1; p=none");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_reports_a_provider_ipset_change_once_as_info() {
+    let dns = dns_server(&[PROVIDER_ZONE, &shop_zone("v=DMARC1; p=reject")]).await;
+    let config = format!(
+        r#"
+defaults:
+  interval: 1s
+  timeout: 1s
+  resolvers: ["{dns}"]
+  nameservers: ["{dns}"]
+domains:
+  - name: shop.example
+    expect: {{ spf: {{ includes: [spf.provider.example], all: "-all" }} }}
+"#,
+        dns = dns.addr()
+    );
+    let daemon = crate::harness::Daemon::start(&config).await;
+    daemon.wait_ready(std::time::Duration::from_secs(10)).await;
+    let labels = [("domain", "shop.example")];
+    let before = daemon
+        .metric("maildrift_spf_ipset_fingerprint", &labels)
+        .await
+        .unwrap();
+    assert!(before > 0.0);
+
+    // The provider adds a network to its include; the domain's own record is unchanged.
+    dns.set_zone(&PROVIDER_ZONE.replace(
+        "ip4:192.0.2.0/24 -all",
+        "ip4:192.0.2.0/24 ip4:198.51.100.0/25 -all",
+    ))
+    .unwrap();
+    let event = std::sync::Mutex::new(None);
+    let seen = crate::harness::wait_until(std::time::Duration::from_secs(10), || async {
+        let body = daemon.get("/api/v1/domains/shop.example").await.body;
+        let found = body.contains("spf_ipset_changed");
+        if found {
+            *event.lock().unwrap() = Some(body);
+        }
+        found
+    })
+    .await;
+    assert!(seen, "no spf_ipset_changed event");
+    let body = event.into_inner().unwrap().unwrap();
+    assert!(
+        body.contains("198.51.100.0/25"),
+        "the added network is named: {body}"
+    );
+    let after = daemon
+        .metric("maildrift_spf_ipset_fingerprint", &labels)
+        .await
+        .unwrap();
+    assert_ne!(before, after);
+    let drift = [("domain", "shop.example"), ("check", "spf")];
+    assert_eq!(daemon.metric("maildrift_drift", &drift).await, Some(0.0));
+    assert_eq!(
+        daemon
+            .metric(
+                "maildrift_findings",
+                &[
+                    ("domain", "shop.example"),
+                    ("check", "spf"),
+                    ("severity", "critical")
+                ]
+            )
+            .await,
+        Some(0.0)
+    );
+    // An event, not a state: the next run no longer reports it.
+    let gone = crate::harness::wait_until(std::time::Duration::from_secs(10), || async {
+        !daemon
+            .get("/api/v1/domains/shop.example")
+            .await
+            .body
+            .contains("spf_ipset_changed")
+    })
+    .await;
+    assert!(gone);
+    daemon.stop().await;
+}
