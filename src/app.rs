@@ -177,33 +177,10 @@ impl Reloader {
     }
 }
 
-/// Logs the config's own warnings, and the settings this version validates but does not
-/// act on yet, so nobody believes they are watched when they are not.
+/// Logs the config's own warnings (e.g. an empty domain list).
 fn log_warnings(config: &Config) {
     for warning in config.warnings() {
         tracing::warn!(file = %config.source.display(), %warning, "configuration warning");
-    }
-    let mut inactive = Vec::new();
-    if config.domains.iter().any(|d| d.expect.dmarc.is_some()) {
-        inactive.push("expect.dmarc");
-    }
-    if config.domains.iter().any(|d| d.expect.dkim.is_some()) {
-        inactive.push("expect.dkim");
-    }
-    if config.domains.iter().any(|d| {
-        d.expect
-            .spf
-            .as_ref()
-            .is_some_and(|s| !s.authorizes.is_empty())
-    }) {
-        inactive.push("expect.spf.authorizes");
-    }
-    if !inactive.is_empty() {
-        tracing::warn!(
-            file = %config.source.display(),
-            settings = ?inactive,
-            "settings validated but not acted on by this version (MX, SPF and nameservers checks only)"
-        );
     }
 }
 

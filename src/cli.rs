@@ -267,7 +267,11 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             let reports = report::run_once(&config, &options(None)).await?;
             match args.format {
                 CheckFormat::Json => println!("{}", report::to_json(&reports)),
-                CheckFormat::Text => print!("{}", report::to_text(&reports)),
+                CheckFormat::Text => {
+                    use std::io::IsTerminal;
+                    let colour = std::io::stdout().is_terminal();
+                    print!("{}", report::to_text(&reports, colour));
+                }
             }
             Ok(ExitCode::from(report::exit_code(&reports)))
         }

@@ -54,7 +54,8 @@ pub async fn run_once(config: &Config, options: &RunOptions) -> anyhow::Result<V
     for domain in &domains {
         let view = views.view(domain)?;
         runs.push(async move {
-            let run = engine::check_domain(&domain.name, &view, &domain.expect, limits);
+            let previous = crate::checks::PreviousState::default();
+            let run = engine::check_domain(domain, &view, limits, &previous);
             tokio::time::timeout(domain.timeout, run).await.ok()
         });
     }
@@ -63,20 +64,15 @@ pub async fn run_once(config: &Config, options: &RunOptions) -> anyhow::Result<V
         .into_iter()
         .zip(&domains)
         .map(|(report, domain)| {
-            report.unwrap_or_else(|| DomainReport {
-                domain: domain.name.clone(),
-                checked_at: std::time::SystemTime::now(),
-                checks: Vec::new(),
-                mx_records: None,
-                spf_dns_lookups: None,
-                spf_void_lookups: None,
-                authority: None,
-            })
+            report
+                .unwrap_or_else(|| DomainReport::empty(&domain.name, std::time::SystemTime::now()))
         })
         .collect())
 }
 
-/// SPEC.md: `{"domains":[{"domain":…,"checks":{"<check>":{"success","records","findings"}}}]}`.
+/// SPEC.md: `{"domains":[{"domain":…,"checks":{"<check>":{"success","records","findings"}}}]}`,
+/// plus per domain `checked_at` (unix seconds) and `metrics` (the values the daemon
+/// exports: MX count, SPF lookups, DMARC policy, DKIM key sizes; absent when unknown).
 pub fn to_json(reports: &[DomainReport]) -> String {
     let domains: Vec<serde_json::Value> = reports
         .iter()
@@ -96,54 +92,106 @@ pub fn to_json(reports: &[DomainReport]) -> String {
                     (c.check.as_str().to_owned(), entry)
                 })
                 .collect();
-            json!({ "domain": report.domain, "checks": checks })
+            let checked_at = report
+                .checked_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            json!({
+                "domain": report.domain,
+                "checked_at": checked_at,
+                "checks": checks,
+                "metrics": metrics_json(report),
+            })
         })
         .collect();
     serde_json::to_string_pretty(&json!({ "domains": domains })).unwrap_or_default()
 }
 
-/// A plain table: domain, check, state, then one line per finding.
-pub fn to_text(reports: &[DomainReport]) -> String {
+fn metrics_json(report: &DomainReport) -> serde_json::Value {
+    let mut metrics = serde_json::Map::new();
+    let mut put = |key: &str, value: serde_json::Value| {
+        if !value.is_null() {
+            metrics.insert(key.to_owned(), value);
+        }
+    };
+    put("mx_records", json!(report.mx_records));
+    put("spf_dns_lookups", json!(report.spf_dns_lookups));
+    put("spf_void_lookups", json!(report.spf_void_lookups));
+    put("dmarc_policy", json!(report.dmarc_policy));
+    if let Some(keys) = &report.dkim_key_bits {
+        let keys: serde_json::Map<String, serde_json::Value> =
+            keys.iter().map(|(s, b)| (s.clone(), json!(b))).collect();
+        put("dkim_key_bits", serde_json::Value::Object(keys));
+    }
+    serde_json::Value::Object(metrics)
+}
+
+/// Terminal colours (ANSI), used only when stdout is a terminal.
+struct Palette {
+    on: bool,
+}
+
+impl Palette {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn severity(&self, severity: Severity, text: &str) -> String {
+        let code = match severity {
+            Severity::Critical => "1;31",
+            Severity::Warning => "33",
+            Severity::Info => "36",
+        };
+        self.paint(code, text)
+    }
+}
+
+/// A report for people, grouped by domain and check: the state of each check, its records,
+/// one line per finding. Severity-coloured when `colour` (stdout is a terminal).
+pub fn to_text(reports: &[DomainReport], colour: bool) -> String {
+    let palette = Palette { on: colour };
     let mut out = String::new();
     for report in reports {
-        let _ = writeln!(out, "{}", report.domain);
+        let _ = writeln!(out, "{}", palette.paint("1", &report.domain));
         if report.checks.is_empty() {
             let _ = writeln!(out, "  (checks did not finish within the timeout)");
         }
         for check in &report.checks {
-            let state = if !check.success {
-                "UNKNOWN"
-            } else if check
-                .findings
-                .iter()
-                .any(|f| f.severity == Severity::Critical)
-            {
-                "FAIL"
-            } else if check.findings.is_empty() {
-                "ok"
-            } else {
-                "warn"
+            let worst = check.findings.iter().map(|f| f.severity).min();
+            let state = match (check.success, worst) {
+                (false, _) => palette.paint("35", "UNKNOWN"),
+                (true, Some(Severity::Critical)) => palette.severity(Severity::Critical, "FAIL   "),
+                (true, Some(Severity::Warning)) => palette.severity(Severity::Warning, "warn   "),
+                (true, Some(Severity::Info)) => palette.severity(Severity::Info, "info   "),
+                (true, None) => palette.paint("32", "ok     "),
             };
-            let records: Vec<&str> = check
+            let mut records: Vec<String> = check
                 .records
                 .iter()
-                .flat_map(|r| r.values.iter().map(String::as_str))
+                .flat_map(|r| r.values.iter().map(|v| shorten(v, 100)))
                 .collect();
+            if records.is_empty() && check.success {
+                records.push("(no record)".to_owned());
+            }
             let _ = writeln!(
                 out,
-                "  {:<6} {:<8} {}",
+                "  {:<8} {state} {}",
                 check.check.as_str(),
-                state,
                 records.join(" | ")
             );
             if let Some(error) = &check.error {
-                let _ = writeln!(out, "           ! {error}");
+                let _ = writeln!(out, "             ! {error}");
             }
             for finding in &check.findings {
+                let label = format!("{:<8}", finding.severity.as_str());
                 let _ = writeln!(
                     out,
-                    "           {:<8} {}: {}",
-                    finding.severity.as_str(),
+                    "             {} {}: {}",
+                    palette.severity(finding.severity, &label),
                     finding.code,
                     finding.message
                 );
@@ -153,7 +201,17 @@ pub fn to_text(reports: &[DomainReport]) -> String {
     out
 }
 
-/// 1 with any critical finding, else 2 when some check was inconclusive, else 0.
+/// `text` cut to `max` characters with an ellipsis.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max - 1).collect();
+    format!("{cut}…")
+}
+
+/// SPEC.md: 1 with any critical ("error-severity") finding; else 2 when some check was
+/// inconclusive (DNS did not answer); else 0.
 pub fn exit_code(reports: &[DomainReport]) -> u8 {
     let checks = || reports.iter().flat_map(|r| r.checks.iter());
     if checks().any(|c| c.findings.iter().any(|f| f.severity == Severity::Critical)) {
@@ -162,5 +220,49 @@ pub fn exit_code(reports: &[DomainReport]) -> u8 {
         2
     } else {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::CheckReport;
+    use crate::finding::{CheckKind, Finding, FindingCode};
+
+    fn report(findings: Vec<Finding>, success: bool) -> DomainReport {
+        let mut report = DomainReport::empty("example.com", std::time::UNIX_EPOCH);
+        let mut check = CheckReport::inconclusive(CheckKind::Dmarc, "timeout");
+        if success {
+            check.success = true;
+            check.error = None;
+        }
+        check.findings = findings;
+        report.checks = vec![check];
+        report.dmarc_policy = Some("none");
+        report
+    }
+
+    #[test]
+    fn colour_only_when_asked_and_exit_codes() {
+        let finding = Finding::new(FindingCode::DmarcPolicyNone, Severity::Warning, "p=none");
+        let warn = report(vec![finding.clone()], true);
+        let plain = to_text(std::slice::from_ref(&warn), false);
+        assert!(!plain.contains('\x1b'), "{plain}");
+        assert!(plain.contains("dmarc    warn"), "{plain}");
+        let coloured = to_text(std::slice::from_ref(&warn), true);
+        assert!(coloured.contains("\x1b[33mwarning"), "{coloured}");
+        assert_eq!(exit_code(std::slice::from_ref(&warn)), 0);
+        let mut critical = finding;
+        critical.severity = Severity::Critical;
+        assert_eq!(exit_code(&[report(vec![critical], true)]), 1);
+        assert_eq!(exit_code(&[report(Vec::new(), false)]), 2);
+        let json: serde_json::Value = serde_json::from_str(&to_json(&[warn])).unwrap();
+        let domain = &json["domains"][0];
+        assert_eq!(
+            domain["checks"]["dmarc"]["findings"][0]["code"],
+            "dmarc_policy_none"
+        );
+        assert_eq!(domain["metrics"]["dmarc_policy"], "none");
+        assert!(domain["metrics"].get("mx_records").is_none());
     }
 }

@@ -2,9 +2,15 @@
 //! (observation + expectation → findings) as separate steps, so evaluation is a pure
 //! function tested without a network.
 
+pub mod dkim;
+pub mod dmarc;
+pub mod dnssec;
+pub mod mta_sts;
 pub mod mx;
 pub mod nameservers;
 pub mod spf;
+pub mod tags;
+pub mod tls_rpt;
 
 use crate::finding::{CheckKind, Finding};
 use serde::Serialize;
@@ -80,4 +86,43 @@ pub struct CheckReport {
     /// Why the check was inconclusive, when `success` is false.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl CheckReport {
+    /// The report of a check whose DNS lookups did not all get conclusive answers.
+    pub fn inconclusive(check: CheckKind, error: impl std::fmt::Display) -> CheckReport {
+        CheckReport {
+            check,
+            success: false,
+            records: Vec::new(),
+            findings: Vec::new(),
+            error: Some(error.to_string()),
+        }
+    }
+}
+
+/// What the checks remember from the last conclusive run of a domain, for findings about
+/// change that no expectation states: a weakened DMARC policy, a changed SPF address set,
+/// a new MTA-STS policy id. The engine returns the new state in each report; the daemon
+/// keeps the last known value of each field (a failed run leaves it unchanged), one-shot
+/// commands start from the default (nothing known).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PreviousState {
+    /// The DMARC `p=` last published (`None`: unknown or no valid record).
+    pub dmarc_policy: Option<dmarc::DmarcPolicy>,
+    /// The networks SPF authorised (sorted), see `SpfObservation::authorized_networks`.
+    pub spf_ipset: Option<Vec<String>>,
+    /// The MTA-STS policy id (`id=` of the `_mta-sts` TXT record).
+    pub mta_sts_id: Option<String>,
+}
+
+impl PreviousState {
+    /// `self` updated with every field `next` knows.
+    pub fn merged(&self, next: &PreviousState) -> PreviousState {
+        PreviousState {
+            dmarc_policy: next.dmarc_policy.or(self.dmarc_policy),
+            spf_ipset: next.spf_ipset.clone().or_else(|| self.spf_ipset.clone()),
+            mta_sts_id: next.mta_sts_id.clone().or_else(|| self.mta_sts_id.clone()),
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! line:column and field.
 
 mod alerting;
+mod analysis;
 mod duration;
 mod issues;
 mod names;
@@ -16,6 +17,7 @@ pub use alerting::{
     AlertOverride, AlertingConfig, BasicAuth, HttpClientConfig, SecretSource, TlsConfig,
     WebhookConfig, WebhookFormat, WebhookUrl,
 };
+pub use analysis::{AnalysisSettings, DnssecSettings, MtaStsSettings};
 pub use duration::parse_duration;
 
 use crate::checks::Expectations;
@@ -88,6 +90,8 @@ pub struct DomainConfig {
     pub expect: Expectations,
     /// Extra labels for alerts.
     pub labels: BTreeMap<String, String>,
+    /// MTA-STS fetch and DNSSEC settings (from `defaults:`).
+    pub analysis: AnalysisSettings,
 }
 
 /// Every problem found in one config file.

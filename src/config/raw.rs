@@ -52,6 +52,36 @@ pub(crate) struct RawDefaults {
     /// How long a zone's servers may disagree on the SOA serial before it is a finding
     /// (daemon-wide).
     pub(crate) ns_serial_grace: Option<Text>,
+    /// How MTA-STS policies are fetched.
+    pub(crate) mta_sts: Option<RawMtaSts>,
+    /// How DNSSEC is judged.
+    pub(crate) dnssec: Option<RawDnssec>,
+}
+
+/// `defaults.mta_sts:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as `{ ca_file: /etc/maildrift/ca.pem, port: 443, timeout: 10s }`"
+)]
+pub(crate) struct RawMtaSts {
+    /// Extra trusted CA certificates (PEM file).
+    pub(crate) ca_file: Option<Text>,
+    /// HTTPS port of `mta-sts.<domain>`.
+    pub(crate) port: Option<Text>,
+    /// Deadline of one policy fetch.
+    pub(crate) timeout: Option<Text>,
+}
+
+/// `defaults.dnssec:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as `{ expiry_warning: 7d }`"
+)]
+pub(crate) struct RawDnssec {
+    /// Window before a signature's expiration in which it is reported.
+    pub(crate) expiry_warning: Option<Text>,
 }
 
 /// One entry of `domains:`.

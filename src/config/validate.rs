@@ -66,10 +66,13 @@ pub(crate) struct Defaults {
     pub(crate) concurrency: usize,
     /// Daemon-wide grace before serials apart are a finding.
     pub(crate) ns_serial_grace: Duration,
+    /// MTA-STS and DNSSEC settings, inherited by every domain.
+    analysis: super::AnalysisSettings,
 }
 
 /// Validates `defaults:`.
 pub(crate) fn defaults(raw: RawDefaults, issues: &mut Issues<'_>) -> Defaults {
+    let analysis = super::analysis::validate(raw.mta_sts, raw.dnssec, issues);
     let interval = match &raw.interval {
         None => Some(default_interval()),
         Some(text) => issues.duration(text, "defaults.interval", true),
@@ -133,6 +136,7 @@ pub(crate) fn defaults(raw: RawDefaults, issues: &mut Issues<'_>) -> Defaults {
             .map(|n| nameservers(&n, "defaults.nameservers", issues))
             .unwrap_or_default(),
         concurrency,
+        analysis,
     }
 }
 
@@ -314,6 +318,7 @@ fn domain(
         provider,
         expect,
         labels,
+        analysis: defaults.analysis.clone(),
     })
 }
 

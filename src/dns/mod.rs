@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod pool;
 pub mod server;
 pub mod shared;
+mod signed_zone;
 
 pub use metrics::QueryMetrics;
 

@@ -140,13 +140,23 @@ fn unanswered(request: &Request) -> ResponseInfo {
 
 /// Parses zone-file text (with `$ORIGIN` and an SOA record) into a zone handler.
 fn parse_zone(zone_text: &str) -> Result<(LowerName, Arc<dyn ZoneHandler>), String> {
-    let (origin, records) = Parser::new(zone_text, None, None)
+    // DNSKEY and RRSIG lines of a pre-signed zone are added after hickory's parser.
+    let presigned = super::signed_zone::split(zone_text)?;
+    let (origin, records) = Parser::new(&presigned.text, None, None)
         .parse()
         .map_err(|e| format!("invalid zone file: {e}"))?;
     let lower = LowerName::new(&origin);
-    let handler: InMemoryZoneHandler =
-        InMemoryZoneHandler::new(origin.clone(), records, ZoneType::Primary, AxfrPolicy::Deny)
-            .map_err(|e| format!("invalid zone {origin}: {e}"))?;
+    // No NSEC/NSEC3 proofs are generated.
+    let mut handler: InMemoryZoneHandler = InMemoryZoneHandler::new(
+        origin.clone(),
+        records,
+        ZoneType::Primary,
+        AxfrPolicy::Deny,
+        None,
+    )
+    .map_err(|e| format!("invalid zone {origin}: {e}"))?;
+    super::signed_zone::insert(&mut handler, presigned.records)
+        .map_err(|e| format!("invalid zone {origin}: {e}"))?;
     Ok((lower, Arc::new(handler)))
 }
 

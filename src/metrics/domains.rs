@@ -7,7 +7,7 @@ use crate::checks::nameservers::AuthoritySummary;
 use crate::finding::{CheckKind, Severity};
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// One gauge value, updated in place.
@@ -67,7 +67,17 @@ pub struct DomainRow {
     records: Mutex<Vec<RecordRow>>,
     /// `maildrift_propagation_pending_seconds` rows: (record, resolver, seconds).
     propagation: Mutex<Vec<(String, String, f64)>>,
+    /// `maildrift_spf_ipset_fingerprint`.
+    pub spf_ipset_fingerprint: Cell,
+    /// `maildrift_dmarc_policy_info`: 0 before the first conclusive run, else 1 + the index
+    /// of the policy in [`DMARC_POLICIES`].
+    dmarc_policy: AtomicU8,
+    /// `maildrift_dkim_key_bits`, per selector.
+    dkim_keys: Mutex<Vec<(String, f64)>>,
 }
+
+/// The `policy` label values of `maildrift_dmarc_policy_info`, each exported per domain.
+pub(crate) const DMARC_POLICIES: [&str; 4] = ["none", "quarantine", "reject", "missing"];
 
 impl DomainRow {
     /// Sets the nameservers-check series from a conclusive run.
@@ -111,6 +121,22 @@ impl DomainRow {
             }
             None => records.push(row),
         }
+    }
+
+    /// Sets the published DMARC policy (one of [`DMARC_POLICIES`]; others are ignored).
+    pub fn set_dmarc_policy(&self, policy: &str) {
+        if let Some(i) = DMARC_POLICIES.iter().position(|p| *p == policy) {
+            self.dmarc_policy.store(i as u8 + 1, Ordering::Relaxed);
+        }
+    }
+
+    /// Replaces the DKIM key sizes (selector, bits).
+    pub fn set_dkim_keys(&self, keys: &[(String, u32)]) {
+        let keys = keys
+            .iter()
+            .map(|(s, b)| (s.clone(), f64::from(*b)))
+            .collect();
+        *self.dkim_keys.lock().expect("lock poisoned") = keys;
     }
 }
 
@@ -166,6 +192,18 @@ const PROPAGATION_PENDING: Family = Family {
     name: "maildrift_propagation_pending_seconds",
     help: "Seconds until the resolver's cached answer, which differs from the authoritative one, expires; 0 when it serves the authoritative answer.",
 };
+const SPF_IPSET: Family = Family {
+    name: "maildrift_spf_ipset_fingerprint",
+    help: "52-bit hash of the networks SPF authorises through includes, a and mx; changes() shows provider edits.",
+};
+const DMARC_POLICY: Family = Family {
+    name: "maildrift_dmarc_policy_info",
+    help: "1 for the published DMARC policy (missing: no single valid record).",
+};
+const DKIM_KEY_BITS: Family = Family {
+    name: "maildrift_dkim_key_bits",
+    help: "Public key size of a configured DKIM selector; 0 when missing, revoked or unreadable.",
+};
 const SPF_VOID_LOOKUPS: Family = Family {
     name: "maildrift_spf_void_lookups",
     help: "Void lookups during SPF expansion (limit 2).",
@@ -217,6 +255,9 @@ impl DomainTable {
                     nameservers_consistent: Cell(AtomicU64::new(f64::NAN.to_bits())),
                     records: Mutex::new(Vec::new()),
                     propagation: Mutex::new(Vec::new()),
+                    spf_ipset_fingerprint: Cell::default(),
+                    dmarc_policy: AtomicU8::new(0),
+                    dkim_keys: Mutex::new(Vec::new()),
                 })
             })
             .clone()
@@ -296,10 +337,11 @@ impl DomainTable {
                 }
             }
         }
-        let per_domain: [(&Family, DomainValue); 3] = [
+        let per_domain: [(&Family, DomainValue); 4] = [
             (&MX_RECORDS, |r| r.mx_records.get()),
             (&SPF_LOOKUPS, |r| r.spf_lookups.get()),
             (&SPF_VOID_LOOKUPS, |r| r.spf_void_lookups.get()),
+            (&SPF_IPSET, |r| r.spf_ipset_fingerprint.get()),
         ];
         for (family, value) in per_domain {
             header(out, family);
@@ -338,6 +380,31 @@ impl DomainTable {
                 );
             }
         }
+        header(out, &DMARC_POLICY);
+        for row in &rows {
+            let domain = escaped(&row.domain);
+            let current = usize::from(row.dmarc_policy.load(Ordering::Relaxed));
+            for (i, policy) in DMARC_POLICIES.iter().enumerate() {
+                let value = u8::from(current == i + 1);
+                let _ = writeln!(
+                    out,
+                    "{}{{domain=\"{domain}\",policy=\"{policy}\"}} {value}",
+                    DMARC_POLICY.name
+                );
+            }
+        }
+        header(out, &DKIM_KEY_BITS);
+        for row in &rows {
+            let domain = escaped(&row.domain);
+            for (selector, bits) in row.dkim_keys.lock().expect("lock poisoned").iter() {
+                let _ = writeln!(
+                    out,
+                    "{}{{domain=\"{domain}\",selector=\"{}\"}} {bits}",
+                    DKIM_KEY_BITS.name,
+                    escaped(selector)
+                );
+            }
+        }
     }
 }
 
@@ -371,6 +438,11 @@ mod tests {
             text.contains("maildrift_record_ttl_seconds{domain=\"a.example\",record=\"mx\"} 300\n")
         );
         assert!(!text.contains("record_ttl_seconds{domain=\"b.example\""));
+        assert!(
+            text.contains(
+                "maildrift_dmarc_policy_info{domain=\"b.example\",policy=\"missing\"} 0\n"
+            )
+        );
         assert_eq!(text.matches("# TYPE maildrift_drift gauge").count(), 1);
         table.remove("a.example");
         let mut text = String::new();
@@ -405,6 +477,37 @@ mod tests {
         assert!(text.contains(
             "maildrift_propagation_pending_seconds{domain=\"a.example\",record=\"mx\",resolver=\"223.5.5.5\"} 1200\n"
         ));
+    }
+
+    #[test]
+    fn dmarc_policy_and_dkim_keys() {
+        let table = DomainTable::default();
+        let row = table.insert("a.example", &[CheckKind::Dmarc]);
+        row.set_dmarc_policy("quarantine");
+        row.set_dkim_keys(&[("s1".to_owned(), 2048), ("s2".to_owned(), 0)]);
+        let mut text = String::new();
+        table.render(&mut text);
+        for (policy, value) in [
+            ("none", 0),
+            ("quarantine", 1),
+            ("reject", 0),
+            ("missing", 0),
+        ] {
+            let line = format!(
+                "maildrift_dmarc_policy_info{{domain=\"a.example\",policy=\"{policy}\"}} {value}\n"
+            );
+            assert!(text.contains(&line), "{line} not in {text}");
+        }
+        assert!(
+            text.contains("maildrift_dkim_key_bits{domain=\"a.example\",selector=\"s1\"} 2048\n")
+        );
+        assert!(text.contains("maildrift_dkim_key_bits{domain=\"a.example\",selector=\"s2\"} 0\n"));
+        row.set_dkim_keys(&[]);
+        row.set_dmarc_policy("missing");
+        let mut text = String::new();
+        table.render(&mut text);
+        assert!(!text.contains("selector=\"s1\""));
+        assert!(text.contains("policy=\"missing\"} 1\n"));
     }
 
     #[test]

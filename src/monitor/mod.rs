@@ -3,7 +3,7 @@
 //! the log (one line per state change).
 
 use crate::checks::nameservers::annotate_drift;
-use crate::checks::{CheckReport, RecordObservation, spf::SpfLimits};
+use crate::checks::{CheckReport, PreviousState, RecordObservation, spf::SpfLimits};
 use crate::config::DomainConfig;
 use crate::dns::DnsView;
 use crate::drift;
@@ -37,6 +37,9 @@ pub struct DomainStatus {
     /// Learned baseline per check without a declared expectation: the first conclusive
     /// observation's normalised records.
     pub baseline: BTreeMap<CheckKind, Vec<String>>,
+    /// What the checks remember from earlier conclusive runs (last known value of each).
+    #[serde(skip)]
+    pub remembered: PreviousState,
 }
 
 /// The latest state of one check.
@@ -83,6 +86,18 @@ impl WatchedDomain {
     /// A copy of the latest state.
     pub fn status(&self) -> DomainStatus {
         self.status.lock().expect("lock poisoned").clone()
+    }
+
+    /// What the next run compares with: the last known values, except the DMARC policy,
+    /// which comes from the learned baseline when there is one (so a weakened policy stays
+    /// reported until the baseline is accepted anew).
+    pub fn previous_state(&self) -> PreviousState {
+        let status = self.status.lock().expect("lock poisoned");
+        let mut previous = status.remembered.clone();
+        if let Some(baseline) = status.baseline.get(&CheckKind::Dmarc) {
+            previous.dmarc_policy = crate::checks::dmarc::policy_of(baseline);
+        }
+        previous
     }
 }
 
@@ -194,13 +209,9 @@ impl Monitor {
             return false;
         };
         let started = tokio::time::Instant::now();
-        let run = engine::check_domain(
-            &domain.config.name,
-            &domain.view,
-            &domain.config.expect,
-            &self.spf_limits,
-        )
-        .instrument(tracing::debug_span!("check", domain = %name));
+        let previous = domain.previous_state();
+        let run = engine::check_domain(&domain.config, &domain.view, &self.spf_limits, &previous)
+            .instrument(tracing::debug_span!("check", domain = %name));
         let report = match tokio::time::timeout(domain.config.timeout, run).await {
             Ok(report) => {
                 let outcome = if report.checks.iter().all(|c| c.success) {
@@ -302,6 +313,16 @@ impl Monitor {
                 .zone_table
                 .set(&summary.zone, &report.domain, &summary.serials);
         }
+        if let Some(hash) = report.spf_ipset_fingerprint {
+            series.spf_ipset_fingerprint.set(hash as f64);
+        }
+        if let Some(policy) = report.dmarc_policy {
+            series.set_dmarc_policy(policy);
+        }
+        if let Some(keys) = &report.dkim_key_bits {
+            series.set_dkim_keys(keys);
+        }
+        status.remembered = status.remembered.merged(&report.state);
     }
 }
 
@@ -311,6 +332,7 @@ fn same_config(old: &DomainConfig, new: &DomainConfig) -> bool {
         && old.timeout == new.timeout
         && old.interval == new.interval
         && old.labels == new.labels
+        && old.analysis == new.analysis
 }
 
 /// Whether a reload keeps what is observed and what it is compared with (then the learned
@@ -428,24 +450,12 @@ fn timed_out(config: &DomainConfig, timeout: Duration) -> DomainReport {
         "checks of {} did not finish within {timeout:?}",
         config.name
     );
-    DomainReport {
-        domain: config.name.clone(),
-        checked_at: SystemTime::now(),
-        checks: crate::metrics::ACTIVE_CHECKS
-            .iter()
-            .map(|&check| CheckReport {
-                check,
-                success: false,
-                records: Vec::new(),
-                findings: Vec::new(),
-                error: Some(error.clone()),
-            })
-            .collect(),
-        mx_records: None,
-        spf_dns_lookups: None,
-        spf_void_lookups: None,
-        authority: None,
-    }
+    let mut report = DomainReport::empty(&config.name, SystemTime::now());
+    report.checks = crate::metrics::ACTIVE_CHECKS
+        .iter()
+        .map(|&check| CheckReport::inconclusive(check, &error))
+        .collect();
+    report
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ fn domain_config(name: &str, expect: Expectations) -> DomainConfig {
         provider: None,
         expect,
         labels: BTreeMap::new(),
+        analysis: Default::default(),
     }
 }
 
@@ -47,9 +48,7 @@ fn mx_report(domain: &str, success: bool, values: &[&str], findings: Vec<Finding
             error: (!success).then(|| "timeout asking 127.0.0.1:53".to_owned()),
         }],
         mx_records: success.then_some(values.len()),
-        spf_dns_lookups: None,
-        spf_void_lookups: None,
-        authority: None,
+        ..DomainReport::empty(domain, SystemTime::now())
     }
 }
 

@@ -5,6 +5,7 @@
 #![allow(unreachable_pub)]
 
 mod alerting;
+mod analysis;
 mod authoritative;
 mod cli;
 mod daemon;

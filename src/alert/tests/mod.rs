@@ -161,6 +161,7 @@ fn domain() -> DomainConfig {
         provider: None,
         expect: Default::default(),
         labels: BTreeMap::from([("team".to_string(), "mail".to_string())]),
+        analysis: Default::default(),
     }
 }
 

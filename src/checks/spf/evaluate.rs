@@ -14,7 +14,7 @@
 //!   would be noise about a policy that evaluates to none/permerror anyway.
 
 use super::record::Qualifier;
-use super::{LOOKUP_LIMIT, SpfNode, SpfObservation, SpfProblem, VOID_LOOKUP_LIMIT, Via};
+use super::{LOOKUP_LIMIT, SpfNode, SpfObservation, SpfProblem, SpfResult, VOID_LOOKUP_LIMIT, Via};
 use crate::checks::{CheckReport, RecordObservation, SpfExpectation};
 use crate::drift;
 use crate::finding::{CheckKind, Finding, FindingCode, Severity};
@@ -108,6 +108,7 @@ fn findings(
         return out;
     }
     out.extend(observation.problems.iter().map(problem_finding));
+    out.extend(authorization_findings(domain, observation));
     out.extend(limit_findings(observation, tree));
     out.extend(all_findings(domain, tree));
     if let Some(expect) = expect {
@@ -325,6 +326,66 @@ fn expectation_findings(tree: &SpfNode, expect: &SpfExpectation) -> Vec<Finding>
         out.push(finding.with("record", &tree.record));
     }
     out
+}
+
+fn authorization_findings(domain: &str, observation: &SpfObservation) -> Vec<Finding> {
+    observation
+        .authorizations
+        .iter()
+        .filter(|a| a.result != SpfResult::Pass)
+        .map(|a| {
+            Finding::new(
+                FindingCode::SpfNotAuthorized,
+                Severity::Critical,
+                format!(
+                    "SPF of {domain} gives {} for sending IP {}, not pass: {}",
+                    a.result.as_str(),
+                    a.ip,
+                    a.reason
+                ),
+            )
+            .with("ip", a.ip)
+            .with("result", a.result)
+            .with("reason", &a.reason)
+            .with("lookups", a.lookups)
+        })
+        .collect()
+}
+
+/// `spf_ipset_changed` (info) when the authorised networks differ from those of the
+/// previous conclusive run; `None` on the first run, when nothing changed, or when the
+/// observation is inconclusive or was cut short.
+pub fn ipset_finding(
+    domain: &str,
+    observation: &SpfObservation,
+    previous: Option<&[String]>,
+) -> Option<Finding> {
+    let previous = previous?;
+    if observation.error.is_some() || observation.truncated.is_some() {
+        return None;
+    }
+    let current = observation.authorized_networks();
+    if current == previous {
+        return None;
+    }
+    let added: Vec<&String> = current.iter().filter(|n| !previous.contains(n)).collect();
+    let removed: Vec<&String> = previous.iter().filter(|n| !current.contains(n)).collect();
+    let fingerprint = |set: &[String]| format!("{:013x}", crate::metrics::fingerprint(set));
+    Some(
+        Finding::new(
+            FindingCode::SpfIpsetChanged,
+            Severity::Info,
+            format!(
+                "the addresses SPF of {domain} authorises changed: {} added, {} removed",
+                added.len(),
+                removed.len()
+            ),
+        )
+        .with("added", &added)
+        .with("removed", &removed)
+        .with("from_fingerprint", fingerprint(previous))
+        .with("to_fingerprint", fingerprint(&current)),
+    )
 }
 
 /// The drift keys an expectation names: `include:X` per include, and the `all` term.

@@ -39,6 +39,21 @@ pub(crate) struct Case {
     pub(crate) records: Option<Vec<String>>,
     /// Expected `from`/`to` of the drift finding.
     pub(crate) drift: Option<DriftFixture>,
+    /// What the previous run remembered (DMARC policy, SPF address set, MTA-STS id).
+    #[serde(default)]
+    pub(crate) previous: PreviousFixture,
+    /// Check-specific expected values (e.g. DKIM key bits per selector, check_host results).
+    #[serde(default)]
+    pub(crate) want: BTreeMap<String, serde_json::Value>,
+}
+
+/// The remembered state of a previous run.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PreviousFixture {
+    dmarc_policy: Option<String>,
+    spf_ipset: Option<Vec<String>>,
+    mta_sts_id: Option<String>,
 }
 
 fn yes() -> bool {
@@ -60,6 +75,8 @@ pub(crate) struct Zone {
     MX: Option<Vec<(u16, String)>>,
     #[serde(default)]
     CNAME: Option<String>,
+    #[serde(default)]
+    PTR: Option<Vec<String>>,
 }
 
 /// A question that fails.
@@ -82,6 +99,10 @@ pub(crate) struct Expect {
     #[serde(default)]
     includes: Vec<String>,
     all: Option<String>,
+    #[serde(default)]
+    authorizes: Vec<std::net::IpAddr>,
+    policy: Option<String>,
+    selectors: Option<Vec<String>>,
 }
 
 /// Expected drift evidence.
@@ -135,6 +156,12 @@ impl Case {
                 let pairs: Vec<(u16, &str)> = mx.iter().map(|(p, h)| (*p, h.as_str())).collect();
                 dns.mx(name, &pairs);
             }
+            if let Some(names) = &zone.PTR {
+                let records = names
+                    .iter()
+                    .map(|n| RData::Ptr(crate::dns::normalize_name(n)));
+                dns.set(name, RecordType::Ptr, records.collect());
+            }
             if let Some(target) = &zone.CNAME {
                 let target = crate::dns::normalize_name(target);
                 dns.set(name, RecordType::Cname, vec![RData::Cname(target)]);
@@ -165,8 +192,33 @@ impl Case {
         self.expect.as_ref().map(|e| SpfExpectation {
             includes: e.includes.clone(),
             all: e.all.clone(),
-            authorizes: Vec::new(),
+            authorizes: e.authorizes.clone(),
         })
+    }
+
+    /// The DMARC expectation, when the case has one with a policy.
+    pub(crate) fn dmarc_expectation(&self) -> Option<crate::checks::DmarcExpectation> {
+        let policy = self.expect.as_ref()?.policy.clone()?;
+        Some(crate::checks::DmarcExpectation { policy })
+    }
+
+    /// The DKIM expectation, when the case has one with selectors.
+    pub(crate) fn dkim_expectation(&self) -> Option<crate::checks::DkimExpectation> {
+        let selectors = self.expect.as_ref()?.selectors.clone()?;
+        Some(crate::checks::DkimExpectation { selectors })
+    }
+
+    /// The remembered state of the previous run.
+    pub(crate) fn previous_state(&self) -> crate::checks::PreviousState {
+        crate::checks::PreviousState {
+            dmarc_policy: self
+                .previous
+                .dmarc_policy
+                .as_deref()
+                .and_then(crate::checks::dmarc::DmarcPolicy::parse),
+            spf_ipset: self.previous.spf_ipset.clone(),
+            mta_sts_id: self.previous.mta_sts_id.clone(),
+        }
     }
 
     /// The MX expectation, when the case has one.

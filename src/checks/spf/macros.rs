@@ -136,15 +136,86 @@ impl MacroString {
                 MacroPart::Expand(m) => out.push_str(&transform(m, domain)),
             }
         }
-        let mut name = crate::dns::normalize_name(&out);
-        while name.len() > 253 {
-            match name.split_once('.') {
-                Some((_, rest)) => name = rest.to_owned(),
-                None => break,
+        Some(truncate_name(crate::dns::normalize_name(&out)))
+    }
+}
+
+/// What the sender-dependent macros expand to (RFC 7208 §7.2), for `check_host`.
+#[derive(Clone, Debug)]
+pub struct MacroContext<'a> {
+    /// `%{s}`: the sender address (`local@domain`).
+    pub sender: &'a str,
+    /// `%{i}`, `%{v}`: the client IP.
+    pub ip: std::net::IpAddr,
+    /// `%{h}`: the HELO/EHLO name.
+    pub helo: &'a str,
+    /// `%{d}`: the domain whose record is being evaluated.
+    pub domain: &'a str,
+}
+
+impl MacroContext<'_> {
+    fn value(&self, letter: MacroLetter) -> String {
+        let (local, sender_domain) = self.sender.rsplit_once('@').unwrap_or(("", self.sender));
+        match letter {
+            MacroLetter::Sender => self.sender.to_owned(),
+            MacroLetter::LocalPart if local.is_empty() => "postmaster".to_owned(),
+            MacroLetter::LocalPart => local.to_owned(),
+            MacroLetter::SenderDomain => sender_domain.to_owned(),
+            MacroLetter::Domain => self.domain.to_owned(),
+            MacroLetter::Ip => match self.ip {
+                std::net::IpAddr::V4(ip) => ip.to_string(),
+                std::net::IpAddr::V6(ip) => nibbles(ip).join("."),
+            },
+            MacroLetter::IpVersion => match self.ip {
+                std::net::IpAddr::V4(_) => "in-addr".to_owned(),
+                std::net::IpAddr::V6(_) => "ip6".to_owned(),
+            },
+            MacroLetter::Helo => self.helo.to_owned(),
+            MacroLetter::ClientIp => self.ip.to_string(),
+            // %{p} would need a validated reverse lookup; RFC 7208 §7.3 discourages it and
+            // allows "unknown". %{r} and %{t} occur only in explanations, never evaluated.
+            MacroLetter::ValidatedName | MacroLetter::Receiver | MacroLetter::Timestamp => {
+                "unknown".to_owned()
             }
         }
-        Some(name)
     }
+}
+
+/// The 32 hex nibbles of an IPv6 address, most significant first (`%{i}` of §7.3).
+pub fn nibbles(ip: std::net::Ipv6Addr) -> Vec<String> {
+    ip.octets()
+        .iter()
+        .flat_map(|b| [b >> 4, b & 0x0f])
+        .map(|n| format!("{n:x}"))
+        .collect()
+}
+
+impl MacroString {
+    /// Expands every macro with the values of a real SMTP transaction (`check_host`).
+    pub fn expand_for(&self, context: &MacroContext<'_>) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                MacroPart::Literal(text) => out.push_str(text),
+                MacroPart::Percent => out.push('%'),
+                MacroPart::Space => out.push(' '),
+                MacroPart::UrlSpace => out.push_str("%20"),
+                MacroPart::Expand(m) => out.push_str(&transform(m, &context.value(m.letter))),
+            }
+        }
+        truncate_name(crate::dns::normalize_name(&out))
+    }
+}
+
+/// Drops left-hand labels until the name fits in 253 octets (§7.3).
+fn truncate_name(mut name: String) -> String {
+    while name.len() > 253 {
+        match name.split_once('.') {
+            Some((_, rest)) => name = rest.to_owned(),
+            None => break,
+        }
+    }
+    name
 }
 
 fn transform(m: &MacroExpand, value: &str) -> String {
@@ -363,6 +434,64 @@ mod tests {
         assert_eq!(spec.expand("a.b.org").unwrap(), "org.b.a.x.example");
         let spec = parse_domain_spec("%{d1r-}.x.example").unwrap();
         assert_eq!(spec.expand("a-b.org").unwrap(), "a.x.example");
+    }
+
+    #[test]
+    fn rfc_7208_section_7_4_examples() {
+        let context = MacroContext {
+            sender: "strong-bad@email.example.com",
+            ip: "192.0.2.3".parse().unwrap(),
+            helo: "mx.example.org",
+            domain: "email.example.com",
+        };
+        let cases = [
+            ("%{s}", "strong-bad@email.example.com"),
+            ("%{o}", "email.example.com"),
+            ("%{d}", "email.example.com"),
+            ("%{d4}", "email.example.com"),
+            ("%{d3}", "email.example.com"),
+            ("%{d2}", "example.com"),
+            ("%{d1}", "com"),
+            ("%{dr}", "com.example.email"),
+            ("%{d2r}", "example.email"),
+            ("%{l}", "strong-bad"),
+            ("%{l-}", "strong.bad"),
+            ("%{lr}", "strong-bad"),
+            ("%{lr-}", "bad.strong"),
+            ("%{l1r-}", "strong"),
+            (
+                "%{ir}.%{v}._spf.%{d2}",
+                "3.2.0.192.in-addr._spf.example.com",
+            ),
+            ("%{lr-}.lp._spf.%{d2}", "bad.strong.lp._spf.example.com"),
+            (
+                "%{lr-}.lp.%{ir}.%{v}._spf.%{d2}",
+                "bad.strong.lp.3.2.0.192.in-addr._spf.example.com",
+            ),
+            (
+                "%{ir}.%{v}.%{l1r-}.lp._spf.%{d2}",
+                "3.2.0.192.in-addr.strong.lp._spf.example.com",
+            ),
+            (
+                "%{d2}.trusted-domains.example.net",
+                "example.com.trusted-domains.example.net",
+            ),
+        ];
+        for (spec, want) in cases {
+            let parsed = parse_macro_string(spec, false).unwrap();
+            assert_eq!(parsed.expand_for(&context), want, "{spec}");
+        }
+        let v6 = MacroContext {
+            ip: "2001:db8::cb01".parse().unwrap(),
+            ..context
+        };
+        let parsed = parse_macro_string("%{ir}.%{v}._spf.%{d2}", false).unwrap();
+        assert_eq!(
+            parsed.expand_for(&v6),
+            "1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6._spf.example.com"
+        );
+        let escaped = parse_macro_string("%{S}", false).unwrap();
+        assert_eq!(escaped.expand_for(&v6), "strong-bad%40email.example.com");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! record through `view.recursive` ([`expand`]) into an [`SpfObservation`] (tree, counts,
 //! networks, problems); [`evaluate`] is a pure function from that to findings.
 
+pub mod check_host;
 mod evaluate;
 mod expand;
 pub mod macros;
@@ -16,11 +17,13 @@ pub(crate) mod fixture;
 #[cfg(test)]
 mod tests;
 
-pub use evaluate::evaluate;
+pub use check_host::{SpfAuthorization, SpfResult, check_host};
+pub use evaluate::{evaluate, ipset_finding};
 pub use record::{Qualifier, SpfRecord, SpfSyntaxError};
 
-use crate::dns::{DnsError, DnsView};
+use crate::dns::{DnsError, DnsLookup, DnsView};
 use serde::Serialize;
+use std::net::IpAddr;
 
 /// Bounds on one SPF expansion. The RFC limit is 10 lookups; expansion goes on past it so
 /// the report shows the true total, but stops at these bounds and says so.
@@ -202,6 +205,8 @@ pub struct SpfObservation {
     /// Why expansion stopped early (a [`SpfLimits`] bound), when it did; counts are then
     /// lower bounds.
     pub truncated: Option<String>,
+    /// `check_host()` results for the IPs of `expect.spf.authorizes`.
+    pub authorizations: Vec<SpfAuthorization>,
 }
 
 fn error_text<S: serde::Serializer>(error: &Option<DnsError>, s: S) -> Result<S::Ok, S::Error> {
@@ -235,6 +240,31 @@ impl SpfObservation {
         nets.dedup();
         nets
     }
+}
+
+/// Runs `check_host()` for each of `ips` (concurrently) against the one SPF record of the
+/// observation, asking everything else through `dns`. Nothing is done when the observation
+/// is inconclusive or has no single record (the check reports that already). A DNS failure
+/// during an evaluation makes the observation inconclusive: an unknown result is not a
+/// finding.
+pub async fn authorize(observation: &mut SpfObservation, dns: &dyn DnsLookup, ips: &[IpAddr]) {
+    if observation.error.is_some() || ips.is_empty() {
+        return;
+    }
+    let Some(tree) = &observation.tree else {
+        return;
+    };
+    let (domain, record) = (observation.domain.as_str(), tree.record.as_str());
+    let results = futures::future::join_all(
+        ips.iter()
+            .map(|ip| check_host::check_host(dns, *ip, domain, Some(record))),
+    )
+    .await;
+    if let Some(error) = results.iter().find_map(|r| r.dns_error.clone()) {
+        observation.error = Some(error);
+        return;
+    }
+    observation.authorizations = results;
 }
 
 /// Collapses runs of whitespace to one space and trims.

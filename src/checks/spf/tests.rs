@@ -20,10 +20,19 @@ async fn fixture_cases() {
     assert!(cases.len() >= 25, "only {} cases", cases.len());
     let mut failures = Vec::new();
     for case in &cases {
-        let (_, view) = view(case.fake_dns());
-        let observation = observe(&case.domain, &view, &SpfLimits::default()).await;
+        let (dns, view) = view(case.fake_dns());
+        let mut observation = observe(&case.domain, &view, &SpfLimits::default()).await;
         let expect = case.spf_expectation();
-        let report = evaluate(&case.domain, &observation, expect.as_ref());
+        if let Some(expect) = &expect {
+            authorize(&mut observation, dns.as_ref(), &expect.authorizes).await;
+        }
+        let mut report = evaluate(&case.domain, &observation, expect.as_ref());
+        let previous = case.previous_state().spf_ipset;
+        report.findings.extend(ipset_finding(
+            &case.domain,
+            &observation,
+            previous.as_deref(),
+        ));
         let mut problems = case.mismatches(&report);
         if let Some(want) = case.lookups
             && observation.dns_lookups() != Some(want)
@@ -197,4 +206,37 @@ async fn lookups_of_one_record_are_concurrent() {
         .expect("lookups of one record were asked one after another");
     assert_eq!(obs.dns_lookups(), Some(3));
     assert_eq!(obs.authorized_networks().len(), 3);
+}
+
+#[tokio::test]
+async fn check_host_cases() {
+    let cases = fixture::load("spf_check_host.yaml");
+    assert!(cases.len() >= 20, "only {} cases", cases.len());
+    let mut failures = Vec::new();
+    for case in &cases {
+        let dns = case.fake_dns();
+        let results = case.want["results"].as_object().expect("want.results");
+        for (i, (ip, want)) in results.iter().enumerate() {
+            let ip: std::net::IpAddr = ip.parse().expect("IP in want.results");
+            let got = check_host(&dns, ip, &case.domain, None).await;
+            if got.result.as_str() != want.as_str().unwrap_or_default() {
+                failures.push(format!(
+                    "{}: {ip} gives {} ({}), want {want}",
+                    case.name,
+                    got.result.as_str(),
+                    got.reason
+                ));
+            }
+            if i == 0
+                && let Some(lookups) = case.want.get("lookups")
+                && Some(u64::from(got.lookups)) != lookups.as_u64()
+            {
+                failures.push(format!(
+                    "{}: {} lookups, want {lookups}",
+                    case.name, got.lookups
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }

@@ -1,0 +1,265 @@
+//! DNSSEC check: whether the domain's mail records (MX, the apex TXT that holds SPF, the
+//! `_dmarc` TXT) validate. Answers are asked with the DO bit, then checked here with
+//! hickory's DNSSEC primitives: every record set carries an RRSIG made by a key of the
+//! zone's DNSKEY set, valid now, and that set is signed by one of its own secure-entry-point
+//! keys; through a recursive resolver also that the parent's DS matches such a key.
+//!
+//! Decisions:
+//! - servers: the configured `nameservers` (asked without recursion) when set, else the
+//!   recursive resolvers with CD set (they fetch, we validate). Asking the zone's own
+//!   servers cannot show the parent's DS, so the chain of trust above the zone is then not
+//!   checked (the evidence says so); through a resolver it is checked one level up (DS at
+//!   the parent), not to the root;
+//! - `dnssec_unsigned` is `info` for a zone without DNSKEY (most zones), `warning` for a
+//!   signed zone whose parent publishes no DS (validators treat it as unsigned);
+//! - `dnssec_bogus` (critical): a record set without RRSIG in a signed zone, a signature that
+//!   does not verify, is expired or not yet valid, made by a key not in the DNSKEY set, a
+//!   DNSKEY set not self-signed, or DS records that match no key;
+//! - `dnssec_signature_expiring` (warning): a valid signature expiring within
+//!   `defaults.dnssec.expiry_warning` (zones whose re-signing stopped).
+
+mod query;
+mod validate;
+
+pub use validate::{SignedSet, ZoneKeys};
+
+use super::{CheckReport, RecordObservation};
+use crate::config::{DomainConfig, ResolverSpec};
+use crate::dns::{DnsError, normalize_name};
+use crate::finding::{CheckKind, Finding, FindingCode, Severity};
+use hickory_proto::rr::{Name, RecordType};
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+/// Where the DNSSEC questions go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnssecServers {
+    /// Servers to try, in order.
+    pub servers: Vec<SocketAddr>,
+    /// True for recursive resolvers (RD and CD set, DS checked).
+    pub recursive: bool,
+}
+
+impl DnssecServers {
+    /// The configured nameservers, else the resolver addresses, else the system resolvers.
+    pub fn for_domain(config: &DomainConfig) -> DnssecServers {
+        if !config.nameservers.is_empty() {
+            return DnssecServers {
+                servers: config.nameservers.clone(),
+                recursive: false,
+            };
+        }
+        let mut servers: Vec<SocketAddr> = config
+            .resolvers
+            .iter()
+            .filter_map(|r| match r {
+                ResolverSpec::Addr(addr) => Some(*addr),
+                ResolverSpec::System => None,
+            })
+            .collect();
+        if servers.is_empty() || config.resolvers.contains(&ResolverSpec::System) {
+            servers = system_resolvers();
+        }
+        DnssecServers {
+            servers,
+            recursive: true,
+        }
+    }
+}
+
+fn system_resolvers() -> Vec<SocketAddr> {
+    match hickory_resolver::system_conf::read_system_conf() {
+        Ok((config, _)) => config
+            .name_servers()
+            .iter()
+            .map(|ns| SocketAddr::new(ns.ip, 53))
+            .collect(),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the system resolver configuration for DNSSEC");
+            Vec::new()
+        }
+    }
+}
+
+/// What was asked and seen.
+#[derive(Clone, Debug)]
+pub struct DnssecObservation {
+    /// The domain, normalised.
+    pub domain: String,
+    /// Whether the servers were recursive resolvers.
+    pub recursive: bool,
+    /// The signed sets and zone keys, or the first question without an answer.
+    pub result: Result<(Vec<SignedSet>, ZoneKeys), DnsError>,
+}
+
+/// Asks for the mail record sets, the zone's DNSKEY set and (through a resolver) its DS.
+pub async fn observe(domain: &str, servers: &DnssecServers) -> DnssecObservation {
+    let domain = normalize_name(domain);
+    let result = observe_inner(&domain, servers).await;
+    DnssecObservation {
+        domain,
+        recursive: servers.recursive,
+        result,
+    }
+}
+
+async fn ask(
+    servers: &DnssecServers,
+    name: &Name,
+    rtype: RecordType,
+) -> Result<hickory_proto::op::Message, DnsError> {
+    let mut last = DnsError::NoServers {
+        name: name.to_ascii(),
+        reason: "no resolver or nameserver configured".to_owned(),
+    };
+    for server in &servers.servers {
+        match query::ask(*server, name, rtype, servers.recursive).await {
+            Ok(message) => return Ok(message),
+            Err(error) => last = error,
+        }
+    }
+    Err(last)
+}
+
+async fn observe_inner(
+    domain: &str,
+    servers: &DnssecServers,
+) -> Result<(Vec<SignedSet>, ZoneKeys), DnsError> {
+    let parse = |text: &str| {
+        Name::from_ascii(format!("{text}.")).map_err(|e| DnsError::InvalidName {
+            name: text.to_owned(),
+            reason: e.to_string(),
+        })
+    };
+    let apex = parse(domain)?;
+    let dmarc = parse(&format!("_dmarc.{domain}"))?;
+    let questions = [
+        (apex.clone(), RecordType::MX),
+        (apex.clone(), RecordType::TXT),
+        (dmarc, RecordType::TXT),
+    ];
+    let answers = futures::future::join_all(
+        questions
+            .iter()
+            .map(|(name, rtype)| ask(servers, name, *rtype)),
+    )
+    .await;
+    let mut sets = Vec::new();
+    for ((name, rtype), answer) in questions.iter().zip(answers) {
+        sets.extend(SignedSet::from_answer(name, *rtype, &answer?));
+    }
+    // The zone that signed them (the domain itself when nothing is signed).
+    let zone = sets
+        .iter()
+        .find_map(|s| s.rrsigs.first().map(|r| r.input().signer_name.clone()))
+        .unwrap_or(apex);
+    let dnskey = ask(servers, &zone, RecordType::DNSKEY).await?;
+    let ds = if servers.recursive {
+        Some(ask(servers, &zone, RecordType::DS).await?)
+    } else {
+        None
+    };
+    Ok((sets, ZoneKeys::from_answers(&zone, &dnskey, ds.as_ref())))
+}
+
+/// "example.com", or "the zone example.com of mail.example.com".
+fn zone_of(zone: &str, domain: &str) -> String {
+    if zone == domain {
+        domain.to_owned()
+    } else {
+        format!("the zone {zone} of {domain}")
+    }
+}
+
+/// Turns an observation into findings; `now` and `window` decide validity and expiry.
+pub fn evaluate(
+    domain: &str,
+    observation: &DnssecObservation,
+    window: Duration,
+    now: SystemTime,
+) -> CheckReport {
+    let (sets, keys) = match &observation.result {
+        Ok(found) => found,
+        Err(error) => return CheckReport::inconclusive(CheckKind::Dnssec, error),
+    };
+    let now = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let verdict = validate::judge(sets, keys, now, window.as_secs());
+    let mut findings = Vec::new();
+    let zone = keys.zone.to_ascii();
+    let zone = zone.trim_end_matches('.');
+    let chain = if observation.recursive {
+        "DS at the parent checked"
+    } else {
+        "asked the zone's own servers: the DS at the parent is not checked"
+    };
+    let value = match &verdict {
+        validate::Verdict::Unsigned => {
+            findings.push(
+                Finding::new(
+                    FindingCode::DnssecUnsigned,
+                    Severity::Info,
+                    format!(
+                        "{} is not signed (no DNSKEY): its mail records cannot be validated",
+                        zone_of(zone, domain)
+                    ),
+                )
+                .with("zone", zone),
+            );
+            "unsigned".to_owned()
+        }
+        validate::Verdict::Island => {
+            findings.push(
+                Finding::new(
+                    FindingCode::DnssecUnsigned,
+                    Severity::Warning,
+                    format!("{} is signed, but its parent publishes no DS record: validators treat it as unsigned", zone_of(zone, domain)),
+                )
+                .with("zone", zone),
+            );
+            "signed, no DS at the parent".to_owned()
+        }
+        validate::Verdict::Bogus(problems) => {
+            for problem in problems {
+                findings.push(
+                    Finding::new(
+                        FindingCode::DnssecBogus,
+                        Severity::Critical,
+                        format!("DNSSEC of {domain} is bogus: {problem}; validating resolvers answer SERVFAIL"),
+                    )
+                    .with("zone", zone)
+                    .with("chain", chain),
+                );
+            }
+            "bogus".to_owned()
+        }
+        validate::Verdict::Secure { expiring } => {
+            for (set, expires_in) in expiring {
+                let days = expires_in / 86400;
+                let hours = expires_in % 86400 / 3600;
+                findings.push(
+                    Finding::new(
+                        FindingCode::DnssecSignatureExpiring,
+                        Severity::Warning,
+                        format!("the signature of {set} expires in {days} d {hours} h: the zone must be re-signed before then"),
+                    )
+                    .with("rrset", set)
+                    .with("expires_in_seconds", expires_in),
+                );
+            }
+            format!("signed by {zone}, valid ({chain})")
+        }
+    };
+    CheckReport {
+        check: CheckKind::Dnssec,
+        success: true,
+        records: vec![RecordObservation {
+            record: "dnssec",
+            values: vec![value],
+            ttl: None,
+        }],
+        findings,
+        error: None,
+    }
+}

@@ -1,0 +1,252 @@
+//! MTA-STS through a real HTTPS server: a local server with a certificate from a test CA
+//! passed in the config; the domain's MX moves while the policy does not.
+
+use super::run_check;
+use crate::harness::{Daemon, dns_server};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A test CA and a certificate for `host` signed by it: (CA PEM, leaf DER, leaf key DER).
+fn test_pki(host: &str) -> (String, Vec<u8>, Vec<u8>) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "maildrift test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec![host.to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    (ca.pem(), leaf.der().to_vec(), leaf_key.serialize_der())
+}
+
+/// An HTTPS server on 127.0.0.1:0 answering every request with `policy` as text/plain.
+struct PolicyServer {
+    addr: SocketAddr,
+    requests: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PolicyServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn policy_server(cert: Vec<u8>, key: Vec<u8>, policy: &'static str) -> PolicyServer {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = rustls_pki_types::PrivateKeyDer::try_from(key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.into()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head);
+                if !head.starts_with("GET /.well-known/mta-sts.txt HTTP/1.1") {
+                    return;
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{policy}",
+                    policy.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    PolicyServer {
+        addr,
+        requests,
+        task,
+    }
+}
+
+const POLICY: &str = "version: STSv1\nmode: enforce\nmx: mx1.provider.example\nmax_age: 86400\n";
+
+fn sts_zone(mx: &str, dmarc: &str) -> String {
+    format!(
+        r#"
+$ORIGIN shop.example.
+$TTL 120
+@        SOA ns1.shop.example. hostmaster.shop.example. 1 3600 600 86400 60
+@        NS  ns1.shop.example.
+ns1      A   192.0.2.53
+@        MX  10 {mx}
+@        TXT "v=spf1 include:spf.provider.example -all"
+_dmarc   TXT "{dmarc}"
+_mta-sts TXT "v=STSv1; id=20250101"
+mta-sts  A   127.0.0.1
+_smtp._tls TXT "v=TLSRPTv1; rua=mailto:tls@shop.example"
+"#
+    )
+}
+
+const PROVIDER_WITH_MX2: &str = r#"
+$ORIGIN provider.example.
+$TTL 300
+@        SOA ns1.provider.example. hostmaster.provider.example. 1 3600 600 86400 60
+@        NS  ns1.provider.example.
+ns1      A   192.0.2.1
+mx1      A   192.0.2.11
+mx2      A   192.0.2.12
+spf      TXT "v=spf1 ip4:192.0.2.0/24 -all"
+"#;
+
+fn sts_config(dns: SocketAddr, https: SocketAddr, ca_file: Option<&std::path::Path>) -> String {
+    let ca = ca_file.map_or(String::new(), |p| format!("ca_file: \"{}\", ", p.display()));
+    format!(
+        r#"
+defaults:
+  interval: 1s
+  timeout: 1s
+  resolvers: ["{dns}"]
+  nameservers: ["{dns}"]
+  mta_sts: {{ {ca}port: {port}, timeout: 1s }}
+domains:
+  - name: shop.example
+"#,
+        port = https.port()
+    )
+}
+
+const STS_CRITICAL: [(&str, &str); 3] = [
+    ("domain", "shop.example"),
+    ("check", "mta_sts"),
+    ("severity", "critical"),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mx_moving_while_the_mta_sts_policy_stays_is_a_mismatch() {
+    let (ca_pem, cert, key) = test_pki("mta-sts.shop.example");
+    let https = policy_server(cert, key, POLICY).await;
+    let dns = dns_server(&[
+        PROVIDER_WITH_MX2,
+        &sts_zone("mx1.provider.example.", "v=DMARC1; p=reject"),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let daemon = Daemon::start(&sts_config(dns.addr(), https.addr, Some(&ca_file))).await;
+    daemon.wait_ready(Duration::from_secs(10)).await;
+
+    let success = [("domain", "shop.example"), ("check", "mta_sts")];
+    assert_eq!(
+        daemon.metric("maildrift_check_success", &success).await,
+        Some(1.0)
+    );
+    assert_eq!(
+        daemon.metric("maildrift_findings", &STS_CRITICAL).await,
+        Some(0.0)
+    );
+    assert!(
+        https.requests.load(Ordering::SeqCst) >= 1,
+        "policy fetched over HTTPS"
+    );
+    let api = daemon.get("/api/v1/domains/shop.example").await.body;
+    assert!(!api.contains("mta_sts_"), "no MTA-STS finding yet: {api}");
+    let reject = [("domain", "shop.example"), ("policy", "reject")];
+    assert_eq!(
+        daemon.metric("maildrift_dmarc_policy_info", &reject).await,
+        Some(1.0)
+    );
+
+    // The MX moves to mx2, the policy still lists only mx1; DMARC drops to p=none.
+    dns.set_zone(&sts_zone("mx2.provider.example.", "v=DMARC1; p=none"))
+        .unwrap();
+    daemon
+        .wait_metric(
+            "maildrift_findings",
+            &STS_CRITICAL,
+            1.0,
+            Duration::from_secs(10),
+        )
+        .await;
+    let api = daemon.get("/api/v1/domains/shop.example").await.body;
+    assert!(api.contains("mta_sts_mx_mismatch"), "{api}");
+    assert!(
+        api.contains("MX host mx2.provider.example of shop.example matches no mx: pattern"),
+        "{api}"
+    );
+    assert!(
+        api.contains("dmarc_policy_weakened"),
+        "weakened against the learned p=reject: {api}"
+    );
+    let none = [("domain", "shop.example"), ("policy", "none")];
+    assert_eq!(
+        daemon.metric("maildrift_dmarc_policy_info", &none).await,
+        Some(1.0)
+    );
+
+    // Back to mx1: the mismatch clears.
+    dns.set_zone(&sts_zone("mx1.provider.example.", "v=DMARC1; p=reject"))
+        .unwrap();
+    daemon
+        .wait_metric(
+            "maildrift_findings",
+            &STS_CRITICAL,
+            0.0,
+            Duration::from_secs(10),
+        )
+        .await;
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mta_sts_policy_from_an_untrusted_ca_is_unreachable() {
+    let (_, cert, key) = test_pki("mta-sts.shop.example");
+    let https = policy_server(cert, key, POLICY).await;
+    let dns = dns_server(&[
+        PROVIDER_WITH_MX2,
+        &sts_zone("mx1.provider.example.", "v=DMARC1; p=reject"),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("check.yml");
+    std::fs::write(&config, sts_config(dns.addr(), https.addr, None)).unwrap();
+    let config = config.display().to_string();
+    let (code, stdout, stderr) =
+        run_check(&["check", "--config", &config, "--format", "json"]).await;
+    assert_eq!(code, Some(0), "warnings only:\n{stdout}\n{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let finding = &json["domains"][0]["checks"]["mta_sts"]["findings"][0];
+    assert_eq!(finding["code"], "mta_sts_policy_unreachable", "{stdout}");
+    let message = finding["message"].as_str().unwrap();
+    assert!(
+        message.contains("TLS with mta-sts.shop.example failed"),
+        "{message}"
+    );
+    assert_eq!(https.requests.load(Ordering::SeqCst), 0);
+}
