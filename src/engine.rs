@@ -79,7 +79,7 @@ pub async fn check_domain(
 ) -> DomainReport {
     let (domain, expect, analysis) = (config.name.as_str(), &config.expect, &config.analysis);
     let limit = config.timeout.mul_f64(CHECK_SHARE_OF_TIMEOUT);
-    let dnssec_servers = checks::dnssec::DnssecServers::for_domain(config);
+    let dnssec_servers = checks::dnssec::DnssecServers::for_domain(config, view);
     let spf = async {
         let mut spf = checks::spf::observe(domain, view, spf_limits).await;
         if let Some(spf_expect) = &expect.spf {

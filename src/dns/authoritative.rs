@@ -60,6 +60,12 @@ struct Discovered {
 }
 
 impl AuthoritativeLookup {
+    /// The shared direct-query client (for questions the normalised answers cannot carry,
+    /// such as DNSSEC's).
+    pub fn client(&self) -> &Arc<DirectClient> {
+        self.pool.client()
+    }
+
     /// `recursive` is used only to discover nameservers and their addresses.
     pub fn new(
         client: Arc<DirectClient>,

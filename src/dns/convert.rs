@@ -18,6 +18,8 @@ pub(crate) fn to_hickory_type(rtype: RecordType) -> rr::RecordType {
         RecordType::Soa => rr::RecordType::SOA,
         RecordType::Cname => rr::RecordType::CNAME,
         RecordType::Ptr => rr::RecordType::PTR,
+        RecordType::Dnskey => rr::RecordType::DNSKEY,
+        RecordType::Ds => rr::RecordType::DS,
     }
 }
 

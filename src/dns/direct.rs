@@ -54,6 +54,18 @@ impl Default for DirectOptions {
     }
 }
 
+/// Header and EDNS flags of one question.
+#[derive(Clone, Copy, Debug, Default)]
+struct Flags {
+    /// RD: ask a resolver to recurse.
+    recursion_desired: bool,
+    /// EDNS DO: return RRSIGs (DNSSEC).
+    dnssec_ok: bool,
+    /// CD: a validating resolver returns the data even when it does not validate, so the
+    /// DNSSEC check can say "bogus" instead of seeing a SERVFAIL.
+    checking_disabled: bool,
+}
+
 /// Sends single queries to chosen servers; one instance is shared by every domain.
 pub struct DirectClient {
     /// Timeouts and retries.
@@ -252,13 +264,46 @@ impl DirectClient {
         rtype: RecordType,
         recursion_desired: bool,
     ) -> Result<Message, DnsError> {
+        let flags = Flags {
+            recursion_desired,
+            ..Flags::default()
+        };
+        self.message_with(server, name, rtype, flags).await
+    }
+
+    /// Asks for `name`/`rtype` with the DO bit, returning the whole response with its RRSIG,
+    /// DNSKEY and DS records. `recursive` (asking a resolver) also sets RD and CD, so that a
+    /// validating resolver hands bogus data back for the DNSSEC check to judge.
+    pub async fn query_dnssec(
+        &self,
+        server: SocketAddr,
+        name: &str,
+        rtype: RecordType,
+        recursive: bool,
+    ) -> Result<Message, DnsError> {
+        let flags = Flags {
+            recursion_desired: recursive,
+            dnssec_ok: true,
+            checking_disabled: recursive,
+        };
+        self.message_with(server, name, rtype, flags).await
+    }
+
+    /// One counted question with the given flags; NOERROR and NXDOMAIN are answers.
+    async fn message_with(
+        &self,
+        server: SocketAddr,
+        name: &str,
+        rtype: RecordType,
+        flags: Flags,
+    ) -> Result<Message, DnsError> {
         let qname = parse_name(name)?;
         let limit = self.limit_for(server);
         // The semaphore is never closed, so acquiring only waits.
         let _turn = limit.acquire().await;
         let started = Instant::now();
         let result = self
-            .exchange(server, &qname, rtype, recursion_desired)
+            .exchange(server, &qname, rtype, flags)
             .await
             .and_then(|message| match message.metadata.response_code {
                 ResponseCode::NoError | ResponseCode::NXDomain => Ok(message),
@@ -295,7 +340,7 @@ impl DirectClient {
         server: SocketAddr,
         qname: &Name,
         rtype: RecordType,
-        recursion_desired: bool,
+        flags: Flags,
     ) -> Result<Message, DnsError> {
         let question = (qname.clone(), to_hickory_type(rtype));
         let slots = if server.is_ipv4() { &self.v4 } else { &self.v6 };
@@ -311,7 +356,7 @@ impl DirectClient {
             let (guard, receiver) = slot
                 .register(server, question.clone())
                 .map_err(|()| transport(server, qname, "65536 queries in flight on one socket"))?;
-            let request = encode_query(guard.id, &question, recursion_desired)
+            let request = encode_query(guard.id, &question, flags)
                 .map_err(|e| transport(server, qname, &e))?;
             slot.socket
                 .send_to(&request, server)
@@ -320,9 +365,7 @@ impl DirectClient {
             match tokio::time::timeout(self.options.timeout, receiver).await {
                 Ok(Ok(message)) if message.metadata.truncation => {
                     drop(guard);
-                    return self
-                        .tcp_exchange(server, &question, rtype, recursion_desired)
-                        .await;
+                    return self.tcp_exchange(server, &question, rtype, flags).await;
                 }
                 Ok(Ok(message)) => return Ok(message),
                 Ok(Err(_)) => return Err(transport(server, qname, "client shut down")),
@@ -338,12 +381,12 @@ impl DirectClient {
         server: SocketAddr,
         question: &(Name, rr::RecordType),
         rtype: RecordType,
-        recursion_desired: bool,
+        flags: Flags,
     ) -> Result<Message, DnsError> {
         let qname = &question.0;
         let id: u16 = rand::random();
-        let request = encode_query(id, question, recursion_desired)
-            .map_err(|e| transport(server, qname, &e))?;
+        let request =
+            encode_query(id, question, flags).map_err(|e| transport(server, qname, &e))?;
         let exchange = async {
             let mut stream = TcpStream::connect(server).await?;
             let len = u16::try_from(request.len()).map_err(io::Error::other)?;
@@ -393,13 +436,15 @@ async fn bind_slots(addr: SocketAddr, stop: &CancellationToken) -> io::Result<Ve
 fn encode_query(
     id: u16,
     question: &(Name, rr::RecordType),
-    recursion_desired: bool,
+    flags: Flags,
 ) -> Result<Vec<u8>, String> {
     let mut message = Message::new(id, MessageType::Query, OpCode::Query);
-    message.metadata.recursion_desired = recursion_desired;
+    message.metadata.recursion_desired = flags.recursion_desired;
+    message.metadata.checking_disabled = flags.checking_disabled;
     message.add_query(Query::query(question.0.clone(), question.1));
     let mut edns = Edns::new();
     edns.set_max_payload(EDNS_PAYLOAD);
+    edns.set_dnssec_ok(flags.dnssec_ok);
     message.set_edns(edns);
     message
         .to_vec()

@@ -42,6 +42,10 @@ pub enum RecordType {
     Cname,
     /// Reverse pointer (SPF `ptr`).
     Ptr,
+    /// DNSSEC zone key.
+    Dnskey,
+    /// DNSSEC delegation signer (at the parent).
+    Ds,
 }
 
 impl RecordType {
@@ -56,6 +60,8 @@ impl RecordType {
             RecordType::Soa => "SOA",
             RecordType::Cname => "CNAME",
             RecordType::Ptr => "PTR",
+            RecordType::Dnskey => "DNSKEY",
+            RecordType::Ds => "DS",
         }
     }
 }

@@ -25,28 +25,46 @@ pub use validate::{SignedSet, ZoneKeys};
 
 use super::{CheckReport, RecordObservation};
 use crate::config::{DomainConfig, ResolverSpec};
-use crate::dns::{DnsError, normalize_name};
+use crate::dns::direct::DirectClient;
+use crate::dns::{DnsError, DnsView, normalize_name};
 use crate::finding::{CheckKind, Finding, FindingCode, Severity};
 use hickory_proto::rr::{Name, RecordType};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// Where the DNSSEC questions go.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where the DNSSEC questions go, and how.
+#[derive(Clone)]
 pub struct DnssecServers {
     /// Servers to try, in order.
     pub servers: Vec<SocketAddr>,
     /// True for recursive resolvers (RD and CD set, DS checked).
     pub recursive: bool,
+    /// The shared direct client (UDP, TCP only when truncated, per-server in-flight cap,
+    /// counted in the query metrics); `None` asks over a new TCP connection per question.
+    pub client: Option<Arc<DirectClient>>,
+}
+
+impl std::fmt::Debug for DnssecServers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnssecServers")
+            .field("servers", &self.servers)
+            .field("recursive", &self.recursive)
+            .field("shared_client", &self.client.is_some())
+            .finish()
+    }
 }
 
 impl DnssecServers {
-    /// The configured nameservers, else the resolver addresses, else the system resolvers.
-    pub fn for_domain(config: &DomainConfig) -> DnssecServers {
+    /// The configured nameservers, else the resolver addresses, else the system resolvers;
+    /// asked through the view's shared direct client when it has one.
+    pub fn for_domain(config: &DomainConfig, view: &DnsView) -> DnssecServers {
+        let client = view.zone.authority().map(|a| a.client().clone());
         if !config.nameservers.is_empty() {
             return DnssecServers {
                 servers: config.nameservers.clone(),
                 recursive: false,
+                client,
             };
         }
         let mut servers: Vec<SocketAddr> = config
@@ -63,6 +81,7 @@ impl DnssecServers {
         DnssecServers {
             servers,
             recursive: true,
+            client,
         }
     }
 }
@@ -113,12 +132,32 @@ async fn ask(
         reason: "no resolver or nameserver configured".to_owned(),
     };
     for server in &servers.servers {
-        match query::ask(*server, name, rtype, servers.recursive).await {
+        let answer = match (&servers.client, ours(rtype)) {
+            (Some(client), Some(rtype)) => {
+                client
+                    .query_dnssec(*server, &name.to_ascii(), rtype, servers.recursive)
+                    .await
+            }
+            _ => query::ask(*server, name, rtype, servers.recursive).await,
+        };
+        match answer {
             Ok(message) => return Ok(message),
             Err(error) => last = error,
         }
     }
     Err(last)
+}
+
+/// The crate's name for the record types this check asks for.
+fn ours(rtype: RecordType) -> Option<crate::dns::RecordType> {
+    use crate::dns::RecordType as Ours;
+    match rtype {
+        RecordType::MX => Some(Ours::Mx),
+        RecordType::TXT => Some(Ours::Txt),
+        RecordType::DNSKEY => Some(Ours::Dnskey),
+        RecordType::DS => Some(Ours::Ds),
+        _ => None,
+    }
 }
 
 async fn observe_inner(

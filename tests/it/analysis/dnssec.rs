@@ -93,8 +93,19 @@ async fn dnssec_cases_against_signed_zones() {
     let cases: Vec<DnssecCase> =
         yaml_serde::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert!(cases.len() >= 9);
+    // Each case through both transports: the shared direct client (UDP with DO, TCP when
+    // truncated) the daemon uses, and a TCP connection per question (no shared client).
+    let shared = maildrift::dns::direct::DirectClient::new(
+        maildrift::dns::direct::DirectOptions::default(),
+        maildrift::dns::QueryMetrics::unregistered(),
+    )
+    .await
+    .unwrap();
     let mut failures = Vec::new();
-    for case in &cases {
+    for (case, client) in cases
+        .iter()
+        .flat_map(|case| [(case, Some(shared.clone())), (case, None)])
+    {
         let dir = tempfile::tempdir().unwrap();
         let mut zone = if case.signed {
             sign_zone(dir.path(), case.inception, case.expiration)
@@ -117,9 +128,15 @@ async fn dnssec_cases_against_signed_zones() {
                 .join("\n");
         }
         let dns = dns_server(&[&zone]).await;
+        let transport = if client.is_some() {
+            "shared client"
+        } else {
+            "tcp"
+        };
         let servers = DnssecServers {
             servers: vec![dns.addr()],
             recursive: case.recursive,
+            client,
         };
         let observation = dnssec::observe("shop.example", &servers).await;
         let report = dnssec::evaluate(
@@ -139,7 +156,7 @@ async fn dnssec_cases_against_signed_zones() {
         if !report.success || got != want {
             let messages: Vec<&str> = report.findings.iter().map(|f| f.message.as_str()).collect();
             failures.push(format!(
-                "{}: {got:?}, want {want:?} ({:?} {messages:#?})",
+                "{} ({transport}): {got:?}, want {want:?} ({:?} {messages:#?})",
                 case.name, report.error
             ));
         }
