@@ -4,8 +4,9 @@
 use crate::config::{Config, DomainConfig, ResolverSpec};
 use crate::http;
 use crate::metrics::Metrics;
-use crate::monitor::Monitor;
+use crate::monitor::{Monitor, Persistence, Timeline};
 use crate::scheduler::{self, DomainChecker, PlanEntry, RoundObserver};
+use crate::state::{StateService, StateWriter};
 use crate::views::ViewFactory;
 use anyhow::Context;
 use futures::future::BoxFuture;
@@ -58,6 +59,8 @@ pub struct RunOptions {
     pub nameservers: Vec<SocketAddr>,
     /// Watch only this shard of the domains.
     pub shard: Option<Shard>,
+    /// Where baselines and the event timeline are persisted (`None`: in memory only).
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl RunOptions {
@@ -94,6 +97,8 @@ pub struct AppState {
     pub monitor: Arc<Monitor>,
     /// True once the first pass over all domains finished.
     pub ready: AtomicBool,
+    /// The state store (baselines, incidents, timeline).
+    pub state: Arc<StateService>,
     reloader: Reloader,
 }
 
@@ -109,6 +114,8 @@ struct Reloader {
     options: RunOptions,
     views: ViewFactory,
     plan: watch::Sender<Arc<Vec<PlanEntry>>>,
+    /// Takes the reloaded retention.
+    state: StateWriter,
     /// Serialises reloads.
     lock: Mutex<()>,
 }
@@ -136,6 +143,7 @@ impl Reloader {
             })
             .collect();
         let count = plan.len();
+        self.state.set_retention(config.state.retention);
         monitor.replace(wanted);
         self.plan.send_replace(Arc::new(plan));
         Ok(count)
@@ -256,7 +264,21 @@ pub async fn run(
     let views = ViewFactory::new(metrics.dns.clone())
         .await
         .context("opening DNS sockets")?;
-    let monitor = Arc::new(Monitor::new(metrics.clone()));
+    let state = Arc::new(StateService::open(
+        options.state_dir.as_deref(),
+        config.state.retention,
+        &metrics.registry,
+    )?);
+    let mut monitor = Monitor::new(metrics.clone());
+    if options.state_dir.is_some() {
+        monitor = monitor
+            .with_persistence(Persistence {
+                store: state.store.clone(),
+                writer: state.writer.clone(),
+            })
+            .with_observer(Arc::new(Timeline::new(state.writer.clone())));
+    }
+    let monitor = Arc::new(monitor);
     log_warnings(&config);
     let (plan_tx, plan_rx) = watch::channel(Arc::new(Vec::new()));
     let reloader = Reloader {
@@ -264,6 +286,7 @@ pub async fn run(
         options,
         views,
         plan: plan_tx,
+        state: state.writer.clone(),
         lock: Mutex::new(()),
     };
     let domains = reloader
@@ -271,12 +294,14 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.source.display()))?;
     metrics.reload_successful.set(1);
     metrics.reload_success_timestamp.set(unix_now());
-    let state = Arc::new(AppState {
+    let app_state = Arc::new(AppState {
         metrics,
         monitor: monitor.clone(),
         ready: AtomicBool::new(false),
+        state: state.clone(),
         reloader,
     });
+    let state = app_state;
     let address = listener
         .local_addr()
         .context("reading the listen address")?;
@@ -301,6 +326,7 @@ pub async fn run(
     shutdown.cancel();
     hangups.abort();
     let _ = scheduler.await;
+    state.state.stop().await;
     served.context("HTTP server failed")?;
     tracing::info!("maildrift stopped");
     Ok(())

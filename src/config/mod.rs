@@ -8,12 +8,14 @@ mod names;
 mod position;
 mod providers;
 mod raw;
+mod state;
 #[cfg(test)]
 mod tests;
 mod validate;
 
 pub use alerting::{AlertingConfig, WebhookConfig, WebhookFormat, WebhookUrl};
 pub use duration::parse_duration;
+pub use state::StateConfig;
 
 use crate::checks::Expectations;
 use issues::Issues;
@@ -35,6 +37,8 @@ pub struct Config {
     pub global: GlobalConfig,
     /// Where alerts go; `None` when the file has no `alerting:` section.
     pub alerting: Option<AlertingConfig>,
+    /// The state store's settings (`state:`; defaults when absent).
+    pub state: StateConfig,
 }
 
 /// Settings that are not per domain.
@@ -234,6 +238,13 @@ fn parse_document(text: &str, source: &Path, issues: &mut Issues<'_>) -> Option<
         .and_then(|value| issues.deserialize::<RawAlerting>(value, "alerting"))
         .map(|raw| alerting::validate(raw, issues));
 
+    let state = top
+        .state
+        .filter(|value| !value.is_null())
+        .and_then(|value| issues.deserialize::<state::RawState>(value, "state"))
+        .map(|raw| state::validate(raw, issues))
+        .unwrap_or_default();
+
     Some(Config {
         source: source.to_path_buf(),
         domains,
@@ -241,6 +252,7 @@ fn parse_document(text: &str, source: &Path, issues: &mut Issues<'_>) -> Option<
             concurrency: defaults.concurrency,
         },
         alerting,
+        state,
     })
 }
 
@@ -266,6 +278,7 @@ fn split_top(document: yaml_serde::Value, issues: &mut Issues<'_>) -> Option<Raw
             "domains" => &mut top.domains,
             "alerting" => &mut top.alerting,
             "providers" => &mut top.providers,
+            "state" => &mut top.state,
             other => {
                 issues.key(
                     other,

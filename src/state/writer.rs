@@ -7,7 +7,7 @@ use super::store::{self, Store, Write};
 use super::{Retention, StateError};
 use prometheus::{IntCounter, Registry};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::oneshot;
@@ -125,6 +125,40 @@ impl StateService {
                 full_logged: Arc::new(AtomicBool::new(false)),
             },
             thread: Mutex::new(None),
+        }
+    }
+
+    /// The daemon's state in `dir` (`None`: no persistence at all). A corrupt or newer
+    /// database is an error (the daemon must not start); an unusable directory is logged
+    /// and the daemon runs without persistence, counting every lost write.
+    pub fn open(
+        dir: Option<&std::path::Path>,
+        retention: Retention,
+        registry: &Registry,
+    ) -> Result<StateService, StateError> {
+        let Some(dir) = dir else {
+            return Ok(StateService::disabled(false, registry));
+        };
+        let options = WriterOptions {
+            retention,
+            ..WriterOptions::default()
+        };
+        let opened = Store::open(dir)
+            .and_then(|store| StateService::start(Arc::new(store), options, registry));
+        match opened {
+            Ok(service) => {
+                if let Some(store) = &service.store {
+                    tracing::info!(path = %store.path().display(), "state store opened");
+                }
+                Ok(service)
+            }
+            Err(error) if error.is_fatal() => Err(error),
+            Err(error) => {
+                tracing::error!(%error, "state store unavailable: monitoring without persistence (baselines are learned anew, events are not recorded)");
+                let service = StateService::disabled(true, registry);
+                service.writer.failures.inc();
+                Ok(service)
+            }
         }
     }
 
@@ -249,10 +283,7 @@ fn write_loop(
                 Message::Stop => stop = true,
             }
             if batch.len() < 1024 && !stop {
-                next = match receiver.try_recv() {
-                    Ok(m) => Some(m),
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-                };
+                next = receiver.try_recv().ok();
             }
         }
         if !batch.is_empty() {
