@@ -41,7 +41,9 @@ const STYLE: &str = concat!(
     ".ok{color:#0d5c22;background:#e3f5e8}.drift,.critical{color:#fff;background:#b00020}",
     ".findings,.warning{color:#5c4400;background:#fff1c2}.unknown{color:#5c4400;background:#f1e6c8}",
     ".pending,.info{color:#444;background:#eee}.muted{color:#666}",
-    "@media (max-width:640px){body{margin:.5rem auto;font-size:15px}td,th{padding:.25rem .3rem}.wide{display:none}}"
+    "@media (max-width:640px){body{margin:.5rem auto;font-size:15px}td,th{padding:.25rem .3rem}.wide{display:none}",
+    ".stack thead{display:none}.stack tr{display:block;border-bottom:1px solid #ddd;padding:.3rem 0}",
+    ".stack td{display:inline-block;border:0;padding:.1rem .3rem}.stack td.msg{display:block}}"
 );
 
 fn page_start(title: &str) -> String {
@@ -101,7 +103,7 @@ fn events_table(page: &mut String, events: &[StoredEvent], with_domain: bool) {
         page.push_str("<p class=\"muted\">No events recorded.</p>");
         return;
     }
-    page.push_str("<div class=\"wrap\"><table><thead><tr><th>time (UTC)</th>");
+    page.push_str("<div class=\"wrap\"><table class=\"stack\"><thead><tr><th>time (UTC)</th>");
     if with_domain {
         page.push_str("<th>domain</th>");
     }
@@ -123,7 +125,7 @@ fn events_table(page: &mut String, events: &[StoredEvent], with_domain: bool) {
             .unwrap_or_default();
         let _ = write!(
             page,
-            "<td>{}</td><td><span class=\"state {class}\">{}</span></td><td>{}{resolved}</td><td class=\"wide muted\">{}</td></tr>",
+            "<td>{}</td><td><span class=\"state {class}\">{}</span></td><td class=\"msg\">{}{resolved}</td><td class=\"wide muted\">{}</td></tr>",
             escape(&e.check),
             escape(&label),
             escape(&e.message),
@@ -209,7 +211,7 @@ pub(crate) async fn index(State(state): State<Arc<AppState>>) -> Html<String> {
                     .unwrap_or_else(|| "?".into());
                 let _ = write!(
                     open_rows,
-                    "<tr><td><a href=\"/domains/{name}\">{name}</a></td><td>{check}</td><td><span class=\"state {sev}\">{sev} {code}</span></td><td>{since}</td><td>{msg}</td></tr>",
+                    "<tr><td><a href=\"/domains/{name}\">{name}</a></td><td>{check}</td><td><span class=\"state {sev}\">{sev} {code}</span></td><td>{since}</td><td class=\"msg\">{msg}</td></tr>",
                     sev = f.severity,
                     code = f.code,
                     msg = escape(&f.message)
@@ -223,7 +225,7 @@ pub(crate) async fn index(State(state): State<Arc<AppState>>) -> Html<String> {
     } else {
         let _ = write!(
             page,
-            "<div class=\"wrap\"><table id=\"incidents\"><thead><tr><th>domain</th><th>check</th><th>finding</th><th>age</th><th>message</th></tr></thead><tbody>{open_rows}</tbody></table></div>"
+            "<div class=\"wrap\"><table id=\"incidents\" class=\"stack\"><thead><tr><th>domain</th><th>check</th><th>finding</th><th>age</th><th>message</th></tr></thead><tbody>{open_rows}</tbody></table></div>"
         );
     }
     page.push_str("<h2>Last changes</h2>");

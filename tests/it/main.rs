@@ -8,3 +8,4 @@ mod cli;
 mod daemon;
 mod demo;
 mod harness;
+mod state;
