@@ -162,3 +162,85 @@ pub(crate) fn events(update: &CheckUpdate<'_>) -> Vec<NewEvent> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::RecordObservation;
+    use crate::finding::{CheckKind, FindingCode, Severity};
+    use std::time::SystemTime;
+
+    fn status(success: bool, mx: &[&str], findings: Vec<Finding>) -> CheckStatus {
+        CheckStatus {
+            success,
+            drift: findings.iter().any(|f| f.code == FindingCode::Drift),
+            findings,
+            records: vec![RecordObservation {
+                record: "mx",
+                values: mx.iter().map(|v| (*v).to_owned()).collect(),
+                ttl: Some(60),
+            }],
+            error: None,
+            last_checked: Some(SystemTime::now()),
+        }
+    }
+
+    fn kinds(
+        config: &DomainConfig,
+        previous: Option<&CheckStatus>,
+        next: &CheckStatus,
+    ) -> Vec<(EventKind, Option<String>)> {
+        let update = CheckUpdate {
+            domain: config,
+            check: CheckKind::Mx,
+            previous,
+            next,
+            at: SystemTime::now(),
+        };
+        events(&update)
+            .into_iter()
+            .map(|e| (e.kind, e.code))
+            .collect()
+    }
+
+    #[test]
+    fn opened_resolved_changed_and_nothing_when_unknown() {
+        let config = crate::config::Config::parse(
+            "domains:\n  - name: a.example\n    nameservers: [\"127.0.0.1:5300\"]\n",
+            std::path::Path::new("t.yml"),
+        )
+        .unwrap()
+        .domains
+        .remove(0);
+        let drift = Finding::new(FindingCode::Drift, Severity::Critical, "MX changed")
+            .with("from", ["10 a"])
+            .with("to", ["10 b"]);
+        let clean = status(true, &["10 a"], vec![]);
+        let drifted = status(true, &["10 b"], vec![drift]);
+        // First run: findings open, no "changed" (nothing to compare with).
+        assert_eq!(kinds(&config, None, &clean), vec![]);
+        assert_eq!(
+            kinds(&config, Some(&clean), &drifted),
+            vec![
+                (EventKind::Opened, Some("drift".into())),
+                (EventKind::Changed, None)
+            ]
+        );
+        // Unknown (DNS failed): neither drift nor recovery.
+        let unknown = CheckStatus {
+            success: false,
+            ..drifted.clone()
+        };
+        assert_eq!(kinds(&config, Some(&drifted), &unknown), vec![]);
+        // Same state again: nothing re-announced.
+        assert_eq!(kinds(&config, Some(&drifted), &drifted), vec![]);
+        assert_eq!(
+            kinds(&config, Some(&unknown), &clean),
+            vec![
+                (EventKind::Resolved, Some("drift".into())),
+                (EventKind::Changed, None)
+            ]
+        );
+        assert_eq!(asked(&config), "authoritative 127.0.0.1:5300");
+    }
+}

@@ -26,7 +26,7 @@ pub struct WriterOptions {
 impl Default for WriterOptions {
     fn default() -> WriterOptions {
         WriterOptions {
-            queue: 8192,
+            queue: 32_768,
             retention: Retention::default(),
             retention_every: Duration::from_secs(3600),
         }
