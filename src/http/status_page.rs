@@ -172,10 +172,10 @@ pub(crate) async fn index(State(state): State<Arc<AppState>>) -> Html<String> {
         } else {
             "first round running"
         },
-        if persistent {
-            ""
-        } else {
-            "; <strong>state store unavailable: no history</strong>"
+        match (persistent, state.state.writer.is_configured()) {
+            (true, _) => "",
+            (false, true) => "; <strong>state store unavailable: no history</strong>",
+            (false, false) => "; no state directory: history is not kept",
         },
     );
 

@@ -62,6 +62,11 @@ impl StateWriter {
         self.send_message(Message::Retention(retention));
     }
 
+    /// Whether a state directory was given (persistence wanted, working or not).
+    pub fn is_configured(&self) -> bool {
+        self.configured
+    }
+
     /// Whether writes reach a database.
     pub fn is_persistent(&self) -> bool {
         self.sender.is_some()
