@@ -106,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
         resolvers: vec![dns.addr()],
         nameservers: vec![dns.addr()],
         shard: None,
+        state_dir: None,
     };
     let started = Instant::now();
     let daemon = tokio::spawn(app::run(config, options, listener, shutdown.clone()));

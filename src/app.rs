@@ -5,8 +5,9 @@ use crate::alert::{self, Alerting, Clock, MemoryAlertStore};
 use crate::config::{Config, DomainConfig, ResolverSpec};
 use crate::http;
 use crate::metrics::Metrics;
-use crate::monitor::Monitor;
+use crate::monitor::{Monitor, Persistence, Timeline};
 use crate::scheduler::{self, DomainChecker, PlanEntry, RoundObserver};
+use crate::state::{StateService, StateWriter};
 use crate::views::ViewFactory;
 use anyhow::Context;
 use futures::future::BoxFuture;
@@ -59,6 +60,8 @@ pub struct RunOptions {
     pub nameservers: Vec<SocketAddr>,
     /// Watch only this shard of the domains.
     pub shard: Option<Shard>,
+    /// Where baselines and the event timeline are persisted (`None`: in memory only).
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl RunOptions {
@@ -95,6 +98,8 @@ pub struct AppState {
     pub monitor: Arc<Monitor>,
     /// True once the first pass over all domains finished.
     pub ready: AtomicBool,
+    /// The state store (baselines, incidents, timeline).
+    pub state: Arc<StateService>,
     reloader: Reloader,
 }
 
@@ -114,6 +119,8 @@ struct Reloader {
     alerting: Arc<Alerting>,
     /// Links in alerts point here unless `alerting.external_url` is set.
     default_external_url: String,
+    /// Takes the reloaded retention.
+    state: StateWriter,
     /// Serialises reloads.
     lock: Mutex<()>,
 }
@@ -142,6 +149,7 @@ impl Reloader {
             })
             .collect();
         let count = plan.len();
+        self.state.set_retention(config.state.retention);
         monitor.replace(wanted);
         self.plan.send_replace(Arc::new(plan));
         Ok(count)
@@ -254,6 +262,11 @@ pub async fn run(
     let address = listener
         .local_addr()
         .context("reading the listen address")?;
+    let state = Arc::new(StateService::open(
+        options.state_dir.as_deref(),
+        config.state.retention,
+        &metrics.registry,
+    )?);
     let default_external_url = alert::default_external_url(address);
     let alert_runtime = alert::runtime(config.alerting.as_ref(), &default_external_url)
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.source.display()))?;
@@ -266,7 +279,16 @@ pub async fn run(
         domain_names(&options, &config),
         shutdown.clone(),
     );
-    let monitor = Arc::new(Monitor::new(metrics.clone()).with_observer(alerting.clone()));
+    let mut monitor = Monitor::new(metrics.clone()).with_observer(alerting.clone());
+    if options.state_dir.is_some() {
+        monitor = monitor
+            .with_persistence(Persistence {
+                store: state.store.clone(),
+                writer: state.writer.clone(),
+            })
+            .with_observer(Arc::new(Timeline::new(state.writer.clone())));
+    }
+    let monitor = Arc::new(monitor);
     log_warnings(&config);
     let (plan_tx, plan_rx) = watch::channel(Arc::new(Vec::new()));
     let reloader = Reloader {
@@ -276,6 +298,7 @@ pub async fn run(
         plan: plan_tx,
         alerting: alerting.clone(),
         default_external_url,
+        state: state.writer.clone(),
         lock: Mutex::new(()),
     };
     let domains = reloader
@@ -283,12 +306,14 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.source.display()))?;
     metrics.reload_successful.set(1);
     metrics.reload_success_timestamp.set(unix_now());
-    let state = Arc::new(AppState {
+    let app_state = Arc::new(AppState {
         metrics,
         monitor: monitor.clone(),
         ready: AtomicBool::new(false),
+        state: state.clone(),
         reloader,
     });
+    let state = app_state;
     tracing::info!(%address, domains, config = %config.source.display(), "maildrift started");
 
     let scheduler = tokio::spawn(scheduler::run(
@@ -311,6 +336,7 @@ pub async fn run(
     hangups.abort();
     let _ = scheduler.await;
     alerting.stopped().await;
+    state.state.stop().await;
     served.context("HTTP server failed")?;
     tracing::info!("maildrift stopped");
     Ok(())

@@ -5,6 +5,7 @@
 use crate::app::{self, RunOptions, Shard};
 use crate::config::Config;
 use crate::dns::parse_server_addr;
+use crate::finding::CheckKind;
 use crate::{demo, report};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -61,6 +62,14 @@ pub struct CommonArgs {
     /// Authoritative server to ask instead of discovering NS records (repeatable; IP or IP:PORT).
     #[arg(long = "nameserver", env = "MAILDRIFT_NAMESERVER", value_parser = parse_server_addr, value_delimiter = ',', global = true)]
     pub nameservers: Vec<SocketAddr>,
+    /// Directory of the state database (baselines, incidents, event timeline).
+    #[arg(
+        long = "state-dir",
+        env = "MAILDRIFT_STATE_DIR",
+        default_value = "./data",
+        global = true
+    )]
+    pub state_dir: PathBuf,
 }
 
 /// The commands.
@@ -77,6 +86,53 @@ pub enum Command {
     Check(CheckArgs),
     /// Embedded DNS server with sample zones, the daemon watching them, and a scripted drift.
     Demo(DemoArgs),
+    /// Learned baselines.
+    Baseline {
+        /// What to do with them.
+        #[command(subcommand)]
+        command: BaselineCommand,
+    },
+}
+
+/// `maildrift baseline ...`.
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Accept the current records as the new learned baseline (clears drift). Talks to the
+    /// running daemon; when none answers, writes to the state directory directly.
+    Accept(AcceptArgs),
+}
+
+/// `maildrift baseline accept`.
+#[derive(Debug, Args)]
+pub struct AcceptArgs {
+    /// The domain.
+    pub domain: String,
+    /// Only this check (default: every check compared with a learned baseline).
+    #[arg(long, value_parser = parse_check)]
+    pub check: Option<CheckKind>,
+    /// The daemon's URL (default: from --web.listen-address).
+    #[arg(long, env = "MAILDRIFT_URL")]
+    pub url: Option<String>,
+    /// The daemon's listen address, to find it when --url is not given.
+    #[arg(
+        long = "web.listen-address",
+        env = "MAILDRIFT_WEB_LISTEN_ADDRESS",
+        default_value = ":9725"
+    )]
+    pub listen_address: String,
+}
+
+fn parse_check(text: &str) -> Result<CheckKind, String> {
+    CheckKind::ALL
+        .into_iter()
+        .find(|c| c.as_str() == text)
+        .ok_or_else(|| {
+            let names: Vec<&str> = CheckKind::ALL.iter().map(|c| c.as_str()).collect();
+            format!(
+                "{text:?} is not a check; expected one of {}",
+                names.join(", ")
+            )
+        })
 }
 
 /// `maildrift run`.
@@ -232,6 +288,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         resolvers: cli.common.resolvers.clone(),
         nameservers: cli.common.nameservers.clone(),
         shard,
+        state_dir: Some(cli.common.state_dir.clone()),
     };
     match &cli.command {
         Command::Run(args) => {
@@ -291,6 +348,105 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Baseline {
+            command: BaselineCommand::Accept(args),
+        } => accept(args, &cli.common.state_dir).await,
+    }
+}
+
+/// The daemon's URL for the CLI: `--url`, else the loopback form of the listen address.
+fn daemon_url(args: &AcceptArgs) -> Result<String, String> {
+    if let Some(url) = &args.url {
+        return Ok(url.trim_end_matches('/').to_owned());
+    }
+    let mut address = parse_listen_address(&args.listen_address)?;
+    if address.ip().is_unspecified() {
+        address.set_ip(match address {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    Ok(format!("http://{address}"))
+}
+
+fn print_accepted(domain: &str, accepted: &[crate::monitor::AcceptedBaseline], via: &str) {
+    for a in accepted {
+        let was = a
+            .previous
+            .as_ref()
+            .map_or("none".to_owned(), |p| format!("[{}]", p.join(", ")));
+        let cleared = if a.cleared_drift {
+            "; drift cleared"
+        } else {
+            ""
+        };
+        println!(
+            "{domain} {}: baseline accepted: [{}] (was {was}){cleared}",
+            a.check,
+            a.baseline.join(", ")
+        );
+    }
+    println!("({via})");
+}
+
+/// `maildrift baseline accept`: through the daemon's API, or the store when it is down.
+async fn accept(args: &AcceptArgs, state_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use crate::http::client;
+    let domain = crate::dns::normalize_name(&args.domain);
+    let url = daemon_url(args).map_err(anyhow::Error::msg)?;
+    let (authority, prefix) = client::split_url(&url).map_err(anyhow::Error::msg)?;
+    let mut path = format!("{prefix}/api/v1/domains/{domain}/accept");
+    if let Some(check) = args.check {
+        path.push_str(&format!("?check={check}"));
+    }
+    match client::request(&authority, "POST", &path).await {
+        Ok(response) => {
+            let body: serde_json::Value = serde_json::from_str(&response.body)
+                .unwrap_or_else(|_| serde_json::json!({ "error": response.body.trim() }));
+            if response.status != 200 {
+                let error = body["error"].as_str().unwrap_or("unexpected answer");
+                eprintln!("Error: {url}: {} {error}", response.status);
+                return Ok(ExitCode::from(1));
+            }
+            let accepted: Vec<crate::monitor::AcceptedBaseline> =
+                serde_json::from_value(body["accepted"].clone()).unwrap_or_default();
+            print_accepted(&domain, &accepted, &format!("by the daemon at {url}"));
+            if body["persisted"] == serde_json::json!(false) {
+                eprintln!("warning: the daemon could not persist it (state store unavailable)");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            let file = state_dir.join(crate::state::DB_FILE);
+            if !file.exists() {
+                eprintln!(
+                    "Error: no daemon answers at {url} and there is no state database at {}",
+                    file.display()
+                );
+                return Ok(ExitCode::from(1));
+            }
+            let store = crate::state::Store::open(state_dir)?;
+            match crate::monitor::accept_stored(
+                &store,
+                &domain,
+                args.check,
+                std::time::SystemTime::now(),
+            ) {
+                Ok(accepted) => {
+                    let via = format!(
+                        "no daemon at {url}: written to {}; the next start uses it",
+                        file.display()
+                    );
+                    print_accepted(&domain, &accepted, &via);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Err(e) => Err(anyhow::anyhow!("cannot reach the daemon at {url}: {e}")),
     }
 }
 

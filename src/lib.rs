@@ -16,4 +16,5 @@ pub mod metrics;
 pub mod monitor;
 pub mod report;
 pub mod scheduler;
+pub mod state;
 pub mod views;

@@ -9,6 +9,7 @@ mod names;
 mod position;
 mod providers;
 mod raw;
+mod state;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -19,6 +20,7 @@ pub use alerting::{
 };
 pub use analysis::{AnalysisSettings, DnssecSettings, MtaStsSettings};
 pub use duration::parse_duration;
+pub use state::StateConfig;
 
 use crate::checks::Expectations;
 use issues::Issues;
@@ -40,6 +42,8 @@ pub struct Config {
     pub global: GlobalConfig,
     /// Where alerts go; `None` when the file has no `alerting:` section.
     pub alerting: Option<AlertingConfig>,
+    /// The state store's settings (`state:`; defaults when absent).
+    pub state: StateConfig,
 }
 
 /// Settings that are not per domain.
@@ -244,6 +248,13 @@ fn parse_document(text: &str, source: &Path, issues: &mut Issues<'_>) -> Option<
         .and_then(|value| issues.deserialize::<RawAlerting>(value, "alerting"))
         .map(|raw| alerting::validate(raw, issues));
 
+    let state = top
+        .state
+        .filter(|value| !value.is_null())
+        .and_then(|value| issues.deserialize::<state::RawState>(value, "state"))
+        .map(|raw| state::validate(raw, issues))
+        .unwrap_or_default();
+
     Some(Config {
         source: source.to_path_buf(),
         domains,
@@ -252,6 +263,7 @@ fn parse_document(text: &str, source: &Path, issues: &mut Issues<'_>) -> Option<
             ns_serial_grace: defaults.ns_serial_grace,
         },
         alerting,
+        state,
     })
 }
 
@@ -277,6 +289,7 @@ fn split_top(document: yaml_serde::Value, issues: &mut Issues<'_>) -> Option<Raw
             "domains" => &mut top.domains,
             "alerting" => &mut top.alerting,
             "providers" => &mut top.providers,
+            "state" => &mut top.state,
             other => {
                 issues.key(
                     other,

@@ -23,11 +23,14 @@ pub(crate) struct RawTop {
     pub(crate) alerting: Option<yaml_serde::Value>,
     /// User provider presets, by name ([`RawPreset`]), added to the built-in ones.
     pub(crate) providers: Option<yaml_serde::Value>,
+    /// The state store's settings ([`super::state::RawState`]).
+    pub(crate) state: Option<yaml_serde::Value>,
 }
 
 impl RawTop {
     /// The top-level keys, in the order the error messages list them.
-    pub(crate) const KEYS: [&'static str; 4] = ["defaults", "domains", "alerting", "providers"];
+    pub(crate) const KEYS: [&'static str; 5] =
+        ["defaults", "domains", "alerting", "providers", "state"];
 }
 
 /// `defaults:`.

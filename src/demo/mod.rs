@@ -59,6 +59,7 @@ pub async fn run(
         resolvers: vec![dns.addr()],
         nameservers: vec![dns.addr()],
         shard: None,
+        state_dir: None,
     };
     let web = listener
         .local_addr()

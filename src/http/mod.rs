@@ -1,5 +1,7 @@
 //! The HTTP surface (SPEC.md "HTTP endpoints"): metrics, health, reload, JSON API, status page.
 
+mod api;
+pub mod client;
 mod status_page;
 
 use crate::app::AppState;
@@ -27,6 +29,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/-/reload", post(reload))
         .route("/api/v1/domains", get(domains))
         .route("/api/v1/domains/{domain}", get(domain))
+        .route("/api/v1/domains/{domain}/accept", post(api::accept))
+        .route("/api/v1/events", get(api::events))
+        .route("/domains/{domain}", get(status_page::domain_page))
         .with_state(state)
 }
 
@@ -122,7 +127,13 @@ async fn domains(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> 
 async fn domain(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
     let name = crate::dns::normalize_name(&name);
     match state.monitor.domain(&name) {
-        Some(domain) => Json(domain_json(&domain, true)).into_response(),
+        Some(domain) => {
+            let mut value = domain_json(&domain, true);
+            let (events, incidents) = api::domain_history(&state, &name, 50).await;
+            value["events"] = json!(events);
+            value["incidents"] = json!(incidents);
+            Json(value).into_response()
+        }
         None => (
             StatusCode::NOT_FOUND,
             Json(json!({ "error": format!("domain {name:?} is not watched by this instance") })),

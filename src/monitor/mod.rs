@@ -16,6 +16,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tracing::Instrument;
 
+mod baseline;
+mod persist;
+mod timeline;
+
+pub use baseline::{AcceptError, AcceptedBaseline, accept_stored};
+pub use persist::{PersistedCheck, PersistedRecords, Persistence};
+pub use timeline::{Timeline, asked};
+
 /// One watched domain and everything known about it.
 pub struct WatchedDomain {
     /// Its configuration (defaults applied).
@@ -129,6 +137,7 @@ pub struct Monitor {
     domains: RwLock<BTreeMap<String, Arc<WatchedDomain>>>,
     spf_limits: SpfLimits,
     observers: Vec<Arc<dyn MonitorObserver>>,
+    persistence: Option<Persistence>,
 }
 
 impl Monitor {
@@ -139,7 +148,15 @@ impl Monitor {
             domains: RwLock::new(BTreeMap::new()),
             spf_limits: SpfLimits::default(),
             observers: Vec::new(),
+            persistence: None,
         }
+    }
+
+    /// Persists learned baselines, and seeds newly watched domains with what the store
+    /// remembers (baselines, last known check states: open incidents survive restarts).
+    pub fn with_persistence(mut self, persistence: Persistence) -> Monitor {
+        self.persistence = Some(persistence);
+        self
     }
 
     /// Adds an observer of every check result.
@@ -190,7 +207,17 @@ impl Monitor {
                         status: Mutex::new(status),
                     })
                 }
-                None => Arc::new(WatchedDomain::new(config, view, &self.metrics)),
+                None => {
+                    let domain = WatchedDomain::new(config, view, &self.metrics);
+                    if let Some(persistence) = &self.persistence {
+                        let known = persistence.load(&domain.config.name);
+                        for (check, status) in &known.checks {
+                            export_check(&domain.series, *check, status);
+                        }
+                        *domain.status.lock().expect("lock poisoned") = known;
+                    }
+                    Arc::new(domain)
+                }
             };
             next.insert(domain.config.name.clone(), domain);
         }
@@ -244,11 +271,6 @@ impl Monitor {
     pub fn apply(&self, domain: &WatchedDomain, report: DomainReport) {
         let mut status = domain.status.lock().expect("lock poisoned");
         let series = &domain.series;
-        let timestamp = report
-            .checked_at
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_secs_f64();
         status.last_checked = Some(report.checked_at);
         for mut check in report.checks {
             let kind = check.check;
@@ -257,6 +279,16 @@ impl Monitor {
                 match status.baseline.get(&kind) {
                     None => {
                         tracing::info!(domain = %report.domain, check = %kind, records = ?observed, "baseline learned");
+                        if let Some(persistence) = &self.persistence {
+                            persistence.baseline(
+                                &report.domain,
+                                kind,
+                                &observed,
+                                report.checked_at,
+                                crate::state::EventKind::BaselineLearned,
+                                Some(timeline::asked(&domain.config)),
+                            );
+                        }
                         status.baseline.insert(kind, observed);
                     }
                     Some(baseline) => {
@@ -282,15 +314,7 @@ impl Monitor {
             for observer in &self.observers {
                 observer.check_applied(&update);
             }
-            if let Some(handles) = series.check(kind) {
-                handles.success.set(f64::from(u8::from(next.success)));
-                handles.drift.set(f64::from(u8::from(next.drift)));
-                handles.last_check.set(timestamp);
-                for (gauge, severity) in handles.findings.iter().zip(Severity::ALL) {
-                    let open = next.findings.iter().filter(|f| f.severity == severity);
-                    gauge.set(open.count() as f64);
-                }
-            }
+            export_check(series, kind, &next);
             if check.success {
                 for record in &check.records {
                     series.set_record(record.record, fingerprint(&record.values), record.ttl);
@@ -323,6 +347,23 @@ impl Monitor {
             series.set_dkim_keys(keys);
         }
         status.remembered = status.remembered.merged(&report.state);
+    }
+}
+
+/// Sets a check's per-domain series from its state.
+fn export_check(series: &DomainRow, kind: CheckKind, next: &CheckStatus) {
+    if let Some(handles) = series.check(kind) {
+        handles.success.set(f64::from(u8::from(next.success)));
+        handles.drift.set(f64::from(u8::from(next.drift)));
+        let timestamp = next
+            .last_checked
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0.0, |d| d.as_secs_f64());
+        handles.last_check.set(timestamp);
+        for (gauge, severity) in handles.findings.iter().zip(Severity::ALL) {
+            let open = next.findings.iter().filter(|f| f.severity == severity);
+            gauge.set(open.count() as f64);
+        }
     }
 }
 

@@ -101,6 +101,8 @@ async fn daemon_binary_serves_and_stops_on_sigterm() {
         ])
         .arg("--config")
         .arg(&file)
+        .arg("--state-dir")
+        .arg(dir.path().join("data"))
         .arg("--resolver")
         .arg(dns.addr().to_string())
         .arg("--nameserver")

@@ -11,3 +11,4 @@ mod cli;
 mod daemon;
 mod demo;
 mod harness;
+mod state;

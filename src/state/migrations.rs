@@ -1,0 +1,127 @@
+//! Versioned schema migrations: `PRAGMA user_version` is the number of migrations applied;
+//! each runs once, in its own transaction. Never edit a released migration: append one.
+
+use super::StateError;
+use rusqlite::Connection;
+use std::path::Path;
+
+/// `PRAGMA application_id` of a maildrift database ("mdrf"), so a foreign SQLite file in
+/// the state directory is refused instead of written into.
+pub(crate) const APPLICATION_ID: i64 = 0x6d64_7266;
+
+/// The migrations, in order. Index + 1 is the schema version each one produces.
+const MIGRATIONS: &[&str] = &[
+    // 1: first release.
+    r#"
+    CREATE TABLE baselines (
+        domain      TEXT NOT NULL,
+        check_name  TEXT NOT NULL,
+        values_json TEXT NOT NULL,          -- JSON array of normalised records
+        updated_at  REAL NOT NULL,          -- unix seconds
+        accepted    INTEGER NOT NULL,       -- 0 learned, 1 accepted by someone
+        PRIMARY KEY (domain, check_name)
+    );
+    CREATE TABLE check_states (
+        domain      TEXT NOT NULL,
+        check_name  TEXT NOT NULL,
+        state_json  TEXT NOT NULL,          -- the monitor's last known state of the check
+        updated_at  REAL NOT NULL,
+        PRIMARY KEY (domain, check_name)
+    );
+    CREATE TABLE events (
+        id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+        at                 REAL NOT NULL,
+        domain             TEXT NOT NULL,
+        check_name         TEXT NOT NULL,
+        kind               TEXT NOT NULL,   -- opened, resolved, changed, baseline_learned, baseline_accepted
+        code               TEXT,
+        severity           TEXT,
+        message            TEXT NOT NULL,
+        from_json          TEXT,
+        to_json            TEXT,
+        server             TEXT,
+        resolution_seconds REAL             -- resolved: how long the finding was open
+    );
+    CREATE INDEX events_domain ON events (domain, id);
+    CREATE INDEX events_at ON events (at);
+    CREATE TABLE incidents (
+        domain      TEXT NOT NULL,
+        check_name  TEXT NOT NULL,
+        code        TEXT NOT NULL,
+        severity    TEXT,
+        message     TEXT NOT NULL,
+        opened_at   REAL NOT NULL,
+        event_id    INTEGER NOT NULL,
+        PRIMARY KEY (domain, check_name, code)
+    );
+    "#,
+];
+
+/// The schema version this build produces.
+pub(crate) fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Brings the schema up to date; refuses a newer schema or a foreign database.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<i64, StateError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let application: i64 = conn.pragma_query_value(None, "application_id", |row| row.get(0))?;
+    if version > latest() {
+        return Err(StateError::NewerSchema {
+            path: path.to_path_buf(),
+            found: version,
+            known: latest(),
+        });
+    }
+    let tables: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+        [],
+        |row| row.get(0),
+    )?;
+    if application != APPLICATION_ID && (application != 0 || tables > 0) {
+        return Err(StateError::Corrupt {
+            path: path.to_path_buf(),
+            detail: format!(
+                "not a maildrift database (application_id {application:#x}, {tables} tables)"
+            ),
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let next = index as i64 + 1;
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.pragma_update(None, "user_version", next)?;
+        tx.commit()?;
+        tracing::info!(path = %path.display(), version = next, "state schema migrated");
+    }
+    Ok(latest())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_refuses_newer_or_foreign_databases() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut conn = Connection::open(&path).unwrap();
+        assert_eq!(migrate(&mut conn, &path).unwrap(), latest());
+        // Idempotent.
+        assert_eq!(migrate(&mut conn, &path).unwrap(), latest());
+        conn.pragma_update(None, "user_version", latest() + 1)
+            .unwrap();
+        let err = migrate(&mut conn, &path).unwrap_err();
+        assert!(matches!(err, StateError::NewerSchema { found, .. } if found == latest() + 1));
+
+        let foreign = dir.path().join("foreign.db");
+        let mut conn = Connection::open(&foreign).unwrap();
+        conn.execute_batch("CREATE TABLE t (x)").unwrap();
+        let err = migrate(&mut conn, &foreign).unwrap_err();
+        assert!(
+            err.to_string().contains("not a maildrift database"),
+            "{err}"
+        );
+    }
+}

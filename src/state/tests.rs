@@ -1,0 +1,259 @@
+//! Store tests: events and incidents round-trip, resolution time, pagination, retention,
+//! corrupt files refused untouched, and a failing disk counted without stopping the writer.
+
+use super::*;
+use crate::finding::Severity;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn event(at: u64, domain: &str, kind: EventKind, code: Option<&str>) -> NewEvent {
+    NewEvent {
+        at: UNIX_EPOCH + Duration::from_secs(at),
+        domain: domain.to_owned(),
+        check: CheckKind::Mx,
+        kind,
+        code: code.map(str::to_owned),
+        severity: code.map(|_| Severity::Critical),
+        message: format!("{kind:?} at {at}"),
+        from: Some(json!(["a.example"])),
+        to: Some(json!(["b.example"])),
+        server: Some("127.0.0.1:53".into()),
+    }
+}
+
+#[test]
+fn events_incidents_and_resolution_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let ids = store
+        .write(&[
+            Write::Event(event(100, "a.example", EventKind::Opened, Some("drift"))),
+            Write::Event(event(
+                110,
+                "b.example",
+                EventKind::Opened,
+                Some("mx_missing"),
+            )),
+        ])
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    let open = store.incidents(None).unwrap();
+    assert_eq!(open.len(), 2);
+    assert_eq!(open[0].domain, "a.example");
+    assert_eq!(open[0].opened_at, 100.0);
+    assert_eq!(store.incidents(Some("b.example")).unwrap().len(), 1);
+
+    store
+        .write(&[Write::Event(event(
+            175,
+            "a.example",
+            EventKind::Resolved,
+            Some("drift"),
+        ))])
+        .unwrap();
+    let open = store.incidents(None).unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    let events = store
+        .events(&EventQuery {
+            domain: Some("a.example".into()),
+            limit: 10,
+            ..EventQuery::default()
+        })
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].kind(), Some(EventKind::Resolved));
+    assert_eq!(events[0].resolution_seconds, Some(75.0));
+    assert_eq!(events[0].from, Some(json!(["a.example"])));
+    assert_eq!(events[1].resolution_seconds, None);
+}
+
+#[test]
+fn pagination_filters_and_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let writes: Vec<Write> = (0..30)
+        .map(|i| Write::Event(event(1000 + i, "a.example", EventKind::Changed, None)))
+        .collect();
+    store.write(&writes).unwrap();
+    let page = |before, since| {
+        store
+            .events(&EventQuery {
+                check: Some(CheckKind::Mx),
+                before,
+                since,
+                limit: 10,
+                ..EventQuery::default()
+            })
+            .unwrap()
+    };
+    let first = page(None, None);
+    assert_eq!(first.len(), 10);
+    assert_eq!(first[0].at, 1029.0);
+    let second = page(Some(first[9].id), None);
+    assert_eq!(second[0].id, first[9].id - 1);
+    let recent = page(None, Some(UNIX_EPOCH + Duration::from_secs(1025)));
+    assert_eq!(recent.len(), 5);
+    let spf_only = store
+        .events(&EventQuery {
+            check: Some(CheckKind::Spf),
+            limit: 10,
+            ..EventQuery::default()
+        })
+        .unwrap();
+    assert!(spf_only.is_empty());
+
+    // Age: everything before 1010 goes; rows: then only the newest 5 stay.
+    let now = UNIX_EPOCH + Duration::from_secs(1010 + 86_400);
+    let by_age = Retention {
+        max_age: Some(Duration::from_secs(86_400)),
+        max_events: None,
+    };
+    assert_eq!(store.enforce_retention(by_age, now).unwrap(), 10);
+    let by_rows = Retention {
+        max_age: None,
+        max_events: Some(5),
+    };
+    assert_eq!(store.enforce_retention(by_rows, now).unwrap(), 15);
+    let left = page(None, None);
+    assert_eq!(left.len(), 5);
+    assert_eq!(left[4].at, 1025.0);
+}
+
+#[test]
+fn baselines_and_check_states_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write(&[
+                Write::Baseline {
+                    domain: "a.example".into(),
+                    check: CheckKind::Mx,
+                    values: vec!["10 mx.a.example".into()],
+                    at: SystemTime::now(),
+                    accepted: false,
+                },
+                Write::CheckState {
+                    domain: "a.example".into(),
+                    check: CheckKind::Spf,
+                    state_json: "{\"x\":1}".into(),
+                    at: SystemTime::now(),
+                },
+            ])
+            .unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let stored = store.load_domain("a.example").unwrap();
+    assert_eq!(
+        stored.baselines[&CheckKind::Mx],
+        vec!["10 mx.a.example".to_owned()]
+    );
+    assert_eq!(stored.checks[&CheckKind::Spf], "{\"x\":1}");
+    assert_eq!(
+        store.load_domain("b.example").unwrap(),
+        StoredDomain::default()
+    );
+}
+
+#[test]
+fn a_corrupt_database_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    let garbage =
+        b"this is not a database at all, but it is long enough to look like one".repeat(100);
+    std::fs::write(&path, &garbage).unwrap();
+    let err = Store::open(dir.path()).err().expect("refused");
+    assert!(err.is_fatal(), "{err}");
+    assert!(err.to_string().contains("corrupt"), "{err}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), garbage);
+
+    // A real database with a damaged page.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let writes: Vec<Write> = (0..2000)
+            .map(|i| Write::Event(event(i, "a.example", EventKind::Changed, None)))
+            .collect();
+        store.write(&writes).unwrap();
+        store
+            .with_conn(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)"))
+            .unwrap();
+    }
+    let path = dir.path().join(DB_FILE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let page = 4096;
+    assert!(bytes.len() > 8 * page);
+    for byte in &mut bytes[3 * page..3 * page + 200] {
+        *byte = 0xA5;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Store::open(dir.path()).err().expect("refused");
+    assert!(err.is_fatal(), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "file modified");
+}
+
+#[test]
+fn an_unusable_directory_is_unavailable_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let err = Store::open(&file.join("state")).err().expect("refused");
+    assert!(!err.is_fatal());
+    assert!(err.to_string().contains("unavailable"), "{err}");
+}
+
+#[tokio::test]
+async fn a_full_disk_is_counted_and_the_writer_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let registry = prometheus::Registry::new();
+    // Cap the writer's connection a few pages above the current size: SQLite then answers
+    // "database or disk is full" (SQLITE_FULL), exactly as on a full file system.
+    let conn = store.connect().unwrap();
+    let pages: i64 = conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    conn.execute_batch(&format!("PRAGMA max_page_count = {}", pages + 4))
+        .unwrap();
+    let service =
+        StateService::start_on(store.clone(), conn, WriterOptions::default(), &registry).unwrap();
+    let failures = || {
+        registry
+            .gather()
+            .iter()
+            .find(|f| f.name() == "maildrift_state_write_failures_total")
+            .map(|f| f.get_metric()[0].get_counter().get_value())
+            .unwrap()
+    };
+    let small = || Write::Event(event(1, "a.example", EventKind::Changed, None));
+    service.writer.send(small());
+    assert!(service.flush().await);
+    service.writer.send(Write::CheckState {
+        domain: "a.example".into(),
+        check: CheckKind::Mx,
+        state_json: "x".repeat(256 * 1024),
+        at: SystemTime::now(),
+    });
+    assert!(
+        !service.flush().await,
+        "a full disk must not be reported as written"
+    );
+    assert_eq!(failures(), 1.0, "the lost write is counted");
+    // The writer is still there and writes again once there is room.
+    service.writer.send(small());
+    assert!(service.flush().await);
+    assert_eq!(failures(), 1.0);
+    let written = store
+        .events(&EventQuery {
+            limit: 10,
+            ..EventQuery::default()
+        })
+        .unwrap();
+    assert_eq!(written.len(), 2);
+    service.stop().await;
+}
