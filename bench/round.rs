@@ -2,7 +2,8 @@
 //! authoritative server on loopback, through the real path (config → scheduler → monitor →
 //! checks → DNS). Prints domains/s, queries/s and peak RSS.
 //!
-//! `cargo bench --bench round -- [DOMAINS] [CONCURRENCY]` (defaults 2000, 256).
+//! `cargo bench --bench round -- [DOMAINS] [CONCURRENCY] [--state]` (defaults 2000, 256;
+//! `--state` keeps state in a temporary directory and reports lost writes).
 #![allow(clippy::print_stdout)]
 
 use maildrift::app::{self, RunOptions};
@@ -102,11 +103,17 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
+    // `--state`: run with a state directory (SQLite baselines, check states, timeline).
+    let state_dir = if std::env::args().any(|a| a == "--state") {
+        Some(tempfile::tempdir()?)
+    } else {
+        None
+    };
     let options = RunOptions {
         resolvers: vec![dns.addr()],
         nameservers: vec![dns.addr()],
         shard: None,
-        state_dir: None,
+        state_dir: state_dir.as_ref().map(|d| d.path().to_owned()),
     };
     let started = Instant::now();
     let daemon = tokio::spawn(app::run(config, options, listener, shutdown.clone()));
@@ -149,6 +156,12 @@ async fn main() -> anyhow::Result<()> {
     println!("checks conclusive {success} of {checks}");
     println!("drift series at 1 {drift}");
     println!("/metrics size     {} KiB", metrics.len() / 1024);
+    if state_dir.is_some() {
+        println!(
+            "state writes lost {}",
+            sample(&metrics, "maildrift_state_write_failures_total")
+        );
+    }
     println!(
         "RSS (MiB)         DNS server + config: {}; daemon after round: +{}; peak: {}",
         (setup_rss - baseline_rss) / 1024,
