@@ -1,6 +1,7 @@
 //! `GET /` and `GET /domains/{domain}`: server-rendered status pages (no scripts, no
 //! external assets), readable on a laptop and a phone. State is colour plus text.
 
+use crate::finding::Severity;
 use super::api::domain_history;
 use crate::app::AppState;
 use crate::metrics::ACTIVE_CHECKS;
@@ -93,8 +94,11 @@ fn cell(status: Option<&CheckStatus>) -> (&'static str, &'static str) {
         None => ("pending", "pending"),
         Some(s) if s.drift => ("drift", "DRIFT"),
         Some(s) if !s.success => ("unknown", "unknown (DNS)"),
-        Some(s) if s.findings.is_empty() => ("ok", "ok"),
-        Some(_) => ("findings", "findings"),
+        Some(s) if s.findings.iter().all(|f| f.severity == Severity::Info) => ("ok", "ok"),
+        Some(s) if s.findings.iter().any(|f| f.severity == Severity::Critical) => {
+            ("drift", "critical")
+        }
+        Some(_) => ("findings", "warning"),
     }
 }
 
