@@ -55,11 +55,18 @@ pub async fn run(
         domain.interval = settings.interval;
         domain.timeout = domain.timeout.min(settings.interval);
     }
+    // History (baselines, timeline) in a fresh directory of its own, removed at the end, so
+    // the status page shows the drift's timeline and no run inherits another's baseline.
+    let state_dir = std::env::temp_dir().join(format!("maildrift-demo-{}", std::process::id()));
+    if state_dir.exists() {
+        std::fs::remove_dir_all(&state_dir)
+            .with_context(|| format!("clearing {}", state_dir.display()))?;
+    }
     let options = RunOptions {
         resolvers: vec![dns.addr()],
         nameservers: vec![dns.addr()],
         shard: None,
-        state_dir: None,
+        state_dir: Some(state_dir.clone()),
     };
     let web = listener
         .local_addr()
@@ -118,7 +125,11 @@ pub async fn run(
             }
         }
     }
-    daemon.await.context("demo daemon task")??;
+    let stopped = daemon.await.context("demo daemon task");
+    if let Err(error) = std::fs::remove_dir_all(&state_dir) {
+        tracing::warn!(dir = %state_dir.display(), %error, "cannot remove the demo state directory");
+    }
+    stopped??;
     writeln!(out, "demo stopped")?;
     Ok(())
 }
