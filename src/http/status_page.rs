@@ -1,9 +1,9 @@
 //! `GET /` and `GET /domains/{domain}`: server-rendered status pages (no scripts, no
 //! external assets), readable on a laptop and a phone. State is colour plus text.
 
-use crate::finding::Severity;
 use super::api::domain_history;
 use crate::app::AppState;
+use crate::finding::Severity;
 use crate::metrics::ACTIVE_CHECKS;
 use crate::monitor::CheckStatus;
 use crate::state::{EventQuery, StoredEvent, unix_seconds};

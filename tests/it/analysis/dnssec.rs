@@ -44,6 +44,12 @@ ns1      A   192.0.2.53
 _dmarc   TXT "v=DMARC1; p=reject"
 "#;
 
+/// Whether `program` is an executable file in a `PATH` directory.
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
 /// Signs `UNSIGNED_SHOP` with a fresh KSK and ZSK (ldns-keygen, ldns-signzone).
 fn sign_zone(dir: &std::path::Path, inception_days: i64, expiration_days: i64) -> String {
     let run = |args: &[&str]| {
@@ -86,6 +92,15 @@ fn sign_zone(dir: &std::path::Path, inception_days: i64, expiration_days: i64) -
 #[tokio::test(flavor = "multi_thread")]
 async fn dnssec_cases_against_signed_zones() {
     use maildrift::checks::dnssec::{self, DnssecServers};
+    if !on_path("ldns-signzone") || !on_path("ldns-keygen") {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "ldns-keygen/ldns-signzone missing: CI must install ldnsutils (.ci/run does)"
+        );
+        eprintln!("SKIPPED dnssec_cases_against_signed_zones: install ldnsutils to run it");
+        return;
+    }
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/checks/dnssec.yaml"
