@@ -7,7 +7,7 @@ use crate::http;
 use crate::metrics::Metrics;
 use crate::monitor::{Monitor, Persistence, Timeline};
 use crate::scheduler::{self, DomainChecker, PlanEntry, RoundObserver};
-use crate::state::{StateService, StateWriter};
+use crate::state::{SqliteAlertStore, StateService, StateWriter};
 use crate::views::ViewFactory;
 use anyhow::Context;
 use futures::future::BoxFuture;
@@ -245,6 +245,20 @@ impl RoundObserver for ReadyOnFirstRound {
     }
 }
 
+/// Where alerting keeps its open incidents and announcements: the state database when one
+/// is open (they survive restarts), memory otherwise (they survive reloads only).
+fn alert_store(state: &StateService) -> Arc<dyn alert::AlertStore> {
+    if let Some(store) = &state.store {
+        match SqliteAlertStore::open(store) {
+            Ok(alerts) => return Arc::new(alerts),
+            Err(error) => {
+                tracing::error!(%error, "alert state not persisted: webhooks may announce open incidents again after a restart");
+            }
+        }
+    }
+    Arc::new(MemoryAlertStore::default())
+}
+
 /// Runs the daemon until `shutdown` fires: serves HTTP on `listener`, checks on schedule.
 pub async fn run(
     config: Config,
@@ -270,11 +284,10 @@ pub async fn run(
     let default_external_url = alert::default_external_url(address);
     let alert_runtime = alert::runtime(config.alerting.as_ref(), &default_external_url)
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.source.display()))?;
-    // In memory until the state store backs `AlertStore`.
     let alerting = Alerting::start(
         alert_runtime,
         Clock::now(),
-        Arc::new(MemoryAlertStore::default()),
+        alert_store(&state),
         metrics.clone(),
         domain_names(&options, &config),
         shutdown.clone(),

@@ -102,7 +102,7 @@ pub trait AlertStore: Send + Sync {
     async fn record_announced(&self, receiver: &str, id: &str) -> Result<(), StoreError>;
 }
 
-/// [`AlertStore`] in memory: survives reloads, not restarts (until the state store backs it).
+/// [`AlertStore`] in memory (no state directory): survives reloads, not restarts.
 #[derive(Debug, Default)]
 pub struct MemoryAlertStore {
     state: Mutex<MemoryState>,

@@ -55,6 +55,24 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (domain, check_name, code)
     );
     "#,
+    // 2: alerting state (issue 6): open alert incidents and which webhook announced which,
+    // so a restart re-sends the incidents to Alertmanager and re-announces nothing.
+    r#"
+    CREATE TABLE alert_incidents (
+        id               TEXT PRIMARY KEY,  -- label fingerprint and start, `{fp}-{millis}`
+        labels_json      TEXT NOT NULL,     -- JSON object of labels, as last sent
+        annotations_json TEXT NOT NULL,     -- JSON object of annotations
+        generator_url    TEXT NOT NULL,
+        starts_at_ns     INTEGER NOT NULL   -- unix nanoseconds
+    );
+    CREATE TABLE alert_announcements (
+        receiver     TEXT NOT NULL,         -- webhook name
+        incident_id  TEXT NOT NULL,         -- alert_incidents.id
+        announced_at REAL NOT NULL,         -- unix seconds
+        PRIMARY KEY (receiver, incident_id)
+    );
+    CREATE INDEX alert_announcements_incident ON alert_announcements (incident_id);
+    "#,
 ];
 
 /// The schema version this build produces.
@@ -123,5 +141,61 @@ mod tests {
             err.to_string().contains("not a maildrift database"),
             "{err}"
         );
+    }
+
+    /// A database as the previous release (schema 1) left it.
+    fn version_1(path: &Path) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO baselines VALUES ('a.example', 'mx', '[\"10 mx.a.example\"]', 1.0, 0)",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO incidents VALUES ('a.example', 'mx', 'drift', 'critical', 'm', 2.0, 7)",
+            [],
+        )
+        .unwrap();
+        conn
+    }
+
+    #[test]
+    fn schema_1_gains_the_alerting_tables_and_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(super::super::DB_FILE);
+        drop(version_1(&path));
+        // Through the real open path (integrity check, WAL, migrations).
+        let store = super::super::Store::open(dir.path()).unwrap();
+        store
+            .with_conn(|conn| {
+                let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                assert_eq!(version, latest());
+                let baseline: String = conn.query_row(
+                    "SELECT values_json FROM baselines WHERE domain = 'a.example'",
+                    [],
+                    |r| r.get(0),
+                )?;
+                assert_eq!(baseline, "[\"10 mx.a.example\"]");
+                let incidents: i64 =
+                    conn.query_row("SELECT count(*) FROM incidents", [], |r| r.get(0))?;
+                assert_eq!(incidents, 1);
+                conn.execute(
+                    "INSERT INTO alert_incidents VALUES ('f-1', '{}', '{}', '', 1)",
+                    [],
+                )?;
+                conn.execute(
+                    "INSERT INTO alert_announcements VALUES ('hook', 'f-1', 1.0)",
+                    [],
+                )?;
+                let announced: i64 =
+                    conn.query_row("SELECT count(*) FROM alert_announcements", [], |r| r.get(0))?;
+                assert_eq!(announced, 1);
+                Ok(())
+            })
+            .unwrap();
     }
 }

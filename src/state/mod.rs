@@ -3,11 +3,13 @@
 //! and crashes. Writes go through one writer thread fed by a bounded queue ([`StateWriter`]),
 //! so a slow or failing disk never holds up a check.
 
+mod alerts;
 mod migrations;
 mod queries;
 mod store;
 mod writer;
 
+pub use alerts::SqliteAlertStore;
 pub use queries::{EventQuery, Incident, StoredEvent};
 pub use store::{DB_FILE, Store, StoredDomain, Write};
 pub use writer::{StateService, StateWriter, WriterOptions};

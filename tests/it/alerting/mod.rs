@@ -2,6 +2,7 @@
 //! `prometheus-alertmanager`, started on a loopback port) and local webhook receivers that
 //! record exact payloads and check signatures.
 
+mod restart;
 mod webhooks;
 
 use crate::harness::{Daemon, dns_server, request, wait_until};
