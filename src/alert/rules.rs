@@ -17,7 +17,7 @@ pub const RUNBOOK_URL: &str =
 /// The path of a domain's page under the daemon's external URL (the alerts' `generatorURL`
 /// and the link in webhook messages).
 pub fn domain_page_path(domain: &str) -> String {
-    format!("/api/v1/domains/{domain}")
+    format!("/domains/{domain}")
 }
 
 /// A native alert (the same names as the rules in `deploy/prometheus/rules.yml`).

@@ -123,7 +123,7 @@ fn drift_alert_has_spec_labels_and_annotations() {
     );
     assert_eq!(
         content.generator_url,
-        "http://maildrift.test:9725/api/v1/domains/a.example"
+        "http://maildrift.test:9725/domains/a.example"
     );
     // A DNS failure: the drift alert is unknown, the check-failing one active.
     let failed = mx(None);

@@ -228,7 +228,7 @@ alerting:
     );
     assert_eq!(
         alert["generatorURL"],
-        "http://maildrift.test:9725/api/v1/domains/acme.example"
+        "http://maildrift.test:9725/domains/acme.example"
     );
     assert_eq!(alert["status"]["state"], "active");
     assert_eq!(
@@ -363,7 +363,7 @@ async fn alertmanager_client_authenticates_with_secrets_from_files_and_env() {
             "annotations": alert.content.annotations,
             "startsAt": "2023-11-14T22:13:20.000Z",
             "endsAt": "2023-11-14T22:17:20.000Z",
-            "generatorURL": "http://maildrift.test:9725/api/v1/domains/acme.example",
+            "generatorURL": "http://maildrift.test:9725/domains/acme.example",
         }])
     );
 

@@ -46,7 +46,7 @@ pub fn notice(status: NoticeStatus) -> Notice {
             content: AlertContent {
                 labels,
                 annotations,
-                generator_url: "http://maildrift.test:9725/api/v1/domains/acme.example".into(),
+                generator_url: "http://maildrift.test:9725/domains/acme.example".into(),
             },
             starts_at: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         },
@@ -107,7 +107,7 @@ async fn dingtalk_gets_markdown_and_a_valid_sign() {
                     "**[FIRING] MailDnsMxDrift: MX of acme.example changed**\n\n\
                      Domain: acme.example · Check: mx · Severity: critical\n\n{TEXT}\n\n\
                      Firing since 2023-11-14T22:13:20.000Z.\n\n\
-                     [Details](http://maildrift.test:9725/api/v1/domains/acme.example) · \
+                     [Details](http://maildrift.test:9725/domains/acme.example) · \
                      [Runbook](https://runbook.test/#maildnsmxdrift)"
                 ),
             },
@@ -168,7 +168,7 @@ async fn feishu_gets_text_with_timestamp_and_sign_in_the_body() {
             "[FIRING] MailDnsMxDrift: MX of acme.example changed\n\
              Domain: acme.example · Check: mx · Severity: critical\n{TEXT}\n\
              Firing since 2023-11-14T22:13:20.000Z.\n\
-             Details: http://maildrift.test:9725/api/v1/domains/acme.example\n\
+             Details: http://maildrift.test:9725/domains/acme.example\n\
              Runbook: https://runbook.test/#maildnsmxdrift"
         )
     );
@@ -191,7 +191,7 @@ async fn slack_and_wecom_payloads() {
             "*[FIRING] MailDnsMxDrift: MX of acme.example changed*\n\
              Domain: acme.example · Check: mx · Severity: critical\n{TEXT}\n\
              Firing since 2023-11-14T22:13:20.000Z.\n\
-             <http://maildrift.test:9725/api/v1/domains/acme.example|Details> · \
+             <http://maildrift.test:9725/domains/acme.example|Details> · \
              <https://runbook.test/#maildnsmxdrift|Runbook>"
         )})
     );
@@ -251,7 +251,7 @@ async fn generic_resolved_payload_is_the_alertmanager_webhook_shape() {
                 "annotations": annotations,
                 "startsAt": "2023-11-14T22:13:20.000Z",
                 "endsAt": "2023-11-14T22:23:20.000Z",
-                "generatorURL": "http://maildrift.test:9725/api/v1/domains/acme.example",
+                "generatorURL": "http://maildrift.test:9725/domains/acme.example",
                 "fingerprint": maildrift::alert::store::fingerprint(&notice.alert.content.labels),
             }],
         })
