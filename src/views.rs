@@ -22,7 +22,6 @@ pub struct ViewFactory {
     /// Since when each zone's serials disagree, shared by every domain.
     serials: Arc<SerialTracker>,
     /// The system resolvers' addresses, read once, for the resolver view.
-    system_resolvers: std::sync::OnceLock<Vec<SocketAddr>>,
     metrics: QueryMetrics,
     resolver_options: ResolverOptions,
     shared_max_age: Mutex<Duration>,
@@ -37,7 +36,6 @@ impl ViewFactory {
         Ok(ViewFactory {
             pool: Arc::new(ServerPool::new(direct.clone(), max_age)),
             serials: Arc::new(SerialTracker::default()),
-            system_resolvers: std::sync::OnceLock::new(),
             direct,
             metrics,
             resolver_options: ResolverOptions::default(),
@@ -71,10 +69,9 @@ impl ViewFactory {
         for spec in resolvers {
             match spec {
                 ResolverSpec::Addr(addr) => addrs.push(*addr),
-                ResolverSpec::System => addrs.extend(
-                    self.system_resolvers
-                        .get_or_init(crate::dns::hickory::system_resolver_addrs),
-                ),
+                ResolverSpec::System => {
+                    addrs.extend_from_slice(crate::dns::hickory::system_resolver_addrs());
+                }
             }
         }
         addrs.sort();

@@ -45,19 +45,21 @@ pub struct RecursiveResolver {
     label: String,
 }
 
-/// The addresses of the system's resolvers (/etc/resolv.conf); empty when unreadable.
-pub fn system_resolver_addrs() -> Vec<SocketAddr> {
-    match system_conf::read_system_conf() {
+/// The nameserver addresses of /etc/resolv.conf, read once per process (hickory's system
+/// resolver reads it once too); empty, with a warning, when it cannot be read.
+pub fn system_resolver_addrs() -> &'static [SocketAddr] {
+    static ADDRS: std::sync::OnceLock<Vec<SocketAddr>> = std::sync::OnceLock::new();
+    ADDRS.get_or_init(|| match system_conf::read_system_conf() {
         Ok((config, _)) => config
             .name_servers
             .iter()
             .map(|ns| SocketAddr::new(ns.ip, 53))
             .collect(),
         Err(error) => {
-            tracing::warn!(%error, "cannot read /etc/resolv.conf: no resolver view for \"system\"");
+            tracing::warn!(%error, "cannot read /etc/resolv.conf: no resolver addresses for \"system\"");
             Vec::new()
         }
-    }
+    })
 }
 
 impl RecursiveResolver {

@@ -220,7 +220,7 @@ fn header(out: &mut String, family: &Family) {
 }
 
 /// Escapes a label value per the text format (backslash, double quote, newline).
-fn escaped(value: &str) -> std::borrow::Cow<'_, str> {
+pub(super) fn escaped(value: &str) -> std::borrow::Cow<'_, str> {
     if !value.contains(['\\', '"', '\n']) {
         return value.into();
     }

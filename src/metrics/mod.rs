@@ -19,16 +19,7 @@ use std::sync::Arc;
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The checks this build runs (and exports series for).
-pub const ACTIVE_CHECKS: [CheckKind; 8] = [
-    CheckKind::Mx,
-    CheckKind::Spf,
-    CheckKind::Dkim,
-    CheckKind::Dmarc,
-    CheckKind::MtaSts,
-    CheckKind::TlsRpt,
-    CheckKind::Nameservers,
-    CheckKind::Dnssec,
-];
+pub const ACTIVE_CHECKS: [CheckKind; 8] = CheckKind::ALL;
 
 /// Every metric of the daemon.
 pub struct Metrics {

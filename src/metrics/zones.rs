@@ -77,20 +77,12 @@ impl ZoneTable {
                 let _ = writeln!(
                     out,
                     "{name}{{nameserver=\"{}\",zone=\"{}\"}} {serial}",
-                    escape(nameserver),
-                    escape(zone)
+                    super::domains::escaped(nameserver),
+                    super::domains::escaped(zone)
                 );
             }
         }
     }
-}
-
-/// Escapes a label value (backslash, double quote, newline).
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

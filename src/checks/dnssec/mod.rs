@@ -87,17 +87,7 @@ impl DnssecServers {
 }
 
 fn system_resolvers() -> Vec<SocketAddr> {
-    match hickory_resolver::system_conf::read_system_conf() {
-        Ok((config, _)) => config
-            .name_servers()
-            .iter()
-            .map(|ns| SocketAddr::new(ns.ip, 53))
-            .collect(),
-        Err(error) => {
-            tracing::warn!(%error, "cannot read the system resolver configuration for DNSSEC");
-            Vec::new()
-        }
-    }
+    crate::dns::hickory::system_resolver_addrs().to_vec()
 }
 
 /// What was asked and seen.
