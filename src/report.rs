@@ -179,18 +179,18 @@ pub fn to_text(reports: &[DomainReport], colour: bool) -> String {
             }
             let _ = writeln!(
                 out,
-                "  {:<8} {state} {}",
+                "  {:<11} {state} {}",
                 check.check.as_str(),
                 records.join(" | ")
             );
             if let Some(error) = &check.error {
-                let _ = writeln!(out, "             ! {error}");
+                let _ = writeln!(out, "                ! {error}");
             }
             for finding in &check.findings {
                 let label = format!("{:<8}", finding.severity.as_str());
                 let _ = writeln!(
                     out,
-                    "             {} {}: {}",
+                    "                {} {}: {}",
                     palette.severity(finding.severity, &label),
                     finding.code,
                     finding.message
@@ -248,7 +248,7 @@ mod tests {
         let warn = report(vec![finding.clone()], true);
         let plain = to_text(std::slice::from_ref(&warn), false);
         assert!(!plain.contains('\x1b'), "{plain}");
-        assert!(plain.contains("dmarc    warn"), "{plain}");
+        assert!(plain.contains("dmarc       warn"), "{plain}");
         let coloured = to_text(std::slice::from_ref(&warn), true);
         assert!(coloured.contains("\x1b[33mwarning"), "{coloured}");
         assert_eq!(exit_code(std::slice::from_ref(&warn)), 0);

@@ -168,7 +168,7 @@ async fn check_command_reports_json_and_text_with_spec_exit_codes() {
     assert_eq!(code, Some(1));
     assert!(!stdout.contains('\x1b'), "{stdout}");
     assert!(stdout.starts_with("shop.example\n"), "{stdout}");
-    assert!(stdout.contains("  dmarc    FAIL"), "{stdout}");
+    assert!(stdout.contains("  dmarc       FAIL"), "{stdout}");
     assert!(stdout.contains("critical spf_not_authorized: SPF of shop.example gives fail for sending IP 198.51.100.9"), "{stdout}");
 
     // DNS that does not answer: exit 2.
