@@ -114,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
         nameservers: vec![dns.addr()],
         shard: None,
         state_dir: state_dir.as_ref().map(|d| d.path().to_owned()),
+        web_config: None,
     };
     let started = Instant::now();
     let daemon = tokio::spawn(app::run(config, options, listener, shutdown.clone()));

@@ -62,6 +62,8 @@ pub struct RunOptions {
     pub shard: Option<Shard>,
     /// Where baselines and the event timeline are persisted (`None`: in memory only).
     pub state_dir: Option<std::path::PathBuf>,
+    /// `--web.config.file`: TLS and basic auth for the HTTP server (`None`: plain, open).
+    pub web_config: Option<Arc<http::web_config::WebConfig>>,
 }
 
 impl RunOptions {
@@ -304,6 +306,7 @@ pub async fn run(
     let monitor = Arc::new(monitor);
     log_warnings(&config);
     let (plan_tx, plan_rx) = watch::channel(Arc::new(Vec::new()));
+    let web_config = options.web_config.clone();
     let reloader = Reloader {
         source: config.source.clone(),
         options,
@@ -341,10 +344,7 @@ pub async fn run(
     let hangups = tokio::spawn(reload_on_sighup(state.clone(), shutdown.clone()));
 
     let router = http::router(state.clone());
-    let server_shutdown = shutdown.clone();
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(async move { server_shutdown.cancelled().await })
-        .await;
+    let served = http::web_config::serve(listener, router, web_config, shutdown.clone()).await;
     shutdown.cancel();
     hangups.abort();
     let _ = scheduler.await;

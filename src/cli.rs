@@ -151,6 +151,10 @@ pub struct RunArgs {
     /// Watch only shard I of N (`I/N`, 0-based): domains are split by a stable hash.
     #[arg(long, env = "MAILDRIFT_SHARD", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
+    /// TLS and basic auth for the HTTP server (Prometheus exporter-toolkit format); re-read
+    /// when it or the certificates it names change.
+    #[arg(long = "web.config.file", env = "MAILDRIFT_WEB_CONFIG_FILE")]
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// Output format of `check`.
@@ -289,13 +293,25 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         nameservers: cli.common.nameservers.clone(),
         shard,
         state_dir: Some(cli.common.state_dir.clone()),
+        web_config: None,
     };
     match &cli.command {
         Command::Run(args) => {
             let config = Config::load(&args.config)
                 .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
+            let web_config = match &args.web_config_file {
+                Some(file) => Some(std::sync::Arc::new(
+                    crate::http::web_config::WebConfig::load(file)
+                        .map_err(|e| anyhow::anyhow!("invalid web config: {e}"))?,
+                )),
+                None => None,
+            };
             let listener = bind(&args.listen_address).await?;
-            app::run(config, options(args.shard), listener, shutdown_on_signals()).await?;
+            let options = RunOptions {
+                web_config,
+                ..options(args.shard)
+            };
+            app::run(config, options, listener, shutdown_on_signals()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { file } => match Config::load(file) {

@@ -67,6 +67,7 @@ pub async fn run(
         nameservers: vec![dns.addr()],
         shard: None,
         state_dir: Some(state_dir.clone()),
+        web_config: None,
     };
     let web = listener
         .local_addr()

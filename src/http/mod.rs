@@ -3,6 +3,7 @@
 mod api;
 pub mod client;
 mod status_page;
+pub mod web_config;
 
 use crate::app::AppState;
 use crate::metrics::TEXT_CONTENT_TYPE;

@@ -12,3 +12,4 @@ mod daemon;
 mod demo;
 mod harness;
 mod state;
+mod web_config;
