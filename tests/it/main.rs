@@ -10,5 +10,6 @@ mod authoritative;
 mod cli;
 mod daemon;
 mod demo;
+mod deploy;
 mod harness;
 mod state;
