@@ -10,6 +10,7 @@ mod authoritative;
 mod cli;
 mod daemon;
 mod demo;
+mod deploy;
 mod harness;
 mod state;
 mod web_config;

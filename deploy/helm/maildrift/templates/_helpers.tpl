@@ -1,0 +1,132 @@
+{{/* The name of every object of a release. */}}
+{{- define "maildrift.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels that select the release's pods. */}}
+{{- define "maildrift.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Labels of every object. */}}
+{{- define "maildrift.labels" -}}
+{{ include "maildrift.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* The pod template shared by the Deployment (shards: 1) and the StatefulSet (shards > 1). */}}
+{{- define "maildrift.podTemplate" -}}
+metadata:
+  labels:
+    {{- include "maildrift.selectorLabels" . | nindent 4 }}
+  {{- if not .Values.reloader.enabled }}
+  annotations:
+    checksum/config: {{ toYaml .Values.config | sha256sum }}
+  {{- end }}
+spec:
+  automountServiceAccountToken: false
+  securityContext:
+    {{- toYaml .Values.podSecurityContext | nindent 4 }}
+  containers:
+    - name: maildrift
+      image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      args:
+        - run
+        - --config=/etc/maildrift/maildrift.yml
+        - --web.listen-address=:9725
+        - --state-dir=/var/lib/maildrift
+        - --log.format={{ .Values.logFormat }}
+        {{- range .Values.extraArgs }}
+        - {{ . | quote }}
+        {{- end }}
+      {{- if gt (int .Values.shards) 1 }}
+      env:
+        - name: POD_INDEX
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.labels['apps.kubernetes.io/pod-index']
+        - name: MAILDRIFT_SHARD
+          value: "$(POD_INDEX)/{{ .Values.shards }}"
+      {{- end }}
+      ports:
+        - name: http-metrics
+          containerPort: 9725
+          protocol: TCP
+      livenessProbe:
+        httpGet: { path: /-/healthy, port: http-metrics }
+        periodSeconds: 10
+        timeoutSeconds: 5
+      readinessProbe:
+        httpGet: { path: /-/ready, port: http-metrics }
+        periodSeconds: 10
+        timeoutSeconds: 5
+      resources:
+        {{- toYaml .Values.resources | nindent 8 }}
+      securityContext:
+        {{- toYaml .Values.securityContext | nindent 8 }}
+      volumeMounts:
+        - { name: config, mountPath: /etc/maildrift, readOnly: true }
+        - { name: state, mountPath: /var/lib/maildrift }
+        - { name: tmp, mountPath: /tmp }
+    {{- if .Values.reloader.enabled }}
+    - name: config-reloader
+      image: {{ .Values.reloader.image }}
+      command:
+        - /bin/sh
+        - -c
+        - |
+          last="$(readlink /etc/maildrift/..data)"
+          while true; do
+            sleep 10
+            now="$(readlink /etc/maildrift/..data)"
+            if [ "$now" != "$last" ]; then
+              wget -q -O - --post-data '' http://127.0.0.1:9725/-/reload \
+                && echo "config reloaded ($now)" \
+                || echo "config reload refused or failed ($now): see maildrift's log"
+              last="$now"
+            fi
+          done
+      resources:
+        requests: { cpu: 1m, memory: 4Mi }
+        limits: { memory: 16Mi }
+      securityContext:
+        {{- toYaml .Values.securityContext | nindent 8 }}
+      volumeMounts:
+        - { name: config, mountPath: /etc/maildrift, readOnly: true }
+    {{- end }}
+  volumes:
+    - name: config
+      configMap:
+        name: {{ include "maildrift.fullname" . }}
+    - name: tmp
+      emptyDir:
+        sizeLimit: 64Mi
+    {{- if not .Values.persistence.enabled }}
+    - name: state
+      emptyDir: {}
+    {{- else if le (int .Values.shards) 1 }}
+    - name: state
+      persistentVolumeClaim:
+        claimName: {{ include "maildrift.fullname" . }}-state
+    {{- end }}
+  {{- with .Values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
