@@ -110,9 +110,13 @@ pub struct AcceptArgs {
     /// Only this check (default: every check compared with a learned baseline).
     #[arg(long, value_parser = parse_check)]
     pub check: Option<CheckKind>,
-    /// The daemon's URL (default: from --web.listen-address).
+    /// The daemon's URL, `http://` or `https://`, with `user:password@` when it asks for
+    /// basic auth (default: from --web.listen-address).
     #[arg(long, env = "MAILDRIFT_URL")]
     pub url: Option<String>,
+    /// Extra CA certificate (PEM) to trust for an `https://` URL (private PKI).
+    #[arg(long, env = "MAILDRIFT_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// The daemon's listen address, to find it when --url is not given.
     #[arg(
         long = "web.listen-address",
@@ -371,6 +375,17 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// The daemon's URL for the CLI: `--url`, else the loopback form of the listen address.
+/// The URL without its password, for messages.
+fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("xxx"));
+            parsed.to_string().trim_end_matches('/').to_owned()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 fn daemon_url(args: &AcceptArgs) -> Result<String, String> {
     if let Some(url) = &args.url {
         return Ok(url.trim_end_matches('/').to_owned());
@@ -405,34 +420,94 @@ fn print_accepted(domain: &str, accepted: &[crate::monitor::AcceptedBaseline], v
     println!("({via})");
 }
 
+/// Whether `error` (or any error under it) is a refused TCP connection: nothing listens, so
+/// the daemon is down. Any other failure (TLS, auth, timeout) must not fall back to writing
+/// the store a running daemon owns.
+fn connection_refused(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// POSTs to the daemon's accept endpoint: (status, body).
+async fn post_accept(
+    url: &str,
+    args: &AcceptArgs,
+    domain: &str,
+) -> anyhow::Result<Result<(u16, String), reqwest::Error>> {
+    let mut target = reqwest::Url::parse(&format!("{url}/api/v1/domains/{domain}/accept"))
+        .with_context(|| format!("{url:?} is not a URL"))?;
+    anyhow::ensure!(
+        matches!(target.scheme(), "http" | "https"),
+        "{url:?}: expected an http:// or https:// URL"
+    );
+    if let Some(check) = args.check {
+        target
+            .query_pairs_mut()
+            .append_pair("check", check.as_str());
+    }
+    let user = target.username().to_owned();
+    let password = target.password().map(str::to_owned);
+    let _ = target.set_username("");
+    let _ = target.set_password(None);
+    let mut builder = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(ca_file) = &args.ca_file {
+        let pem = std::fs::read(ca_file)
+            .with_context(|| format!("reading --ca-file {}", ca_file.display()))?;
+        let certificate = reqwest::Certificate::from_pem(&pem)
+            .with_context(|| format!("--ca-file {} is not a PEM certificate", ca_file.display()))?;
+        builder = builder.add_root_certificate(certificate);
+    }
+    let client = builder.build().context("building the HTTP client")?;
+    let mut request = client.post(target);
+    if !user.is_empty() {
+        request = request.basic_auth(user, password);
+    }
+    Ok(match request.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            Ok((status, response.text().await.unwrap_or_default()))
+        }
+        Err(error) => Err(error),
+    })
+}
+
 /// `maildrift baseline accept`: through the daemon's API, or the store when it is down.
 async fn accept(args: &AcceptArgs, state_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
-    use crate::http::client;
     let domain = crate::dns::normalize_name(&args.domain);
     let url = daemon_url(args).map_err(anyhow::Error::msg)?;
-    let (authority, prefix) = client::split_url(&url).map_err(anyhow::Error::msg)?;
-    let mut path = format!("{prefix}/api/v1/domains/{domain}/accept");
-    if let Some(check) = args.check {
-        path.push_str(&format!("?check={check}"));
-    }
-    match client::request(&authority, "POST", &path).await {
-        Ok(response) => {
-            let body: serde_json::Value = serde_json::from_str(&response.body)
-                .unwrap_or_else(|_| serde_json::json!({ "error": response.body.trim() }));
-            if response.status != 200 {
+    match post_accept(&url, args, &domain).await? {
+        Ok((status, body)) => {
+            let body: serde_json::Value = serde_json::from_str(&body)
+                .unwrap_or_else(|_| serde_json::json!({ "error": body.trim() }));
+            if status != 200 {
                 let error = body["error"].as_str().unwrap_or("unexpected answer");
-                eprintln!("Error: {url}: {} {error}", response.status);
+                eprintln!("Error: {}: {status} {error}", redacted(&url));
                 return Ok(ExitCode::from(1));
             }
             let accepted: Vec<crate::monitor::AcceptedBaseline> =
                 serde_json::from_value(body["accepted"].clone()).unwrap_or_default();
-            print_accepted(&domain, &accepted, &format!("by the daemon at {url}"));
+            print_accepted(
+                &domain,
+                &accepted,
+                &format!("by the daemon at {}", redacted(&url)),
+            );
             if body["persisted"] == serde_json::json!(false) {
                 eprintln!("warning: the daemon could not persist it (state store unavailable)");
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+        Err(e) if connection_refused(&e) => {
+            let url = redacted(&url);
             let file = state_dir.join(crate::state::DB_FILE);
             if !file.exists() {
                 eprintln!(
@@ -462,7 +537,10 @@ async fn accept(args: &AcceptArgs, state_dir: &std::path::Path) -> anyhow::Resul
                 }
             }
         }
-        Err(e) => Err(anyhow::anyhow!("cannot reach the daemon at {url}: {e}")),
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot reach the daemon at {}: {e}",
+            redacted(&url)
+        )),
     }
 }
 

@@ -1,7 +1,6 @@
 //! The HTTP surface (SPEC.md "HTTP endpoints"): metrics, health, reload, JSON API, status page.
 
 mod api;
-pub mod client;
 mod status_page;
 pub mod web_config;
 

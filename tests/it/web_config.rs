@@ -168,6 +168,49 @@ async fn https_with_basic_auth_and_live_changes() {
     assert_eq!(status, 200);
     assert!(body.contains("maildrift_build_info"), "{body}");
 
+    // `maildrift baseline accept` reaches the protected daemon over HTTPS with credentials
+    // from the URL and the CA from --ca-file. A refusal (401) is reported, never taken for
+    // "the daemon is down": the state database is not touched.
+    let ca_file = server.dir.path().join("ca.pem");
+    let state_dir = server.dir.path().join("cli-state");
+    let accept = |password: &'static str| {
+        let url = format!("https://alice:{password}@localhost:{port}");
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_maildrift"));
+        command
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .args([
+                "baseline",
+                "accept",
+                "nowhere.example",
+                "--url",
+                &url,
+                "--ca-file",
+            ])
+            .arg(&ca_file);
+        async move {
+            let output = command.output().await.unwrap();
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
+        }
+    };
+    let (code, stderr) = accept("wrong").await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(": 401"), "{stderr}");
+    assert!(!stderr.contains("wrong"), "password printed: {stderr}");
+    let (code, stderr) = accept("wonderland").await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(": 404"),
+        "authenticated, then: not watched: {stderr}"
+    );
+    assert!(
+        !state_dir.join("maildrift.db").exists(),
+        "the CLI wrote the store"
+    );
+
     // Plain HTTP on the TLS port gets no HTTP answer.
     let plain = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
