@@ -126,16 +126,8 @@ impl MacroString {
         if self.depends_on_sender() {
             return None;
         }
-        let mut out = String::new();
-        for part in &self.parts {
-            match part {
-                MacroPart::Literal(text) => out.push_str(text),
-                MacroPart::Percent => out.push('%'),
-                MacroPart::Space => out.push(' '),
-                MacroPart::UrlSpace => out.push_str("%20"),
-                MacroPart::Expand(m) => out.push_str(&transform(m, domain)),
-            }
-        }
+        // Without sender-dependent macros, every macro left is `%{d}`.
+        let out = self.render(|_| domain.to_owned());
         Some(truncate_name(crate::dns::normalize_name(&out)))
     }
 }
@@ -193,6 +185,14 @@ pub fn nibbles(ip: std::net::Ipv6Addr) -> Vec<String> {
 impl MacroString {
     /// Expands every macro with the values of a real SMTP transaction (`check_host`).
     pub fn expand_for(&self, context: &MacroContext<'_>) -> String {
+        let out = self.render(|letter| context.value(letter));
+        truncate_name(crate::dns::normalize_name(&out))
+    }
+}
+
+impl MacroString {
+    /// The string with each macro replaced by the transformed `value` of its letter.
+    fn render(&self, value: impl Fn(MacroLetter) -> String) -> String {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -200,10 +200,10 @@ impl MacroString {
                 MacroPart::Percent => out.push('%'),
                 MacroPart::Space => out.push(' '),
                 MacroPart::UrlSpace => out.push_str("%20"),
-                MacroPart::Expand(m) => out.push_str(&transform(m, &context.value(m.letter))),
+                MacroPart::Expand(m) => out.push_str(&transform(m, &value(m.letter))),
             }
         }
-        truncate_name(crate::dns::normalize_name(&out))
+        out
     }
 }
 
