@@ -44,30 +44,29 @@ pub fn check_config(file: Option<&Path>, domains: &[String]) -> Result<Config, S
     Config::parse(&text, Path::new("<command line>")).map_err(|e| e.to_string())
 }
 
-/// Checks every domain of `config` once, concurrently.
+/// Checks every domain of `config` once, at most `defaults.concurrency` at a time (as the
+/// daemon does), each within its timeout; reports come back in the config's order.
 pub async fn run_once(config: &Config, options: &RunOptions) -> anyhow::Result<Vec<DomainReport>> {
+    use futures::StreamExt;
     let metrics = Metrics::new(crate::app::VERSION, "unknown");
     let views = ViewFactory::new(metrics.dns.clone()).await?;
     let domains = options.domains(config);
     let limits = &crate::checks::spf::SpfLimits::default();
-    let mut runs = Vec::with_capacity(domains.len());
-    for domain in &domains {
+    let views = &views;
+    let runs = futures::stream::iter(&domains).map(|domain| async move {
         let view = views.view(domain)?;
-        runs.push(async move {
-            let previous = crate::checks::PreviousState::default();
-            let run = engine::check_domain(domain, &view, limits, &previous);
-            tokio::time::timeout(domain.timeout, run).await.ok()
-        });
-    }
-    let results = futures::future::join_all(runs).await;
-    Ok(results
+        let previous = crate::checks::PreviousState::default();
+        let run = engine::check_domain(domain, &view, limits, &previous);
+        let report = tokio::time::timeout(domain.timeout, run)
+            .await
+            .unwrap_or_else(|_| DomainReport::empty(&domain.name, std::time::SystemTime::now()));
+        Ok::<_, anyhow::Error>(report)
+    });
+    runs.buffered(config.global.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await
         .into_iter()
-        .zip(&domains)
-        .map(|(report, domain)| {
-            report
-                .unwrap_or_else(|| DomainReport::empty(&domain.name, std::time::SystemTime::now()))
-        })
-        .collect())
+        .collect()
 }
 
 /// SPEC.md: `{"domains":[{"domain":…,"checks":{"<check>":{"success","records","findings"}}}]}`,

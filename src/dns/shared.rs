@@ -5,7 +5,8 @@
 use super::{Answer, DnsLookup, LookupResult, RecordType, normalize_name};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
-use std::collections::HashMap;
+use hashlink::LinkedHashMap;
+use hashlink::linked_hash_map::RawEntryMut;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,9 +14,6 @@ use tokio::time::Instant;
 
 /// Default bound on remembered answers (and lookups in flight).
 pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
-
-/// Map size below which expired entries are not swept.
-const MIN_SWEEP_SIZE: usize = 1024;
 
 /// A lookup in flight, awaited by every caller asking the same question.
 type InFlight = Shared<BoxFuture<'static, LookupResult>>;
@@ -37,12 +35,16 @@ pub struct SharedLookups {
     generation: AtomicU64,
 }
 
-/// The map and its sweeping schedule.
+/// The questions, least recently used first. Every operation is O(1) amortised: a full map
+/// drops its least recently used entry, and expired answers are dropped from the front as
+/// they are met, so no insert ever walks the whole map (a walk per insert once the map was
+/// full of live answers made a 100,000-domain round quadratic).
 struct State {
-    /// One entry per question.
-    entries: HashMap<Key, Entry>,
-    /// Sweep expired entries when the map reaches this size.
-    sweep_at: usize,
+    /// One entry per question, in order of last use.
+    entries: LinkedHashMap<Key, Entry>,
+    /// Entries removed to make room or because they expired (work done besides the
+    /// question itself: at most one eviction per insert plus each expiry once).
+    evicted: u64,
 }
 
 /// A question's state.
@@ -63,6 +65,13 @@ enum Entry {
     },
 }
 
+impl Entry {
+    /// True for an answer whose reuse has ended.
+    fn expired(&self, now: Instant) -> bool {
+        matches!(self, Entry::Ready { expires, .. } if *expires <= now)
+    }
+}
+
 impl SharedLookups {
     /// Wraps `inner`; answers live at most `max_age`.
     pub fn new(inner: Arc<dyn DnsLookup>, max_age: Duration) -> SharedLookups {
@@ -70,7 +79,7 @@ impl SharedLookups {
     }
 
     /// Like [`SharedLookups::new`], remembering at most `max_entries` questions; when full,
-    /// answers are still coalesced but not kept.
+    /// the least recently used question is forgotten to make room.
     pub fn with_max_entries(
         inner: Arc<dyn DnsLookup>,
         max_age: Duration,
@@ -81,8 +90,8 @@ impl SharedLookups {
             max_age,
             max_entries: max_entries.max(1),
             state: Mutex::new(State {
-                entries: HashMap::new(),
-                sweep_at: MIN_SWEEP_SIZE.min(max_entries.max(1)),
+                entries: LinkedHashMap::new(),
+                evicted: 0,
             }),
             generation: AtomicU64::new(0),
         }
@@ -96,6 +105,11 @@ impl SharedLookups {
     /// True when nothing is remembered or in flight.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Entries dropped so far to make room or because they expired.
+    pub fn evicted(&self) -> u64 {
+        self.lock().evicted
     }
 
     /// Forgets every remembered answer (lookups in flight complete normally).
@@ -116,30 +130,45 @@ impl SharedLookups {
         let (generation, future) = {
             let mut state = self.lock();
             let now = Instant::now();
-            match state.entries.get(&key) {
-                Some(Entry::Ready { answer, expires }) if *expires > now => {
-                    return Ok(answer.clone());
+            let in_flight = match state.entries.raw_entry_mut().from_key(&key) {
+                RawEntryMut::Occupied(mut occupied) => {
+                    occupied.to_back();
+                    match occupied.get() {
+                        Entry::Ready { answer, expires } if *expires > now => {
+                            return Ok(answer.clone());
+                        }
+                        Entry::Pending { generation, future } => {
+                            Some((*generation, future.clone()))
+                        }
+                        Entry::Ready { .. } => None,
+                    }
                 }
-                Some(Entry::Pending { generation, future }) => (*generation, future.clone()),
-                _ => {
-                    let generation = self.generation.fetch_add(1, Ordering::Relaxed);
-                    let inner = self.inner.clone();
-                    let (owned_name, owned_type) = key.clone();
-                    let future = async move { inner.lookup(&owned_name, owned_type).await }
-                        .boxed()
-                        .shared();
-                    let entry = Entry::Pending {
-                        generation,
-                        future: future.clone(),
-                    };
-                    state.insert(key.clone(), entry, self.max_entries, now);
-                    (generation, future)
-                }
+                RawEntryMut::Vacant(_) => None,
+            };
+            match in_flight {
+                Some(in_flight) => in_flight,
+                None => self.start(&mut state, key.clone(), now),
             }
         };
         let result = future.await;
         self.complete(key, generation, &result);
         result
+    }
+
+    /// Starts the lookup of `key` and remembers it as pending.
+    fn start(&self, state: &mut State, key: Key, now: Instant) -> (u64, InFlight) {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        let inner = self.inner.clone();
+        let (owned_name, owned_type) = key.clone();
+        let future = async move { inner.lookup(&owned_name, owned_type).await }
+            .boxed()
+            .shared();
+        let entry = Entry::Pending {
+            generation,
+            future: future.clone(),
+        };
+        state.insert(key, entry, self.max_entries, now);
+        (generation, future)
     }
 
     /// Turns the pending entry into a reusable answer, or removes it (errors and TTL 0).
@@ -163,7 +192,7 @@ impl SharedLookups {
                     answer: answer.clone(),
                     expires: Instant::now() + reuse,
                 };
-                state.entries.insert(key, entry);
+                state.entries.replace(key, entry);
             }
             _ => {
                 state.entries.remove(&key);
@@ -173,20 +202,23 @@ impl SharedLookups {
 }
 
 impl State {
-    /// Inserts a pending entry, sweeping expired answers when the map has grown. When the
-    /// map is full of live entries the question is still asked, just not shared.
+    /// Inserts (or replaces) an entry as the most recently used. Expired answers at the
+    /// front go first; then, when the map is full, the least recently used entry. A pending
+    /// entry dropped this way only stops being shared: its callers still get the answer.
     fn insert(&mut self, key: Key, entry: Entry, max_entries: usize, now: Instant) {
-        if self.entries.len() >= self.sweep_at {
-            self.entries.retain(|_, entry| match entry {
-                Entry::Pending { .. } => true,
-                Entry::Ready { expires, .. } => *expires > now,
-            });
-            self.sweep_at =
-                (self.entries.len() * 2).clamp(MIN_SWEEP_SIZE.min(max_entries), max_entries);
+        while self
+            .entries
+            .front()
+            .is_some_and(|(_, front)| front.expired(now))
+        {
+            self.entries.pop_front();
+            self.evicted += 1;
         }
-        if self.entries.len() < max_entries || self.entries.contains_key(&key) {
-            self.entries.insert(key, entry);
+        if !self.entries.contains_key(&key) && self.entries.len() >= max_entries {
+            self.entries.pop_front();
+            self.evicted += 1;
         }
+        self.entries.insert(key, entry);
     }
 }
 

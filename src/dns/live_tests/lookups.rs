@@ -438,3 +438,35 @@ async fn memory_is_bounded() {
     shared.lookup("fresh.test", RecordType::Txt).await.unwrap();
     assert_eq!(shared.len(), 1, "expired entries swept on insert");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_full_memo_does_constant_work_per_insert_and_keeps_hot_answers() {
+    // Full of live answers (nothing expires while the test runs), then many more distinct
+    // questions: each insert drops exactly one entry, never walks the map, and a question
+    // asked between every insert (a provider's SPF include) stays remembered.
+    const CAP: usize = 1_000;
+    const MORE: usize = 20_000;
+    let inner = Counting::new(Ok(Answer::records(vec![RData::Txt("x".into())], 300)));
+    let shared = SharedLookups::with_max_entries(inner.clone(), Duration::from_secs(60), CAP);
+    for i in 0..CAP {
+        let name = format!("fill{i}.test");
+        shared.lookup(&name, RecordType::Txt).await.unwrap();
+    }
+    assert_eq!(shared.evicted(), 0);
+    for i in 0..MORE {
+        shared.lookup("hot.test", RecordType::Txt).await.unwrap();
+        let name = format!("new{i}.test");
+        shared.lookup(&name, RecordType::Txt).await.unwrap();
+    }
+    assert_eq!(shared.len(), CAP);
+    assert_eq!(
+        shared.evicted(),
+        MORE as u64 + 1,
+        "one entry dropped per insert into the full map (the +1: the hot question's own insert)"
+    );
+    assert_eq!(
+        inner.calls(),
+        CAP + MORE + 1,
+        "the hot question was asked once; every other question once"
+    );
+}

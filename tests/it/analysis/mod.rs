@@ -3,6 +3,7 @@
 //! server whose certificate comes from a test CA (and DMARC weakening seen by the daemon);
 //! DNSSEC against signed zones.
 
+mod check_concurrency;
 mod dnssec;
 mod mta_sts;
 
