@@ -2,8 +2,9 @@
 //! until the shutdown token fires, and applies reloads (SIGHUP, `POST /-/reload`).
 
 use crate::alert::{self, Alerting, Clock, MemoryAlertStore};
+use crate::checks::Registry;
 use crate::config::{Config, DomainConfig, ResolverSpec};
-use crate::http;
+use crate::http::{self, AppState, Reload};
 use crate::metrics::Metrics;
 use crate::monitor::{Monitor, Persistence, Timeline};
 use crate::scheduler::{self, DomainChecker, PlanEntry, RoundObserver};
@@ -46,7 +47,7 @@ impl Shard {
 
     /// Whether `domain` belongs to this shard (stable across restarts and versions).
     pub fn owns(&self, domain: &str) -> bool {
-        let hash = crate::metrics::fingerprint(&[domain.to_owned()]);
+        let hash = crate::checks::fingerprint(&[domain.to_owned()]);
         hash % u64::from(self.count) == u64::from(self.index)
     }
 }
@@ -92,26 +93,6 @@ impl RunOptions {
     }
 }
 
-/// Shared by the HTTP handlers and the daemon's tasks.
-pub struct AppState {
-    /// Every metric.
-    pub metrics: Arc<Metrics>,
-    /// Watched domains and their state.
-    pub monitor: Arc<Monitor>,
-    /// True once the first pass over all domains finished.
-    pub ready: AtomicBool,
-    /// The state store (baselines, incidents, timeline).
-    pub state: Arc<StateService>,
-    reloader: Reloader,
-}
-
-impl AppState {
-    /// Re-reads the config file; the old config keeps running when the new one is invalid.
-    pub async fn reload(&self) -> Result<usize, String> {
-        self.reloader.reload(&self.metrics, &self.monitor).await
-    }
-}
-
 struct Reloader {
     source: std::path::PathBuf,
     options: RunOptions,
@@ -134,7 +115,6 @@ impl Reloader {
         if let Some(shortest) = domains.iter().map(|d| d.interval).min() {
             self.views.set_round_interval(shortest);
         }
-        self.views.set_serial_grace(config.global.ns_serial_grace);
         let mut wanted = Vec::with_capacity(domains.len());
         for domain in domains {
             let view = self
@@ -152,7 +132,7 @@ impl Reloader {
             .collect();
         let count = plan.len();
         self.state.set_retention(config.state.retention);
-        monitor.replace(wanted);
+        monitor.replace(wanted, config.global.clone());
         self.plan.send_replace(Arc::new(plan));
         Ok(count)
     }
@@ -184,6 +164,19 @@ impl Reloader {
             }
         }
         result
+    }
+}
+
+/// What `POST /-/reload` and SIGHUP run: the reloader with the monitor it reconfigures.
+struct ReloadHandle {
+    reloader: Reloader,
+    metrics: Arc<Metrics>,
+    monitor: Arc<Monitor>,
+}
+
+impl Reload for ReloadHandle {
+    fn reload(&self) -> BoxFuture<'_, Result<usize, String>> {
+        Box::pin(self.reloader.reload(&self.metrics, &self.monitor))
     }
 }
 
@@ -268,9 +261,11 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let checks = Arc::new(Registry::standard());
     let metrics = Arc::new(Metrics::new(
         VERSION,
         option_env!("MAILDRIFT_REVISION").unwrap_or("unknown"),
+        &checks,
     ));
     let views = ViewFactory::new(metrics.dns.clone())
         .await
@@ -294,7 +289,7 @@ pub async fn run(
         domain_names(&options, &config),
         shutdown.clone(),
     );
-    let mut monitor = Monitor::new(metrics.clone()).with_observer(alerting.clone());
+    let mut monitor = Monitor::new(metrics.clone(), checks).with_observer(alerting.clone());
     if options.state_dir.is_some() {
         monitor = monitor
             .with_persistence(Persistence {
@@ -323,11 +318,15 @@ pub async fn run(
     metrics.reload_successful.set(1);
     metrics.reload_success_timestamp.set(unix_now());
     let app_state = Arc::new(AppState {
-        metrics,
+        metrics: metrics.clone(),
         monitor: monitor.clone(),
         ready: AtomicBool::new(false),
         state: state.clone(),
-        reloader,
+        reloader: Arc::new(ReloadHandle {
+            reloader,
+            metrics,
+            monitor: monitor.clone(),
+        }),
     });
     let state = app_state;
     tracing::info!(%address, domains, config = %config.source.display(), "maildrift started");

@@ -8,8 +8,6 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod dns;
-pub mod drift;
-pub mod engine;
 pub mod finding;
 pub mod http;
 pub mod metrics;

@@ -2,8 +2,8 @@
 //! table or SPEC.md's JSON.
 
 use crate::app::RunOptions;
+use crate::checks::{self, DomainReport, JsonShape, Known, Registry};
 use crate::config::Config;
-use crate::engine::{self, DomainReport};
 use crate::finding::Severity;
 use crate::metrics::Metrics;
 use crate::views::ViewFactory;
@@ -48,15 +48,15 @@ pub fn check_config(file: Option<&Path>, domains: &[String]) -> Result<Config, S
 /// daemon does), each within its timeout; reports come back in the config's order.
 pub async fn run_once(config: &Config, options: &RunOptions) -> anyhow::Result<Vec<DomainReport>> {
     use futures::StreamExt;
-    let metrics = Metrics::new(crate::app::VERSION, "unknown");
+    let registry = &Registry::standard();
+    let metrics = Metrics::new(crate::app::VERSION, "unknown", registry);
     let views = ViewFactory::new(metrics.dns.clone()).await?;
     let domains = options.domains(config);
-    let limits = &crate::checks::spf::SpfLimits::default();
     let views = &views;
+    let global = &config.global;
     let runs = futures::stream::iter(&domains).map(|domain| async move {
         let view = views.view(domain)?;
-        let previous = crate::checks::PreviousState::default();
-        let run = engine::check_domain(domain, &view, limits, &previous);
+        let run = checks::run_domain(registry, domain, &view, global, Known::default());
         let report = tokio::time::timeout(domain.timeout, run)
             .await
             .unwrap_or_else(|_| DomainReport::empty(&domain.name, std::time::SystemTime::now()));
@@ -106,23 +106,43 @@ pub fn to_json(reports: &[DomainReport]) -> String {
     serde_json::to_string_pretty(&json!({ "domains": domains })).unwrap_or_default()
 }
 
+/// The `metrics` of one domain: the gauge families the checks show in JSON, as this run
+/// found them.
 fn metrics_json(report: &DomainReport) -> serde_json::Value {
     let mut metrics = serde_json::Map::new();
-    let mut put = |key: &str, value: serde_json::Value| {
-        if !value.is_null() {
+    for values in report.checks.iter().flat_map(|c| &c.gauges) {
+        let value = match values.family.json {
+            None => continue,
+            Some(JsonShape::Number(key)) => values.samples.first().map(|(_, v)| (key, number(*v))),
+            Some(JsonShape::ByLabel(key)) => {
+                let by_label: serde_json::Map<String, serde_json::Value> = values
+                    .samples
+                    .iter()
+                    .filter_map(|(labels, v)| Some((labels.first()?.clone(), number(*v))))
+                    .collect();
+                Some((key, serde_json::Value::Object(by_label)))
+            }
+            Some(JsonShape::Label(key)) => values
+                .samples
+                .iter()
+                .find(|(_, v)| *v == 1.0)
+                .and_then(|(labels, _)| labels.first())
+                .map(|label| (key, json!(label))),
+        };
+        if let Some((key, value)) = value {
             metrics.insert(key.to_owned(), value);
         }
-    };
-    put("mx_records", json!(report.mx_records));
-    put("spf_dns_lookups", json!(report.spf_dns_lookups));
-    put("spf_void_lookups", json!(report.spf_void_lookups));
-    put("dmarc_policy", json!(report.dmarc_policy));
-    if let Some(keys) = &report.dkim_key_bits {
-        let keys: serde_json::Map<String, serde_json::Value> =
-            keys.iter().map(|(s, b)| (s.clone(), json!(b))).collect();
-        put("dkim_key_bits", serde_json::Value::Object(keys));
     }
     serde_json::Value::Object(metrics)
+}
+
+/// A sample as JSON: an integer when it is one (counts, key sizes), else a float.
+fn number(value: f64) -> serde_json::Value {
+    if value.fract() == 0.0 && value.abs() < 9e15 {
+        json!(value as i64)
+    } else {
+        json!(value)
+    }
 }
 
 /// Terminal colours (ANSI), used only when stdout is a terminal.
@@ -225,7 +245,7 @@ pub fn exit_code(reports: &[DomainReport]) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::CheckReport;
+    use crate::checks::{CheckReport, FamilyValues};
     use crate::finding::{CheckKind, Finding, FindingCode};
 
     fn report(findings: Vec<Finding>, success: bool) -> DomainReport {
@@ -236,8 +256,11 @@ mod tests {
             check.error = None;
         }
         check.findings = findings;
+        check.gauges = vec![FamilyValues::info(
+            &crate::checks::dmarc::POLICY_INFO,
+            "none",
+        )];
         report.checks = vec![check];
-        report.dmarc_policy = Some("none");
         report
     }
 

@@ -3,12 +3,11 @@
 
 use crate::config::{DomainConfig, ResolverSpec};
 use crate::dns::authoritative::{AuthoritativeLookup, AuthoritativeServers};
-use crate::dns::delegation::SerialTracker;
 use crate::dns::direct::{DirectClient, DirectOptions};
 use crate::dns::hickory::{RecursiveResolver, ResolverOptions};
 use crate::dns::pool::ServerPool;
 use crate::dns::shared::SharedLookups;
-use crate::dns::{DnsError, DnsLookup, DnsView, QueryMetrics};
+use crate::dns::{DnsError, DnsLookup, DnsView, QueryMetrics, SignedQuestions};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -19,9 +18,7 @@ pub struct ViewFactory {
     direct: Arc<DirectClient>,
     /// One memo per authoritative server, shared by every domain.
     pool: Arc<ServerPool>,
-    /// Since when each zone's serials disagree, shared by every domain.
-    serials: Arc<SerialTracker>,
-    /// The system resolvers' addresses, read once, for the resolver view.
+    /// Where the recursive resolvers count their queries.
     metrics: QueryMetrics,
     resolver_options: ResolverOptions,
     shared_max_age: Mutex<Duration>,
@@ -35,7 +32,6 @@ impl ViewFactory {
         let max_age = Duration::from_secs(60);
         Ok(ViewFactory {
             pool: Arc::new(ServerPool::new(direct.clone(), max_age)),
-            serials: Arc::new(SerialTracker::default()),
             direct,
             metrics,
             resolver_options: ResolverOptions::default(),
@@ -55,11 +51,6 @@ impl ViewFactory {
             *current = max_age;
             self.recursive.lock().expect("lock poisoned").clear();
         }
-    }
-
-    /// How long the SOA serials of a zone's servers may stay apart before it is a finding.
-    pub fn set_serial_grace(&self, grace: Duration) {
-        self.serials.set_grace(grace);
     }
 
     /// The resolver addresses compared with the authoritative answers ("system": the
@@ -115,21 +106,41 @@ impl ViewFactory {
     /// The view one domain's checks use.
     pub fn view(&self, domain: &DomainConfig) -> Result<DnsView, DnsError> {
         let recursive = self.recursive(&domain.resolvers)?;
-        let zone: Arc<dyn DnsLookup> = if domain.authoritative {
+        let view = if domain.authoritative {
             let servers = if domain.nameservers.is_empty() {
                 AuthoritativeServers::Discover
             } else {
                 AuthoritativeServers::Fixed(domain.nameservers.clone())
             };
-            Arc::new(
+            let authority = Arc::new(
                 AuthoritativeLookup::new(self.direct.clone(), servers, recursive.clone())
                     .with_pool(self.pool.clone())
-                    .with_serial_tracker(self.serials.clone())
                     .with_resolvers(self.resolver_addrs(&domain.resolvers)),
-            )
+            );
+            DnsView::new(authority.clone(), recursive).with_authority(authority)
         } else {
-            recursive.clone()
+            DnsView::new(recursive.clone(), recursive)
         };
-        Ok(DnsView { zone, recursive })
+        Ok(view.with_signed(self.signed(domain)))
+    }
+
+    /// Where the domain's DNSSEC questions go: its configured nameservers (recursion off),
+    /// else its resolvers (the system's when "system" is among them).
+    fn signed(&self, domain: &DomainConfig) -> SignedQuestions {
+        if !domain.nameservers.is_empty() {
+            return SignedQuestions::new(self.direct.clone(), domain.nameservers.clone(), false);
+        }
+        let mut servers: Vec<SocketAddr> = domain
+            .resolvers
+            .iter()
+            .filter_map(|r| match r {
+                ResolverSpec::Addr(addr) => Some(*addr),
+                ResolverSpec::System => None,
+            })
+            .collect();
+        if servers.is_empty() || domain.resolvers.contains(&ResolverSpec::System) {
+            servers = crate::dns::hickory::system_resolver_addrs().to_vec();
+        }
+        SignedQuestions::new(self.direct.clone(), servers, true)
     }
 }

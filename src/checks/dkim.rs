@@ -16,11 +16,55 @@ mod key;
 
 pub use key::{DkimKey, DkimKeyError, KeyType};
 
-use super::{CheckReport, DkimExpectation, RecordObservation};
+use super::{
+    Check, Context, Evaluation, FamilyValues, GaugeFamily, Input, JsonShape, RecordObservation,
+};
+use crate::config::{DkimExpectation, DomainConfig};
 use crate::dns::{Answer, DnsError, DnsLookup, DnsView, RData, RecordType, normalize_name};
 use crate::finding::{CheckKind, Finding, FindingCode, Severity};
-use futures::future::join_all;
+use futures::future::{BoxFuture, join_all};
 use serde::Serialize;
+
+/// `maildrift_dkim_key_bits{selector}`, per configured selector.
+pub static KEY_BITS: GaugeFamily = GaugeFamily {
+    name: "maildrift_dkim_key_bits",
+    help: "Public key size of a configured DKIM selector; 0 when missing, revoked or unreadable.",
+    labels: &["selector"],
+    initial: &[],
+    json: Some(JsonShape::ByLabel("dkim_key_bits")),
+};
+
+/// The DKIM check (the selectors of `expect.dkim`; without them, nothing to look up).
+#[derive(Debug, Default)]
+pub struct Dkim;
+
+impl Check for Dkim {
+    const KIND: CheckKind = CheckKind::Dkim;
+    type Observation = DkimObservation;
+    type Memory = ();
+    const FAMILIES: &'static [&'static GaugeFamily] = &[&KEY_BITS];
+
+    fn declared(&self, config: &DomainConfig) -> bool {
+        config.expect.dkim.is_some()
+    }
+
+    fn observe<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, DkimObservation> {
+        Box::pin(observe(
+            ctx.domain(),
+            ctx.dns,
+            ctx.config.expect.dkim.as_ref(),
+        ))
+    }
+
+    fn evaluate(
+        &self,
+        ctx: &Context<'_>,
+        observation: &DkimObservation,
+        _input: Input<'_, ()>,
+    ) -> Evaluation<()> {
+        evaluate(ctx.domain(), observation)
+    }
+}
 
 /// Below this many bits an RSA key is rejected by verifiers (RFC 8301 §3.2).
 pub const MIN_RSA_BITS: u32 = 1024;
@@ -75,7 +119,7 @@ impl SelectorObservation {
                     self.selector,
                     key.key_type.as_str(),
                     key.bits,
-                    crate::metrics::fingerprint(std::slice::from_ref(&key.public_key))
+                    super::fingerprint(std::slice::from_ref(&key.public_key))
                 )
             }
         }
@@ -169,11 +213,11 @@ async fn follow(dns: &dyn DnsLookup, target: &str) -> Result<Answer, DnsError> {
     dns.lookup(target, RecordType::Txt).await
 }
 
-/// Turns an observation into findings.
-pub fn evaluate(domain: &str, observation: &DkimObservation) -> CheckReport {
+/// Turns an observation into findings and the key size per selector.
+pub fn evaluate(domain: &str, observation: &DkimObservation) -> Evaluation<()> {
     let selectors = match &observation.result {
         Ok(selectors) => selectors,
-        Err(error) => return CheckReport::inconclusive(CheckKind::Dkim, error),
+        Err(error) => return Evaluation::inconclusive(error),
     };
     let mut values: Vec<String> = selectors.iter().map(SelectorObservation::summary).collect();
     values.sort();
@@ -182,17 +226,11 @@ pub fn evaluate(domain: &str, observation: &DkimObservation) -> CheckReport {
     for s in selectors {
         findings.extend(selector_findings(domain, s));
     }
-    CheckReport {
-        check: CheckKind::Dkim,
-        success: true,
-        records: vec![RecordObservation {
-            record: "dkim",
-            values,
-            ttl,
-        }],
-        findings,
-        error: None,
-    }
+    let bits = selectors
+        .iter()
+        .map(|s| (s.selector.clone(), f64::from(s.bits())));
+    Evaluation::conclusive(vec![RecordObservation::new("dkim", values, ttl)], findings)
+        .with_gauge(FamilyValues::by_label(&KEY_BITS, bits))
 }
 
 fn selector_findings(domain: &str, s: &SelectorObservation) -> Vec<Finding> {

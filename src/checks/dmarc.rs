@@ -16,11 +16,14 @@
 //!   suffixes, where it asks for an authorization record that is then reported missing.
 
 use super::tags::{Tag, parse_tags, tag};
-use super::{CheckReport, DmarcExpectation, RecordObservation};
+use super::{
+    Check, Context, Declared, Evaluation, FamilyValues, GaugeFamily, Input, JsonShape,
+    RecordObservation,
+};
+use crate::config::{DmarcExpectation, DomainConfig};
 use crate::dns::{DnsError, DnsView, RData, RecordType, normalize_name};
-use crate::drift;
 use crate::finding::{CheckKind, Finding, FindingCode, Severity};
-use futures::future::join_all;
+use futures::future::{BoxFuture, join_all};
 use serde::Serialize;
 
 /// A DMARC policy (`p=`/`sp=`), ordered from weakest to strictest.
@@ -332,25 +335,76 @@ async fn observe_set(domain: &str, view: &DnsView) -> Result<DmarcSet, DnsError>
     })
 }
 
-/// Turns an observation into findings. `previous` is the policy learned earlier (the
-/// baseline, or the last conclusive run): publishing a weaker one is `dmarc_policy_weakened`.
+/// `maildrift_dmarc_policy_info{policy}`: every policy exported, 1 for the published one.
+pub static POLICY_INFO: GaugeFamily = GaugeFamily {
+    name: "maildrift_dmarc_policy_info",
+    help: "1 for the published DMARC policy (missing: no single valid record).",
+    labels: &["policy"],
+    initial: &[
+        (&["none"], 0.0),
+        (&["quarantine"], 0.0),
+        (&["reject"], 0.0),
+        (&["missing"], 0.0),
+    ],
+    json: Some(JsonShape::Label("dmarc_policy")),
+};
+
+/// The DMARC check. It remembers the last published policy, so that a weaker one is
+/// `dmarc_policy_weakened` even without an expectation.
+#[derive(Debug, Default)]
+pub struct Dmarc;
+
+impl Check for Dmarc {
+    const KIND: CheckKind = CheckKind::Dmarc;
+    type Observation = DmarcObservation;
+    type Memory = DmarcPolicy;
+    const FAMILIES: &'static [&'static GaugeFamily] = &[&POLICY_INFO];
+
+    fn declared(&self, config: &DomainConfig) -> bool {
+        config.expect.dmarc.is_some()
+    }
+
+    fn observe<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, DmarcObservation> {
+        Box::pin(observe(ctx.domain(), ctx.dns))
+    }
+
+    /// The policy a weaker one is compared with: the learned baseline's (so a weakened
+    /// policy stays reported until the baseline is accepted anew), else the last seen.
+    fn evaluate(
+        &self,
+        ctx: &Context<'_>,
+        observation: &DmarcObservation,
+        input: Input<'_, DmarcPolicy>,
+    ) -> Evaluation<DmarcPolicy> {
+        let previous = match input.reference.learned() {
+            Some(baseline) => policy_of(baseline),
+            None => input.memory.copied(),
+        };
+        evaluate(
+            ctx.domain(),
+            observation,
+            ctx.config.expect.dmarc.as_ref(),
+            previous,
+        )
+    }
+}
+
+/// Turns an observation into findings, and (with `expect`) the policy drift compares with
+/// the expected one. `previous` is the policy learned earlier (the baseline, or the last
+/// conclusive run): publishing a weaker one is `dmarc_policy_weakened`.
 pub fn evaluate(
     domain: &str,
     observation: &DmarcObservation,
     expect: Option<&DmarcExpectation>,
     previous: Option<DmarcPolicy>,
-) -> CheckReport {
+) -> Evaluation<DmarcPolicy> {
     let set = match &observation.result {
         Ok(set) => set,
-        Err(error) => return CheckReport::inconclusive(CheckKind::Dmarc, error),
+        Err(error) => return Evaluation::inconclusive(error),
     };
     let mut values = set.records.clone();
     values.sort();
-    let records = vec![RecordObservation {
-        record: "dmarc",
-        values,
-        ttl: set.ttl,
-    }];
+    let records = vec![RecordObservation::new("dmarc", values, set.ttl)];
     let mut findings = Vec::new();
     let name = format!("_dmarc.{domain}");
     let expected = expect.and_then(|e| DmarcPolicy::parse(&e.policy));
@@ -400,27 +454,24 @@ pub fn evaluate(
             None
         }
     };
-    if let Some(expected) = expected {
+    let declared = expected.map(|expected| {
         let from = vec![format!("p={}", expected.as_str())];
         let to: Vec<String> = observed
             .map(|p| format!("p={}", p.as_str()))
             .into_iter()
             .collect();
-        if let Some(mut finding) = drift::compare(CheckKind::Dmarc, &from, &to) {
-            // A stricter policy than expected is a change worth seeing, not a page.
-            if observed.is_some_and(|p| p > expected) {
-                finding.severity = Severity::Warning;
-            }
-            findings.push(finding);
+        let mut declared = Declared::new(from, to);
+        // A stricter policy than expected is a change worth seeing, not a page.
+        if observed.is_some_and(|p| p > expected) {
+            declared.severity = Severity::Warning;
         }
-    }
-    CheckReport {
-        check: CheckKind::Dmarc,
-        success: true,
-        records,
-        findings,
-        error: None,
-    }
+        declared
+    });
+    let label = observation.policy_label().unwrap_or("missing");
+    Evaluation::conclusive(records, findings)
+        .with_declared(declared)
+        .with_gauge(FamilyValues::info(&POLICY_INFO, label))
+        .with_memory(observed)
 }
 
 fn record_findings(

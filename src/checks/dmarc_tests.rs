@@ -1,8 +1,7 @@
 //! DMARC tests: the table in `tests/fixtures/checks/dmarc.yaml`, and the parser.
 
 use super::*;
-use crate::checks::spf::fixture;
-use std::sync::Arc;
+use crate::checks::{Registry, fixture};
 
 #[tokio::test]
 async fn fixture_cases() {
@@ -10,19 +9,17 @@ async fn fixture_cases() {
     assert!(cases.len() >= 20, "only {} cases", cases.len());
     let mut failures = Vec::new();
     for case in &cases {
-        let dns = Arc::new(case.fake_dns());
-        let view = DnsView {
-            zone: dns.clone(),
-            recursive: dns,
-        };
-        let observation = observe(&case.domain, &view).await;
-        let expect = case.dmarc_expectation();
-        let previous = case.previous_state().dmarc_policy;
-        let report = evaluate(&case.domain, &observation, expect.as_ref(), previous);
+        let setup = case.setup(Registry::empty().with(Dmarc));
+        let report = setup.report().await;
         let mut problems = case.mismatches(&report);
         if let Some(want) = case.want.get("policy") {
-            let got = observation.policy_label();
-            if Some(want.as_str().unwrap_or_default()) != got {
+            let got = fixture::gauge(&report, &POLICY_INFO).and_then(|g| {
+                g.samples
+                    .iter()
+                    .find(|(_, value)| *value == 1.0)
+                    .map(|(labels, _)| labels[0].clone())
+            });
+            if Some(want.as_str().unwrap_or_default()) != got.as_deref() {
                 problems.push(format!("policy label {got:?}, want {want}"));
             }
         }

@@ -9,11 +9,14 @@
 //! (timeout, SERVFAIL) is marked unknown in its `error` and judged neither resolvable nor
 //! unresolvable, so a resolver hiccup on one host never hides drift in the MX set.
 
-use super::{CheckReport, MxExpectation, RecordObservation};
+use super::{
+    Check, Context, Declared, Evaluation, FamilyValues, GaugeFamily, Input, JsonShape,
+    RecordObservation,
+};
+use crate::config::{DomainConfig, MxExpectation};
 use crate::dns::{Answer, AnswerStatus, DnsError, DnsLookup, DnsView, RData, RecordType};
-use crate::drift;
 use crate::finding::{CheckKind, Finding, FindingCode, Severity};
-use futures::future::join_all;
+use futures::future::{BoxFuture, join_all};
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -173,7 +176,45 @@ async fn observe_host(dns: &dyn DnsLookup, name: &str) -> Result<MxHost, DnsErro
     Ok(host)
 }
 
-/// Turns an observation into findings, including `drift` against `expect`.
+/// `maildrift_mx_records`.
+pub static MX_RECORDS: GaugeFamily = GaugeFamily {
+    name: "maildrift_mx_records",
+    help: "Number of MX records.",
+    labels: &[],
+    initial: &[(&[], 0.0)],
+    json: Some(JsonShape::Number("mx_records")),
+};
+
+/// The MX check.
+#[derive(Debug, Default)]
+pub struct Mx;
+
+impl Check for Mx {
+    const KIND: CheckKind = CheckKind::Mx;
+    type Observation = MxObservation;
+    type Memory = ();
+    const FAMILIES: &'static [&'static GaugeFamily] = &[&MX_RECORDS];
+
+    fn declared(&self, config: &DomainConfig) -> bool {
+        config.expect.mx.is_some()
+    }
+
+    fn observe<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, MxObservation> {
+        Box::pin(observe(ctx.domain(), ctx.dns))
+    }
+
+    fn evaluate(
+        &self,
+        ctx: &Context<'_>,
+        observation: &MxObservation,
+        _input: Input<'_, ()>,
+    ) -> Evaluation<()> {
+        evaluate(ctx.domain(), observation, ctx.config.expect.mx.as_ref())
+    }
+}
+
+/// Turns an observation into records and findings, and (with `expect`) the MX hosts that
+/// drift compares with the expected ones.
 ///
 /// With no MX at all, or a null MX, per-host expectation findings are not repeated:
 /// `mx_missing`/`mx_null` plus `drift` say it once.
@@ -181,18 +222,10 @@ pub fn evaluate(
     domain: &str,
     observation: &MxObservation,
     expect: Option<&MxExpectation>,
-) -> CheckReport {
+) -> Evaluation<()> {
     let set = match &observation.result {
         Ok(set) => set,
-        Err(error) => {
-            return CheckReport {
-                check: CheckKind::Mx,
-                success: false,
-                records: Vec::new(),
-                findings: Vec::new(),
-                error: Some(error.to_string()),
-            };
-        }
+        Err(error) => return Evaluation::inconclusive(error),
     };
     // Sorted by (preference, host), as `set.records` is: stable for fingerprints and in
     // the order a human reads MX records ("5 ..." before "10 ...").
@@ -204,11 +237,11 @@ pub fn evaluate(
             host => format!("{} {host}", r.preference),
         })
         .collect();
-    let records = vec![RecordObservation {
-        record: "mx",
-        ttl: (!values.is_empty()).then_some(set.ttl),
-        values: values.clone(),
-    }];
+    let records = vec![RecordObservation::new(
+        "mx",
+        values.clone(),
+        (!values.is_empty()).then_some(set.ttl),
+    )];
     let mut findings = Vec::new();
     let null = set.records.iter().any(|r| r.exchange.is_empty());
     let only_null = null && set.records.len() == 1;
@@ -251,7 +284,7 @@ pub fn evaluate(
         );
     }
     findings.extend(host_findings(domain, set));
-    if let Some(expect) = expect {
+    let declared = expect.map(|expect| {
         let expected: Vec<String> = expect
             .hosts
             .iter()
@@ -260,15 +293,11 @@ pub fn evaluate(
         if !set.records.is_empty() && !only_null {
             findings.extend(expectation_findings(domain, &expected, &observed));
         }
-        findings.extend(drift::compare(CheckKind::Mx, &expected, &observed));
-    }
-    CheckReport {
-        check: CheckKind::Mx,
-        success: true,
-        records,
-        findings,
-        error: None,
-    }
+        Declared::new(expected, observed)
+    });
+    Evaluation::conclusive(records, findings)
+        .with_declared(declared)
+        .with_gauge(FamilyValues::one(&MX_RECORDS, set.records.len() as f64))
 }
 
 fn host_findings(domain: &str, set: &MxSet) -> Vec<Finding> {
@@ -345,19 +374,12 @@ fn expectation_findings(domain: &str, expected: &[String], observed: &[String]) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::spf::fixture;
+    use crate::checks::{Registry, fixture};
     use crate::dns::fake::FakeDns;
     use std::sync::Arc;
 
-    fn view(dns: FakeDns) -> DnsView {
-        view_of(Arc::new(dns))
-    }
-
     fn view_of(dns: Arc<dyn DnsLookup>) -> DnsView {
-        DnsView {
-            zone: dns.clone(),
-            recursive: dns,
-        }
+        DnsView::new(dns.clone(), dns)
     }
 
     #[tokio::test]
@@ -366,15 +388,17 @@ mod tests {
         assert!(cases.len() >= 12, "only {} cases", cases.len());
         let mut failures = Vec::new();
         for case in &cases {
-            let observation = observe(&case.domain, &view(case.fake_dns())).await;
-            let expect = case.mx_expectation();
-            let report = evaluate(&case.domain, &observation, expect.as_ref());
+            let setup = case.setup(Registry::empty().with(Mx));
+            let run = setup.observe().await;
+            let report = setup.evaluate(&run);
             for problem in case.mismatches(&report) {
                 failures.push(format!("{}: {problem}", case.name));
             }
-            if report.success != observation.record_count().is_some() {
+            let count = run.observation::<Mx>().and_then(|o| o.record_count());
+            let gauge = fixture::gauge(&report, &MX_RECORDS).map(|g| g.samples[0].1);
+            if report.success != count.is_some() || gauge != count.map(|c| c as f64) {
                 failures.push(format!(
-                    "{}: record_count disagrees with success",
+                    "{}: record_count or maildrift_mx_records disagrees with success",
                     case.name
                 ));
             }
@@ -389,10 +413,7 @@ mod tests {
         let mut answer = Answer::records(vec![RData::A("192.0.2.1".parse().unwrap())], 60);
         answer.cname_chain = vec!["real.example.net".to_owned()];
         let dns = Arc::new(dns);
-        let view = DnsView {
-            zone: dns.clone(),
-            recursive: Arc::new(Chained(answer)),
-        };
+        let view = DnsView::new(dns.clone(), Arc::new(Chained(answer)));
         let observation = observe("example.com", &view).await;
         assert_eq!(observation.record_count(), Some(1));
         let report = evaluate("example.com", &observation, None);

@@ -3,10 +3,39 @@
 //! of incoming mail: `tls_rpt_missing` is a warning where MTA-STS is deployed (its failures
 //! go unreported), info elsewhere.
 
+use super::mta_sts::MtaSts;
 use super::tags::{parse_tags, tag};
-use super::{CheckReport, RecordObservation};
+use super::{Check, Context, Evaluation, Input, RecordObservation};
 use crate::dns::{DnsError, DnsView, RData, RecordType, normalize_name};
 use crate::finding::{CheckKind, Finding, FindingCode, Severity};
+use futures::future::BoxFuture;
+
+/// The TLS-RPT check (a missing record matters more where MTA-STS is deployed).
+#[derive(Debug, Default)]
+pub struct TlsRpt;
+
+impl Check for TlsRpt {
+    const KIND: CheckKind = CheckKind::TlsRpt;
+    type Observation = TlsRptObservation;
+    type Memory = ();
+    const NEEDS: &'static [CheckKind] = &[CheckKind::MtaSts];
+
+    fn observe<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, TlsRptObservation> {
+        Box::pin(observe(ctx.domain(), ctx.dns))
+    }
+
+    fn evaluate(
+        &self,
+        ctx: &Context<'_>,
+        observation: &TlsRptObservation,
+        _input: Input<'_, ()>,
+    ) -> Evaluation<()> {
+        let Some(mta_sts) = ctx.observation::<MtaSts>() else {
+            return Evaluation::inconclusive("the MTA-STS observation is missing");
+        };
+        evaluate(ctx.domain(), observation, mta_sts.deployed())
+    }
+}
 
 /// What was seen at `_smtp._tls.<domain>`.
 #[derive(Clone, Debug)]
@@ -75,10 +104,10 @@ pub fn evaluate(
     domain: &str,
     observation: &TlsRptObservation,
     mta_sts_deployed: bool,
-) -> CheckReport {
+) -> Evaluation<()> {
     let (records, ttl) = match &observation.result {
         Ok(found) => found,
-        Err(error) => return CheckReport::inconclusive(CheckKind::TlsRpt, error),
+        Err(error) => return Evaluation::inconclusive(error),
     };
     let name = format!("_smtp._tls.{domain}");
     let mut findings = Vec::new();
@@ -130,15 +159,9 @@ pub fn evaluate(
     }
     let mut values = records.clone();
     values.sort();
-    CheckReport {
-        check: CheckKind::TlsRpt,
-        success: true,
-        records: vec![RecordObservation {
-            record: "tls_rpt",
-            ttl: (!values.is_empty()).then_some(*ttl),
-            values,
-        }],
+    let ttl = (!values.is_empty()).then_some(*ttl);
+    Evaluation::conclusive(
+        vec![RecordObservation::new("tls_rpt", values, ttl)],
         findings,
-        error: None,
-    }
+    )
 }

@@ -2,10 +2,10 @@
 //! used by `crate::alert`. Secrets are never in the config itself: only the names of files
 //! or environment variables that hold them (the `*_file` / `*_env` convention).
 
+use super::AlertName;
 use super::issues::Issues;
 use super::names::check_http_url;
 use super::raw::{RawAlerting, RawAlertmanager, RawWebhook, Text};
-use crate::alert::AlertName;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

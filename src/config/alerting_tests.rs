@@ -1,6 +1,6 @@
 //! `alerting:` validation: defaults, every new key, and every error at its position.
 
-use crate::alert::AlertName;
+use super::AlertName;
 use crate::config::{Config, SecretSource, WebhookFormat};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -4,7 +4,9 @@
 
 use super::issues::Issues;
 use super::raw::{RawDnssec, RawMtaSts};
-use std::path::PathBuf;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Check settings every domain inherits from `defaults:`.
@@ -61,7 +63,7 @@ pub(crate) fn validate(
     if let Some(raw) = mta_sts {
         if let Some(file) = raw.ca_file {
             let path = PathBuf::from(file.as_str());
-            match crate::checks::mta_sts::read_ca_file(&path) {
+            match read_ca_file(&path) {
                 Ok(_) => out.mta_sts.ca_file = Some(path),
                 Err(message) => issues.value("defaults.mta_sts.ca_file", message),
             }
@@ -88,6 +90,21 @@ pub(crate) fn validate(
         out.dnssec.expiry_warning = window;
     }
     out
+}
+
+/// Reads a PEM file of CA certificates; the error quotes the path.
+pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?
+        .collect();
+    let certs = certs.map_err(|e| format!("CA file {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "CA file {} holds no PEM certificate",
+            path.display()
+        ));
+    }
+    Ok(certs)
 }
 
 #[cfg(test)]

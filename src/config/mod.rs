@@ -1,9 +1,11 @@
 //! Configuration: raw YAML → validated [`Config`], every error at once, each with file,
 //! line:column and field.
 
+mod alert_names;
 mod alerting;
 mod analysis;
 mod duration;
+mod expect;
 mod issues;
 mod names;
 mod position;
@@ -14,15 +16,16 @@ mod state;
 mod tests;
 mod validate;
 
+pub use alert_names::{AlertName, RUNBOOK_URL};
 pub use alerting::{
     AlertOverride, AlertingConfig, BasicAuth, HttpClientConfig, SecretSource, TlsConfig,
     WebhookConfig, WebhookFormat, WebhookUrl,
 };
-pub use analysis::{AnalysisSettings, DnssecSettings, MtaStsSettings};
+pub use analysis::{AnalysisSettings, DnssecSettings, MtaStsSettings, read_ca_file};
 pub use duration::parse_duration;
-pub use state::StateConfig;
+pub use expect::{DkimExpectation, DmarcExpectation, Expectations, MxExpectation, SpfExpectation};
+pub use state::{Retention, StateConfig};
 
-use crate::checks::Expectations;
 use issues::Issues;
 use position::PositionIndex;
 use raw::{RawAlerting, RawDefaults, RawDomain, RawTop};
@@ -96,6 +99,25 @@ pub struct DomainConfig {
     pub labels: BTreeMap<String, String>,
     /// MTA-STS fetch and DNSSEC settings (from `defaults:`).
     pub analysis: AnalysisSettings,
+}
+
+impl DomainConfig {
+    /// A domain with every default: no expectation, the default resolvers, asked
+    /// authoritatively (what `maildrift check DOMAIN` watches without a config file).
+    pub fn new(name: &str) -> DomainConfig {
+        DomainConfig {
+            name: crate::dns::normalize_name(name),
+            interval: validate::default_interval(),
+            timeout: validate::default_timeout(),
+            resolvers: validate::default_resolvers(),
+            authoritative: validate::default_authoritative(),
+            nameservers: Vec::new(),
+            provider: None,
+            expect: Expectations::default(),
+            labels: BTreeMap::new(),
+            analysis: AnalysisSettings::default(),
+        }
+    }
 }
 
 /// Every problem found in one config file.

@@ -5,7 +5,7 @@ use super::issues::Issues;
 use super::names::{HOST, SPF_DOMAIN, check_name};
 use super::position::{PositionIndex, join};
 use super::raw::RawPreset;
-use crate::checks::{Expectations, MxExpectation, SpfExpectation};
+use super::{Expectations, MxExpectation, SpfExpectation};
 use std::collections::BTreeMap;
 
 /// The built-in presets file.

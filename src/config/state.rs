@@ -2,7 +2,6 @@
 
 use super::issues::Issues;
 use super::raw::Text;
-use crate::state::Retention;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -10,6 +9,15 @@ use std::time::Duration;
 pub(crate) const DEFAULT_MAX_AGE: Duration = Duration::from_secs(90 * 86_400);
 /// At most this many events are kept unless the config says otherwise.
 pub(crate) const DEFAULT_MAX_EVENTS: u64 = 1_000_000;
+
+/// How long events are kept; `None` fields mean unbounded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Events older than this are deleted.
+    pub max_age: Option<Duration>,
+    /// At most this many events are kept (the newest).
+    pub max_events: Option<u64>,
+}
 
 /// `state:` as written.
 #[derive(Debug, Default, Deserialize)]

@@ -1,7 +1,7 @@
 //! Tests of the whole pipeline: example files, error reports with exact positions, presets.
 
+use super::SpfExpectation;
 use super::*;
-use crate::checks::SpfExpectation;
 
 /// The error lines `FILE:LINE:COL: FIELD: MESSAGE` for `text`, or a panic if it is valid.
 fn error_lines(text: &str) -> Vec<String> {

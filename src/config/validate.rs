@@ -6,8 +6,8 @@ use super::issues::Issues;
 use super::names::{DOMAIN, HOST, SELECTOR, check_label_name, check_name};
 use super::providers::{Presets, check_spf_include};
 use super::raw::{RawDefaults, RawDomain, RawExpect, Text};
+use super::{DkimExpectation, DmarcExpectation, Expectations, MxExpectation};
 use super::{DomainConfig, ResolverSpec};
-use crate::checks::{DkimExpectation, DmarcExpectation, Expectations, MxExpectation};
 use crate::dns::parse_server_addr;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -38,9 +38,10 @@ pub(crate) fn default_concurrency() -> usize {
     64
 }
 
-/// Default grace before serials apart are a finding: secondaries lag briefly after a NOTIFY.
+/// Default grace before serials apart are a finding (ten minutes): secondaries lag briefly
+/// after a NOTIFY.
 pub(crate) fn default_ns_serial_grace() -> Duration {
-    crate::dns::delegation::DEFAULT_SERIAL_GRACE
+    Duration::from_secs(600)
 }
 
 /// Highest accepted `ns_serial_grace`: past a day, a lagging secondary goes unreported.
@@ -335,7 +336,7 @@ fn expectations(raw: RawExpect, field: &str, issues: &mut Issues<'_>) -> Expecta
         expect.mx = Some(MxExpectation { hosts: checked });
     }
     if let Some(spf) = raw.spf {
-        let mut out = crate::checks::SpfExpectation::default();
+        let mut out = super::SpfExpectation::default();
         for (i, include) in spf.includes.unwrap_or_default().iter().enumerate() {
             match check_spf_include(include.as_str()) {
                 Ok(name) => out.includes.push(name),

@@ -1,13 +1,15 @@
 //! The authoritative view of a domain: its nameservers (discovered through NS records or
 //! configured) asked directly, recursion off, AA bit required.
 
-use super::delegation::{Nameserver, SerialTracker, ZoneServers};
+use super::convert::name_string;
 use super::direct::DirectClient;
 use super::pool::ServerPool;
+use super::zone::{Delegation, Nameserver, ZoneServers};
 use super::{
     AnswerStatus, DnsError, DnsLookup, LookupResult, RData, RecordType, normalize_name, parent_of,
 };
 use futures::future::BoxFuture;
+use hickory_proto::rr;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -29,8 +31,45 @@ pub enum AuthoritativeServers {
     Fixed(Vec<SocketAddr>),
 }
 
+/// The servers of a domain's zone, one by one, for the nameservers check (the
+/// [`DnsView::authority`](super::DnsView::authority) of an authoritative view).
+pub trait ZoneAuthority: Send + Sync {
+    /// The zone holding `name` and every one of its nameserver addresses.
+    fn zone_servers<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Arc<ZoneServers>, DnsError>>;
+
+    /// The NS set the parent zone publishes for `zone`; `Ok(None)` when the servers are
+    /// configured rather than discovered, or the parent cannot be found.
+    fn parent_delegation<'a>(
+        &'a self,
+        zone: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Delegation>, DnsError>>;
+
+    /// Asks one server directly (recursion off), through the shared per-server memo.
+    fn ask_server<'a>(
+        &'a self,
+        server: SocketAddr,
+        name: &'a str,
+        rtype: RecordType,
+    ) -> BoxFuture<'a, LookupResult>;
+
+    /// The recursive resolvers whose answers are compared with the authoritative ones.
+    fn resolvers(&self) -> &[SocketAddr];
+
+    /// Asks a recursive resolver (recursion on), never memoised: the TTL it reports is the
+    /// time left in its cache.
+    fn ask_resolver<'a>(
+        &'a self,
+        resolver: SocketAddr,
+        name: &'a str,
+        rtype: RecordType,
+    ) -> BoxFuture<'a, LookupResult>;
+}
+
 /// A [`DnsLookup`] answering from a domain's authoritative servers. It also knows every
-/// server of the zone, for the nameservers check (see [`DnsLookup::authority`]).
+/// server of the zone, for the nameservers check ([`ZoneAuthority`]).
 pub struct AuthoritativeLookup {
     /// Asks each server, one memo per server shared by every domain.
     pub(super) pool: Arc<ServerPool>,
@@ -44,8 +83,6 @@ pub struct AuthoritativeLookup {
     discovered: Mutex<HashMap<String, Discovered>>,
     /// Recursive resolvers whose answers are compared with the authoritative ones.
     resolvers: Vec<SocketAddr>,
-    /// Since when each zone's servers disagree on the SOA serial (shared across domains).
-    serials: Arc<SerialTracker>,
     /// Servers that failed (timeout, error, no AA) and when: asked last for a while.
     failed: Mutex<HashMap<SocketAddr, Instant>>,
 }
@@ -60,12 +97,6 @@ struct Discovered {
 }
 
 impl AuthoritativeLookup {
-    /// The shared direct-query client (for questions the normalised answers cannot carry,
-    /// such as DNSSEC's).
-    pub fn client(&self) -> &Arc<DirectClient> {
-        self.pool.client()
-    }
-
     /// `recursive` is used only to discover nameservers and their addresses.
     pub fn new(
         client: Arc<DirectClient>,
@@ -79,7 +110,6 @@ impl AuthoritativeLookup {
             port: 53,
             discovered: Mutex::new(HashMap::new()),
             resolvers: Vec::new(),
-            serials: Arc::new(SerialTracker::default()),
             failed: Mutex::new(HashMap::new()),
         }
     }
@@ -96,52 +126,10 @@ impl AuthoritativeLookup {
         self
     }
 
-    /// Tracks serial disagreements in `serials` (shared by the domains of one daemon).
-    pub fn with_serial_tracker(mut self, serials: Arc<SerialTracker>) -> AuthoritativeLookup {
-        self.serials = serials;
-        self
-    }
-
     /// Asks discovered nameservers on `port` instead of 53 (for tests and demos).
     pub fn with_port(mut self, port: u16) -> AuthoritativeLookup {
         self.port = port;
         self
-    }
-
-    /// The recursive resolvers compared with the authoritative answers.
-    pub fn resolvers(&self) -> &[SocketAddr] {
-        &self.resolvers
-    }
-
-    /// The serial-disagreement tracker.
-    pub fn serial_tracker(&self) -> &SerialTracker {
-        &self.serials
-    }
-
-    /// Asks one server directly (recursion off), through the shared per-server memo.
-    pub async fn ask_server(
-        &self,
-        server: SocketAddr,
-        name: &str,
-        rtype: RecordType,
-    ) -> LookupResult {
-        self.pool.ask(server, name, rtype).await
-    }
-
-    /// Asks a recursive resolver (recursion on), never memoised: the TTL it reports is
-    /// the time left in its cache.
-    pub async fn ask_resolver(
-        &self,
-        resolver: SocketAddr,
-        name: &str,
-        rtype: RecordType,
-    ) -> LookupResult {
-        self.pool.client().query(resolver, name, rtype, true).await
-    }
-
-    /// Whether the servers are discovered (so the parent's delegation can be checked).
-    pub fn discovers(&self) -> bool {
-        self.servers == AuthoritativeServers::Discover
     }
 
     /// The servers asked for `name`, in the order they are tried.
@@ -386,12 +374,114 @@ impl AuthoritativeLookup {
     }
 }
 
+impl AuthoritativeLookup {
+    /// The NS set the parent zone publishes for `zone` (its referral, asked of the parent's
+    /// servers with recursion off). `Ok(None)` for configured servers, or when the parent's
+    /// servers cannot be found (`zone` is a TLD, or no parent has NS records).
+    async fn delegation(&self, zone: &str) -> Result<Option<Delegation>, DnsError> {
+        if self.servers != AuthoritativeServers::Discover {
+            return Ok(None);
+        }
+        let mut parent = parent_of(zone);
+        let (parent, servers) = loop {
+            let Some(candidate) = parent.filter(|p| !p.is_empty()) else {
+                return Ok(None);
+            };
+            if let Some(servers) = self.nameservers_of(candidate).await? {
+                break (candidate, servers);
+            }
+            parent = parent_of(candidate);
+        };
+        let mut last_error = None;
+        for server in &servers {
+            let response = self
+                .pool
+                .client()
+                .query_message(server.addr, zone, RecordType::Ns, false)
+                .await;
+            match response {
+                Ok(message) => {
+                    let ns = delegated_ns(&message, zone);
+                    if !ns.is_empty() {
+                        return Ok(Some(Delegation {
+                            parent: parent.to_owned(),
+                            server: server.label(),
+                            ns,
+                        }));
+                    }
+                    last_error = Some(DnsError::NotAuthoritative {
+                        server: server.addr.to_string(),
+                        name: zone.to_owned(),
+                    });
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| DnsError::NoServers {
+            name: parent.to_owned(),
+            reason: "the parent zone has no nameserver address".to_owned(),
+        }))
+    }
+}
+
+/// The NS host names for `zone` in a response: an answer (the parent also serves the
+/// zone) or a referral (the authority section). Sorted, without duplicates.
+fn delegated_ns(message: &hickory_proto::op::Message, zone: &str) -> Vec<String> {
+    let mut ns: Vec<String> = message
+        .answers
+        .iter()
+        .chain(message.authorities.iter())
+        .filter(|record| name_string(&record.name) == zone)
+        .filter_map(|record| match &record.data {
+            rr::RData::NS(target) => Some(name_string(&target.0)),
+            _ => None,
+        })
+        .collect();
+    ns.sort();
+    ns.dedup();
+    ns
+}
+
 impl DnsLookup for AuthoritativeLookup {
     fn lookup<'a>(&'a self, name: &'a str, rtype: RecordType) -> BoxFuture<'a, LookupResult> {
         Box::pin(self.ask(name, rtype))
     }
+}
 
-    fn authority(&self) -> Option<&AuthoritativeLookup> {
-        Some(self)
+impl ZoneAuthority for AuthoritativeLookup {
+    fn zone_servers<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Arc<ZoneServers>, DnsError>> {
+        Box::pin(AuthoritativeLookup::zone_servers(self, name))
+    }
+
+    fn parent_delegation<'a>(
+        &'a self,
+        zone: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Delegation>, DnsError>> {
+        Box::pin(self.delegation(zone))
+    }
+
+    fn ask_server<'a>(
+        &'a self,
+        server: SocketAddr,
+        name: &'a str,
+        rtype: RecordType,
+    ) -> BoxFuture<'a, LookupResult> {
+        Box::pin(self.pool.ask(server, name, rtype))
+    }
+
+    fn resolvers(&self) -> &[SocketAddr] {
+        &self.resolvers
+    }
+
+    fn ask_resolver<'a>(
+        &'a self,
+        resolver: SocketAddr,
+        name: &'a str,
+        rtype: RecordType,
+    ) -> BoxFuture<'a, LookupResult> {
+        Box::pin(self.pool.client().query(resolver, name, rtype, true))
     }
 }

@@ -1,22 +1,29 @@
 //! The DNS seam: a small lookup trait returning owned, normalised answers, with
 //! NXDOMAIN, NODATA, SERVFAIL/REFUSED and timeout kept distinct.
 //!
-//! Checks only ever see [`DnsLookup`]; production uses hickory (recursive resolvers and
-//! direct authoritative queries), unit tests use [`fake::FakeDns`].
+//! Checks only ever see a [`DnsView`]: the [`DnsLookup`] trait for answers, the zone's
+//! servers one by one ([`ZoneAuthority`]) and DNSSEC questions ([`SignedQuestions`]).
+//! Production uses hickory (recursive resolvers and direct authoritative queries); unit
+//! tests use `fake::FakeDns`.
 
 pub mod authoritative;
 mod convert;
-pub mod delegation;
 pub mod direct;
+#[cfg(any(test, feature = "testkit"))]
 pub mod fake;
 pub mod hickory;
 pub mod metrics;
 pub mod pool;
 pub mod server;
 pub mod shared;
+mod signed;
 mod signed_zone;
+mod zone;
 
+pub use authoritative::ZoneAuthority;
 pub use metrics::QueryMetrics;
+pub use signed::SignedQuestions;
+pub use zone::{Delegation, Nameserver, ZoneServers, server_label};
 
 use futures::future::BoxFuture;
 use std::fmt;
@@ -261,15 +268,9 @@ pub type LookupResult = Result<Answer, DnsError>;
 pub trait DnsLookup: Send + Sync {
     /// Looks `name` (normalised, no trailing dot) up for `rtype`.
     fn lookup<'a>(&'a self, name: &'a str, rtype: RecordType) -> BoxFuture<'a, LookupResult>;
-
-    /// The authoritative view behind this lookup, when it asks a zone's servers directly:
-    /// the nameservers check then asks every server of the zone. `None` by default.
-    fn authority(&self) -> Option<&authoritative::AuthoritativeLookup> {
-        None
-    }
 }
 
-/// The two ways a check sees DNS.
+/// Every way a check sees DNS, with the servers explicit.
 #[derive(Clone)]
 pub struct DnsView {
     /// The domain's own records (MX, TXT at the apex, `_dmarc`, DKIM selectors): the
@@ -278,6 +279,35 @@ pub struct DnsView {
     /// Everything else (SPF includes, MX host addresses): recursive resolvers, shared
     /// between domains so that common provider records are asked once per round.
     pub recursive: Arc<dyn DnsLookup>,
+    /// The zone's servers one by one, when the domain is asked authoritatively (`None`
+    /// when it is watched through resolvers only).
+    pub authority: Option<Arc<dyn ZoneAuthority>>,
+    /// Where DNSSEC questions go (`None`: nowhere to ask them).
+    pub signed: Option<Arc<SignedQuestions>>,
+}
+
+impl DnsView {
+    /// A view through these lookups, without zone servers or DNSSEC questions.
+    pub fn new(zone: Arc<dyn DnsLookup>, recursive: Arc<dyn DnsLookup>) -> DnsView {
+        DnsView {
+            zone,
+            recursive,
+            authority: None,
+            signed: None,
+        }
+    }
+
+    /// With the zone's servers asked one by one.
+    pub fn with_authority(mut self, authority: Arc<dyn ZoneAuthority>) -> DnsView {
+        self.authority = Some(authority);
+        self
+    }
+
+    /// With DNSSEC questions going to `signed`.
+    pub fn with_signed(mut self, signed: SignedQuestions) -> DnsView {
+        self.signed = Some(Arc::new(signed));
+        self
+    }
 }
 
 /// Receive buffer asked for on UDP sockets (the kernel caps it at `net.core.rmem_max`):

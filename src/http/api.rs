@@ -2,7 +2,7 @@
 //! and open incidents of `GET /api/v1/domains/{domain}`, and
 //! `POST /api/v1/domains/{domain}/accept`.
 
-use crate::app::AppState;
+use super::AppState;
 use crate::finding::CheckKind;
 use crate::monitor::AcceptError;
 use crate::state::{EventQuery, Incident, StoredEvent};

@@ -4,18 +4,47 @@ mod api;
 mod status_page;
 pub mod web_config;
 
-use crate::app::AppState;
-use crate::metrics::TEXT_CONTENT_TYPE;
-use crate::monitor::WatchedDomain;
+use crate::metrics::{Metrics, TEXT_CONTENT_TYPE};
+use crate::monitor::{Monitor, WatchedDomain};
+use crate::state::StateService;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures::future::BoxFuture;
 use serde_json::json;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Applies a new configuration (`POST /-/reload`, SIGHUP): the daemon implements it.
+pub trait Reload: Send + Sync {
+    /// Re-reads the config; the old one keeps running when the new one is invalid. The
+    /// number of domains watched, or every error.
+    fn reload(&self) -> BoxFuture<'_, Result<usize, String>>;
+}
+
+/// Shared by the HTTP handlers and the daemon's tasks.
+pub struct AppState {
+    /// Every metric.
+    pub metrics: Arc<Metrics>,
+    /// Watched domains and their state.
+    pub monitor: Arc<Monitor>,
+    /// True once the first pass over all domains finished.
+    pub ready: AtomicBool,
+    /// The state store (baselines, incidents, timeline).
+    pub state: Arc<StateService>,
+    /// Applies a new configuration.
+    pub reloader: Arc<dyn Reload>,
+}
+
+impl AppState {
+    /// Re-reads the config file; the old config keeps running when the new one is invalid.
+    pub async fn reload(&self) -> Result<usize, String> {
+        self.reloader.reload().await
+    }
+}
 
 /// Every route of the daemon.
 pub fn router(state: Arc<AppState>) -> Router {

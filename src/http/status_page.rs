@@ -1,10 +1,9 @@
 //! `GET /` and `GET /domains/{domain}`: server-rendered status pages (no scripts, no
 //! external assets), readable on a laptop and a phone. State is colour plus text.
 
+use super::AppState;
 use super::api::domain_history;
-use crate::app::AppState;
 use crate::finding::Severity;
-use crate::metrics::ACTIVE_CHECKS;
 use crate::monitor::CheckStatus;
 use crate::state::{EventQuery, StoredEvent, unix_seconds};
 use axum::extract::{Path, State};
@@ -187,7 +186,8 @@ pub(crate) async fn index(State(state): State<Arc<AppState>>) -> Html<String> {
     page.push_str(
         "<h2>Domains</h2><div class=\"wrap\"><table id=\"domains\"><thead><tr><th>domain</th>",
     );
-    for check in ACTIVE_CHECKS {
+    let checks: Vec<_> = state.monitor.checks().kinds().collect();
+    for check in &checks {
         let _ = write!(page, "<th>{check}</th>");
     }
     page.push_str("<th class=\"wide\">last checked</th></tr></thead><tbody>");
@@ -198,8 +198,8 @@ pub(crate) async fn index(State(state): State<Arc<AppState>>) -> Html<String> {
             page,
             "<tr class=\"domain-row\" data-domain=\"{name}\"><td><a href=\"/domains/{name}\">{name}</a></td>"
         );
-        for check in ACTIVE_CHECKS {
-            let (class, text) = cell(status.checks.get(&check));
+        for check in &checks {
+            let (class, text) = cell(status.checks.get(check));
             let _ = write!(page, "<td><span class=\"state {class}\">{text}</span></td>");
         }
         let checked = status
@@ -262,7 +262,7 @@ pub(crate) async fn domain_page(
         domain.config.interval,
         escape(&crate::monitor::asked(&domain.config)),
     );
-    for check in ACTIVE_CHECKS {
+    for check in state.monitor.checks().kinds() {
         let s = status.checks.get(&check);
         let (class, text) = cell(s);
         let _ = write!(

@@ -2,12 +2,15 @@
 //! into the text exposition format at scrape time. A prometheus-crate child costs ~700 bytes
 //! and a protobuf round trip per scrape; at 10,000 domains × 19 series that was 130 MiB and
 //! 300 ms per scrape, this is ~300 bytes per domain and a single pass over the table.
+//!
+//! Besides the series every check has, each domain holds the samples of the gauge families
+//! its checks declare ([`GaugeFamily`]); the table renders any family the same way.
 
-use crate::checks::nameservers::AuthoritySummary;
+use crate::checks::{FamilyValues, GaugeFamily};
 use crate::finding::{CheckKind, Severity};
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// One gauge value, updated in place.
@@ -42,9 +45,9 @@ pub struct CheckRow {
 }
 
 /// Fingerprint and TTL of one observed record set.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct RecordRow {
-    record: &'static str,
+    record: String,
     fingerprint: f64,
     ttl: Option<f64>,
 }
@@ -55,88 +58,49 @@ pub struct DomainRow {
     domain: String,
     /// One row per active check.
     pub checks: Vec<CheckRow>,
-    /// `maildrift_mx_records`.
-    pub mx_records: Cell,
-    /// `maildrift_spf_dns_lookups`.
-    pub spf_lookups: Cell,
-    /// `maildrift_spf_void_lookups`.
-    pub spf_void_lookups: Cell,
-    /// `maildrift_nameservers_consistent`; NaN (not exported) until the nameservers check
-    /// was conclusive, and for domains not asked authoritatively.
-    pub nameservers_consistent: Cell,
     records: Mutex<Vec<RecordRow>>,
-    /// `maildrift_propagation_pending_seconds` rows: (record, resolver, seconds).
-    propagation: Mutex<Vec<(String, String, f64)>>,
-    /// `maildrift_spf_ipset_fingerprint`.
-    pub spf_ipset_fingerprint: Cell,
-    /// `maildrift_dmarc_policy_info`: 0 before the first conclusive run, else 1 + the index
-    /// of the policy in [`DMARC_POLICIES`].
-    dmarc_policy: AtomicU8,
-    /// `maildrift_dkim_key_bits`, per selector.
-    dkim_keys: Mutex<Vec<(String, f64)>>,
+    /// The samples of each gauge family the checks declare, as last known.
+    gauges: Mutex<Vec<FamilyValues>>,
 }
 
-/// The `policy` label values of `maildrift_dmarc_policy_info`, each exported per domain.
-pub(crate) const DMARC_POLICIES: [&str; 4] = ["none", "quarantine", "reject", "missing"];
-
 impl DomainRow {
-    /// Sets the nameservers-check series from a conclusive run.
-    pub fn set_authority(&self, summary: &AuthoritySummary) {
-        self.nameservers_consistent
-            .set(f64::from(u8::from(summary.consistent)));
-        let mut rows: Vec<(String, String, f64)> = summary
-            .propagation
-            .iter()
-            .map(|p| {
-                (
-                    p.record.clone(),
-                    p.resolver.clone(),
-                    f64::from(p.pending_seconds),
-                )
-            })
-            .collect();
-        rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        *self.propagation.lock().expect("lock poisoned") = rows;
-    }
-
     /// The row of one check, if it is active.
     pub fn check(&self, check: CheckKind) -> Option<&CheckRow> {
         self.checks.iter().find(|c| c.check == check)
     }
 
     /// Sets `maildrift_record_fingerprint` and (when known) `maildrift_record_ttl_seconds`.
-    pub fn set_record(&self, record: &'static str, fingerprint: u64, ttl: Option<u32>) {
+    pub fn set_record(&self, record: &str, fingerprint: u64, ttl: Option<u32>) {
         let mut records = self.records.lock().expect("lock poisoned");
-        let row = RecordRow {
-            record,
-            fingerprint: fingerprint as f64,
-            ttl: ttl.map(f64::from),
-        };
+        let fingerprint = fingerprint as f64;
+        let ttl = ttl.map(f64::from);
         match records.iter_mut().find(|r| r.record == record) {
             Some(existing) => {
-                existing.fingerprint = row.fingerprint;
-                if row.ttl.is_some() {
-                    existing.ttl = row.ttl;
+                existing.fingerprint = fingerprint;
+                if ttl.is_some() {
+                    existing.ttl = ttl;
                 }
             }
-            None => records.push(row),
+            None => records.push(RecordRow {
+                record: record.to_owned(),
+                fingerprint,
+                ttl,
+            }),
         }
     }
 
-    /// Sets the published DMARC policy (one of [`DMARC_POLICIES`]; others are ignored).
-    pub fn set_dmarc_policy(&self, policy: &str) {
-        if let Some(i) = DMARC_POLICIES.iter().position(|p| *p == policy) {
-            self.dmarc_policy.store(i as u8 + 1, Ordering::Relaxed);
+    /// Replaces the samples of each family in `values`; other families keep theirs.
+    pub fn set_gauges(&self, values: &[FamilyValues]) {
+        let mut gauges = self.gauges.lock().expect("lock poisoned");
+        for value in values {
+            match gauges
+                .iter_mut()
+                .find(|g| std::ptr::eq(g.family, value.family))
+            {
+                Some(existing) => existing.samples.clone_from(&value.samples),
+                None => gauges.push(value.clone()),
+            }
         }
-    }
-
-    /// Replaces the DKIM key sizes (selector, bits).
-    pub fn set_dkim_keys(&self, keys: &[(String, u32)]) {
-        let keys = keys
-            .iter()
-            .map(|(s, b)| (s.clone(), f64::from(*b)))
-            .collect();
-        *self.dkim_keys.lock().expect("lock poisoned") = keys;
     }
 }
 
@@ -176,47 +140,13 @@ const RECORD_TTL: Family = Family {
     name: "maildrift_record_ttl_seconds",
     help: "TTL of the record set as seen at the authoritative servers.",
 };
-const MX_RECORDS: Family = Family {
-    name: "maildrift_mx_records",
-    help: "Number of MX records.",
-};
-const SPF_LOOKUPS: Family = Family {
-    name: "maildrift_spf_dns_lookups",
-    help: "DNS-querying SPF terms counted recursively (RFC 7208 section 4.6.4; limit 10).",
-};
-const NAMESERVERS_CONSISTENT: Family = Family {
-    name: "maildrift_nameservers_consistent",
-    help: "1 when every authoritative server answered, all with the same records.",
-};
-const PROPAGATION_PENDING: Family = Family {
-    name: "maildrift_propagation_pending_seconds",
-    help: "Seconds until the resolver's cached answer, which differs from the authoritative one, expires; 0 when it serves the authoritative answer.",
-};
-const SPF_IPSET: Family = Family {
-    name: "maildrift_spf_ipset_fingerprint",
-    help: "52-bit hash of the networks SPF authorises through includes, a and mx; changes() shows provider edits.",
-};
-const DMARC_POLICY: Family = Family {
-    name: "maildrift_dmarc_policy_info",
-    help: "1 for the published DMARC policy (missing: no single valid record).",
-};
-const DKIM_KEY_BITS: Family = Family {
-    name: "maildrift_dkim_key_bits",
-    help: "Public key size of a configured DKIM selector; 0 when missing, revoked or unreadable.",
-};
-const SPF_VOID_LOOKUPS: Family = Family {
-    name: "maildrift_spf_void_lookups",
-    help: "Void lookups during SPF expansion (limit 2).",
-};
-
 /// Reads one sample of a per-check family.
 type CheckValue = fn(&CheckRow) -> f64;
-/// Reads one sample of a per-domain family.
-type DomainValue = fn(&DomainRow) -> f64;
 
-fn header(out: &mut String, family: &Family) {
-    let _ = writeln!(out, "# HELP {} {}", family.name, family.help);
-    let _ = writeln!(out, "# TYPE {} gauge", family.name);
+/// Writes the `# HELP` and `# TYPE` lines of a gauge.
+pub(super) fn header(out: &mut String, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
 }
 
 /// Escapes a label value per the text format (backslash, double quote, newline).
@@ -232,8 +162,14 @@ pub(super) fn escaped(value: &str) -> std::borrow::Cow<'_, str> {
 }
 
 impl DomainTable {
-    /// Adds a domain (every series 0 until its first check) or returns the existing row.
-    pub fn insert(&self, domain: &str, checks: &[CheckKind]) -> Arc<DomainRow> {
+    /// Adds a domain (every series 0, and each family its initial samples, until its first
+    /// check) or returns the existing row.
+    pub fn insert(
+        &self,
+        domain: &str,
+        checks: &[CheckKind],
+        families: &[&'static GaugeFamily],
+    ) -> Arc<DomainRow> {
         let mut rows = self.rows.write().expect("lock poisoned");
         rows.entry(domain.to_owned())
             .or_insert_with(|| {
@@ -249,15 +185,13 @@ impl DomainTable {
                             findings: Default::default(),
                         })
                         .collect(),
-                    mx_records: Cell::default(),
-                    spf_lookups: Cell::default(),
-                    spf_void_lookups: Cell::default(),
-                    nameservers_consistent: Cell(AtomicU64::new(f64::NAN.to_bits())),
                     records: Mutex::new(Vec::new()),
-                    propagation: Mutex::new(Vec::new()),
-                    spf_ipset_fingerprint: Cell::default(),
-                    dmarc_policy: AtomicU8::new(0),
-                    dkim_keys: Mutex::new(Vec::new()),
+                    gauges: Mutex::new(
+                        families
+                            .iter()
+                            .map(|family| FamilyValues::initial(family))
+                            .collect(),
+                    ),
                 })
             })
             .clone()
@@ -268,8 +202,9 @@ impl DomainTable {
         self.rows.write().expect("lock poisoned").remove(domain);
     }
 
-    /// Appends every family in the text exposition format.
-    pub fn render(&self, out: &mut String) {
+    /// Appends every family in the text exposition format; `families` are the gauge
+    /// families the checks declare.
+    pub fn render(&self, out: &mut String, families: &[&'static GaugeFamily]) {
         let rows: Vec<Arc<DomainRow>> = self
             .rows
             .read()
@@ -284,7 +219,7 @@ impl DomainTable {
             (&LAST_CHECK, |c| c.last_check.get()),
         ];
         for (family, value) in per_check {
-            header(out, family);
+            header(out, family.name, family.help);
             for row in &rows {
                 let domain = escaped(&row.domain);
                 for check in &row.checks {
@@ -298,7 +233,7 @@ impl DomainTable {
                 }
             }
         }
-        header(out, &FINDINGS);
+        header(out, FINDINGS.name, FINDINGS.help);
         for row in &rows {
             let domain = escaped(&row.domain);
             for check in &row.checks {
@@ -318,7 +253,7 @@ impl DomainTable {
             .map(|row| row.records.lock().expect("lock poisoned").clone())
             .collect();
         for (family, ttl) in [(&FINGERPRINT, false), (&RECORD_TTL, true)] {
-            header(out, family);
+            header(out, family.name, family.help);
             for (row, records) in rows.iter().zip(&records) {
                 let domain = escaped(&row.domain);
                 for record in records {
@@ -337,72 +272,24 @@ impl DomainTable {
                 }
             }
         }
-        let per_domain: [(&Family, DomainValue); 4] = [
-            (&MX_RECORDS, |r| r.mx_records.get()),
-            (&SPF_LOOKUPS, |r| r.spf_lookups.get()),
-            (&SPF_VOID_LOOKUPS, |r| r.spf_void_lookups.get()),
-            (&SPF_IPSET, |r| r.spf_ipset_fingerprint.get()),
-        ];
-        for (family, value) in per_domain {
-            header(out, family);
-            for row in &rows {
-                let _ = writeln!(
-                    out,
-                    "{}{{domain=\"{}\"}} {}",
-                    family.name,
-                    escaped(&row.domain),
-                    value(row)
-                );
-            }
-        }
-        header(out, &NAMESERVERS_CONSISTENT);
-        for row in &rows {
-            let value = row.nameservers_consistent.get();
-            if !value.is_nan() {
-                let _ = writeln!(
-                    out,
-                    "{}{{domain=\"{}\"}} {value}",
-                    NAMESERVERS_CONSISTENT.name,
-                    escaped(&row.domain)
-                );
-            }
-        }
-        header(out, &PROPAGATION_PENDING);
-        for row in &rows {
-            let domain = escaped(&row.domain);
-            for (record, resolver, value) in row.propagation.lock().expect("lock poisoned").iter() {
-                let _ = writeln!(
-                    out,
-                    "{}{{domain=\"{domain}\",record=\"{}\",resolver=\"{}\"}} {value}",
-                    PROPAGATION_PENDING.name,
-                    escaped(record),
-                    escaped(resolver)
-                );
-            }
-        }
-        header(out, &DMARC_POLICY);
-        for row in &rows {
-            let domain = escaped(&row.domain);
-            let current = usize::from(row.dmarc_policy.load(Ordering::Relaxed));
-            for (i, policy) in DMARC_POLICIES.iter().enumerate() {
-                let value = u8::from(current == i + 1);
-                let _ = writeln!(
-                    out,
-                    "{}{{domain=\"{domain}\",policy=\"{policy}\"}} {value}",
-                    DMARC_POLICY.name
-                );
-            }
-        }
-        header(out, &DKIM_KEY_BITS);
-        for row in &rows {
-            let domain = escaped(&row.domain);
-            for (selector, bits) in row.dkim_keys.lock().expect("lock poisoned").iter() {
-                let _ = writeln!(
-                    out,
-                    "{}{{domain=\"{domain}\",selector=\"{}\"}} {bits}",
-                    DKIM_KEY_BITS.name,
-                    escaped(selector)
-                );
+        let gauges: Vec<Vec<FamilyValues>> = rows
+            .iter()
+            .map(|row| row.gauges.lock().expect("lock poisoned").clone())
+            .collect();
+        for family in families {
+            header(out, family.name, family.help);
+            for (row, gauges) in rows.iter().zip(&gauges) {
+                let Some(values) = gauges.iter().find(|g| std::ptr::eq(g.family, *family)) else {
+                    continue;
+                };
+                let domain = escaped(&row.domain);
+                for (labels, value) in &values.samples {
+                    let _ = write!(out, "{}{{domain=\"{domain}\"", family.name);
+                    for (name, label) in family.labels.iter().zip(labels) {
+                        let _ = write!(out, ",{name}=\"{}\"", escaped(label));
+                    }
+                    let _ = writeln!(out, "}} {value}");
+                }
             }
         }
     }
@@ -411,18 +298,28 @@ impl DomainTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::{Registry, dkim, dmarc, nameservers};
+
+    fn families() -> Vec<&'static GaugeFamily> {
+        Registry::standard().families().collect()
+    }
+
+    fn rendered(table: &DomainTable) -> String {
+        let mut text = String::new();
+        table.render(&mut text, &families());
+        text
+    }
 
     #[test]
     fn renders_every_family_and_forgets_removed_domains() {
         let table = DomainTable::default();
-        let row = table.insert("a.example", &[CheckKind::Mx]);
+        let row = table.insert("a.example", &[CheckKind::Mx], &families());
         row.check(CheckKind::Mx).unwrap().drift.set(1.0);
         row.check(CheckKind::Mx).unwrap().findings[0].set(2.0);
         row.set_record("mx", 12345, Some(300));
         row.set_record("mx", 777, None);
-        table.insert("b.example", &[CheckKind::Mx]);
-        let mut text = String::new();
-        table.render(&mut text);
+        table.insert("b.example", &[CheckKind::Mx], &families());
+        let text = rendered(&table);
         assert!(
             text.contains("maildrift_drift{check=\"mx\",domain=\"a.example\"} 1\n"),
             "{text}"
@@ -445,34 +342,27 @@ mod tests {
         );
         assert_eq!(text.matches("# TYPE maildrift_drift gauge").count(), 1);
         table.remove("a.example");
-        let mut text = String::new();
-        table.render(&mut text);
+        let text = rendered(&table);
         assert!(!text.contains("a.example"), "{text}");
     }
 
     #[test]
     fn nameserver_families_appear_once_known() {
-        use crate::checks::nameservers::{AuthoritySummary, Propagation};
         let table = DomainTable::default();
-        let row = table.insert("a.example", &[CheckKind::Nameservers]);
-        let mut text = String::new();
-        table.render(&mut text);
+        let row = table.insert("a.example", &[CheckKind::Nameservers], &families());
+        let text = rendered(&table);
         assert!(
             !text.contains("maildrift_nameservers_consistent{"),
             "{text}"
         );
-        row.set_authority(&AuthoritySummary {
-            zone: "a.example".to_owned(),
-            serials: Vec::new(),
-            consistent: false,
-            propagation: vec![Propagation {
-                record: "mx".to_owned(),
-                resolver: "223.5.5.5".to_owned(),
-                pending_seconds: 1200,
-            }],
-        });
-        let mut text = String::new();
-        table.render(&mut text);
+        row.set_gauges(&[
+            FamilyValues::one(&nameservers::CONSISTENT, 0.0),
+            FamilyValues {
+                family: &nameservers::PROPAGATION_PENDING,
+                samples: vec![(vec!["mx".to_owned(), "223.5.5.5".to_owned()], 1200.0)],
+            },
+        ]);
+        let text = rendered(&table);
         assert!(text.contains("maildrift_nameservers_consistent{domain=\"a.example\"} 0\n"));
         assert!(text.contains(
             "maildrift_propagation_pending_seconds{domain=\"a.example\",record=\"mx\",resolver=\"223.5.5.5\"} 1200\n"
@@ -482,11 +372,15 @@ mod tests {
     #[test]
     fn dmarc_policy_and_dkim_keys() {
         let table = DomainTable::default();
-        let row = table.insert("a.example", &[CheckKind::Dmarc]);
-        row.set_dmarc_policy("quarantine");
-        row.set_dkim_keys(&[("s1".to_owned(), 2048), ("s2".to_owned(), 0)]);
-        let mut text = String::new();
-        table.render(&mut text);
+        let row = table.insert("a.example", &[CheckKind::Dmarc], &families());
+        row.set_gauges(&[
+            FamilyValues::info(&dmarc::POLICY_INFO, "quarantine"),
+            FamilyValues::by_label(
+                &dkim::KEY_BITS,
+                [("s1".to_owned(), 2048.0), ("s2".to_owned(), 0.0)],
+            ),
+        ]);
+        let text = rendered(&table);
         for (policy, value) in [
             ("none", 0),
             ("quarantine", 1),
@@ -502,10 +396,11 @@ mod tests {
             text.contains("maildrift_dkim_key_bits{domain=\"a.example\",selector=\"s1\"} 2048\n")
         );
         assert!(text.contains("maildrift_dkim_key_bits{domain=\"a.example\",selector=\"s2\"} 0\n"));
-        row.set_dkim_keys(&[]);
-        row.set_dmarc_policy("missing");
-        let mut text = String::new();
-        table.render(&mut text);
+        row.set_gauges(&[
+            FamilyValues::by_label(&dkim::KEY_BITS, []),
+            FamilyValues::info(&dmarc::POLICY_INFO, "missing"),
+        ]);
+        let text = rendered(&table);
         assert!(!text.contains("selector=\"s1\""));
         assert!(text.contains("policy=\"missing\"} 1\n"));
     }

@@ -2,11 +2,12 @@
 //! daemon-wide series and a compact table of per-domain series updated in place.
 
 mod domains;
-mod zones;
+mod shared;
 
 pub use domains::{Cell, CheckRow, DomainRow, DomainTable};
-pub use zones::ZoneTable;
+pub use shared::SharedTable;
 
+use crate::checks::{self, GaugeFamily, SharedFamily};
 use crate::dns::QueryMetrics;
 use crate::finding::CheckKind;
 use prometheus::{
@@ -18,9 +19,6 @@ use std::sync::Arc;
 /// The Content-Type of the text exposition format; Prometheus 3 refuses a scrape without it.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// The checks this build runs (and exports series for).
-pub const ACTIVE_CHECKS: [CheckKind; 8] = CheckKind::ALL;
-
 /// Every metric of the daemon.
 pub struct Metrics {
     /// Daemon-wide series (counters, histograms, build and config info). Not the global
@@ -28,8 +26,14 @@ pub struct Metrics {
     pub registry: Registry,
     /// Per-domain series.
     pub domain_table: DomainTable,
-    /// Per-zone series (SOA serial per nameserver), shared by the domains of a zone.
-    pub zone_table: ZoneTable,
+    /// Series of objects shared by domains (a zone's serial per nameserver).
+    pub shared_table: SharedTable,
+    /// The checks that run (each gets the per-check series).
+    checks: Vec<CheckKind>,
+    /// The per-domain gauge families the checks declare.
+    families: Vec<&'static GaugeFamily>,
+    /// The shared-object families the checks declare.
+    shared_families: Vec<&'static SharedFamily>,
     /// Domains watched by this instance.
     pub domains: IntGauge,
     /// Wall time of one scheduler pass (at start-up: all domains).
@@ -68,8 +72,9 @@ fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> 
 }
 
 impl Metrics {
-    /// Creates and registers every series; `revision` is the VCS revision, if known.
-    pub fn new(version: &str, revision: &str) -> Metrics {
+    /// Creates and registers every series of the daemon and of the checks of `checks`;
+    /// `revision` is the VCS revision, if known.
+    pub fn new(version: &str, revision: &str, checks: &checks::Registry) -> Metrics {
         let registry = Registry::new();
         let build_info = GaugeVec::new(
             Opts::new("maildrift_build_info", "Build information; always 1."),
@@ -125,7 +130,10 @@ impl Metrics {
         ];
         Metrics {
             domain_table: DomainTable::default(),
-            zone_table: ZoneTable::default(),
+            shared_table: SharedTable::default(),
+            checks: checks.kinds().collect(),
+            families: checks.families().collect(),
+            shared_families: checks.shared_families().collect(),
             domains: register(&registry, domains),
             round_duration: histogram(
                 &registry,
@@ -151,13 +159,14 @@ impl Metrics {
 
     /// Creates a domain's series (exported as 0 until its first check) and returns them.
     pub fn domain_series(&self, domain: &str) -> Arc<DomainRow> {
-        self.domain_table.insert(domain, &ACTIVE_CHECKS)
+        self.domain_table
+            .insert(domain, &self.checks, &self.families)
     }
 
     /// Removes every series of a domain that left the configuration.
     pub fn remove_domain(&self, domain: &str) {
         self.domain_table.remove(domain);
-        self.zone_table.remove_domain(domain);
+        self.shared_table.remove_domain(domain);
     }
 
     /// The text exposition of every series.
@@ -166,39 +175,8 @@ impl Metrics {
         let mut text = TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_default();
-        self.domain_table.render(&mut text);
-        self.zone_table.render(&mut text);
+        self.domain_table.render(&mut text, &self.families);
+        self.shared_table.render(&mut text, &self.shared_families);
         text.into_bytes()
-    }
-}
-
-/// A stable 52-bit fingerprint of a normalised record set (FNV-1a over the sorted values),
-/// exact in a float64 sample.
-pub fn fingerprint(values: &[String]) -> u64 {
-    let mut sorted: Vec<&str> = values.iter().map(String::as_str).collect();
-    sorted.sort_unstable();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for value in sorted {
-        for byte in value.bytes().chain(std::iter::once(0)) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    hash & ((1 << 52) - 1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fingerprint_is_order_insensitive_and_fits_a_float() {
-        let a = fingerprint(&["10 mx1.example.com".into(), "20 mx2.example.com".into()]);
-        let b = fingerprint(&["20 mx2.example.com".into(), "10 mx1.example.com".into()]);
-        let c = fingerprint(&["10 mx1.example.com".into()]);
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-        assert!(a < (1 << 52));
-        assert_eq!((a as f64) as u64, a);
     }
 }

@@ -2,9 +2,10 @@
 //! ([`Monitor::accept`], behind `POST /api/v1/domains/{domain}/accept`) and, when the daemon
 //! is down, straight in the store ([`accept_stored`], for `maildrift baseline accept`).
 
-use super::persist::{PersistedCheck, baseline_event};
+use super::persist::baseline_event;
 use super::timeline::asked;
-use super::{CheckUpdate, Monitor, baseline_values, export_check, has_expectation};
+use super::{CheckStatus, CheckUpdate, Monitor, export_check};
+use crate::checks::baseline_values;
 use crate::finding::{CheckKind, FindingCode};
 use crate::state::{EventKind, NewEvent, StateError, Store, Write};
 use serde::{Deserialize, Serialize};
@@ -71,7 +72,7 @@ impl Monitor {
         let config = &domain.config;
         let mut status = domain.status.lock().expect("lock poisoned");
         let checks: Vec<CheckKind> = match only {
-            Some(check) if has_expectation(config, check) => {
+            Some(check) if self.checks.declared(check, config) => {
                 return Err(AcceptError::Declared {
                     domain: name.to_owned(),
                     check,
@@ -82,7 +83,7 @@ impl Monitor {
                 .checks
                 .keys()
                 .copied()
-                .filter(|c| !has_expectation(config, *c))
+                .filter(|c| !self.checks.declared(*c, config))
                 .collect(),
         };
         let mut accepted = Vec::new();
@@ -103,9 +104,7 @@ impl Monitor {
             };
             let values = baseline_values(&current.records);
             let previous = status.baseline.insert(check, values.clone());
-            let mut next = current.clone();
-            next.findings.retain(|f| f.code != FindingCode::Drift);
-            next.drift = false;
+            let next = current.clone().accepted();
             if let Some(persistence) = &self.persistence {
                 persistence.baseline(
                     name,
@@ -172,11 +171,11 @@ pub fn accept_stored(
         let Some(state) = stored
             .checks
             .get(&check)
-            .and_then(|json| serde_json::from_str::<PersistedCheck>(json).ok())
+            .and_then(|json| serde_json::from_str::<CheckStatus>(json).ok())
         else {
             continue;
         };
-        let status = state.clone().into_status();
+        let status = &state;
         if !status.success && status.records.is_empty() {
             continue;
         }

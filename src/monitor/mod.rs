@@ -1,19 +1,19 @@
 //! What the daemon knows about each watched domain: its view, its latest check results,
-//! its learned baseline. Applies each [`DomainReport`] to that state, to the metrics, and to
-//! the log (one line per state change).
+//! its learned baselines and what its checks remember. Runs a domain's checks (through the
+//! check seam, which judges drift) and applies the [`DomainReport`] to that state, to the
+//! metrics, to the observers (timeline, alerting) and to the log (one line per change).
 
-use crate::checks::nameservers::annotate_drift;
-use crate::checks::{CheckReport, PreviousState, RecordObservation, spf::SpfLimits};
-use crate::config::DomainConfig;
+use crate::checks::{
+    self, CheckReport, DomainReport, Known, Memory, RecordObservation, Registry, fingerprint,
+};
+use crate::config::{DomainConfig, GlobalConfig};
 use crate::dns::DnsView;
-use crate::drift;
-use crate::engine::{self, DomainReport};
 use crate::finding::{CheckKind, Finding, FindingCode, Severity};
-use crate::metrics::{DomainRow, Metrics, fingerprint};
-use serde::Serialize;
+use crate::metrics::{DomainRow, Metrics};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::Instrument;
 
 mod baseline;
@@ -21,7 +21,7 @@ mod persist;
 mod timeline;
 
 pub use baseline::{AcceptError, AcceptedBaseline, accept_stored};
-pub use persist::{PersistedCheck, PersistedRecords, Persistence};
+pub use persist::Persistence;
 pub use timeline::{Timeline, asked};
 
 /// One watched domain and everything known about it.
@@ -38,20 +38,32 @@ pub struct WatchedDomain {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct DomainStatus {
     /// When its checks last completed.
-    #[serde(serialize_with = "serialize_time")]
+    #[serde(with = "unix_time")]
     pub last_checked: Option<SystemTime>,
     /// Per check.
     pub checks: BTreeMap<CheckKind, CheckStatus>,
     /// Learned baseline per check without a declared expectation: the first conclusive
     /// observation's normalised records.
     pub baseline: BTreeMap<CheckKind, Vec<String>>,
-    /// What the checks remember from earlier conclusive runs (last known value of each).
+    /// What each check remembers from its last conclusive run (a DMARC policy, an SPF
+    /// address set): the next run compares with it.
     #[serde(skip)]
-    pub remembered: PreviousState,
+    pub memory: Remembered,
 }
 
-/// The latest state of one check.
-#[derive(Clone, Debug, Serialize)]
+/// Each check's memory, type-erased (only the check reads its own).
+#[derive(Clone, Default)]
+pub struct Remembered(BTreeMap<CheckKind, Memory>);
+
+impl std::fmt::Debug for Remembered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// The latest state of one check; also its stored form (`check_states.state_json`), so
+/// that a restart knows the open findings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckStatus {
     /// Whether the last run got conclusive answers.
     pub success: bool,
@@ -62,20 +74,44 @@ pub struct CheckStatus {
     /// Records of the last conclusive run.
     pub records: Vec<RecordObservation>,
     /// Why the last run was inconclusive.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// When the last run completed.
-    #[serde(serialize_with = "serialize_time")]
+    #[serde(with = "unix_time")]
     pub last_checked: Option<SystemTime>,
 }
 
-fn serialize_time<S: serde::Serializer>(
-    time: &Option<SystemTime>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match time.and_then(|t| t.duration_since(UNIX_EPOCH).ok()) {
-        Some(since_epoch) => serializer.serialize_f64(since_epoch.as_secs_f64()),
-        None => serializer.serialize_none(),
+impl CheckStatus {
+    /// The state after accepting the current records as the baseline: drift closed.
+    pub fn accepted(mut self) -> CheckStatus {
+        self.findings.retain(|f| f.code != FindingCode::Drift);
+        self.drift = false;
+        self
+    }
+}
+
+/// Times as unix seconds (fractional) in JSON, `null` when unknown.
+mod unix_time {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    pub(super) fn serialize<S: Serializer>(
+        time: &Option<SystemTime>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match time.and_then(|t| t.duration_since(UNIX_EPOCH).ok()) {
+            Some(since_epoch) => serializer.serialize_f64(since_epoch.as_secs_f64()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<SystemTime>, D::Error> {
+        let seconds = Option::<f64>::deserialize(deserializer)?;
+        Ok(seconds
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| UNIX_EPOCH + Duration::from_secs_f64(s)))
     }
 }
 
@@ -94,18 +130,6 @@ impl WatchedDomain {
     /// A copy of the latest state.
     pub fn status(&self) -> DomainStatus {
         self.status.lock().expect("lock poisoned").clone()
-    }
-
-    /// What the next run compares with: the last known values, except the DMARC policy,
-    /// which comes from the learned baseline when there is one (so a weakened policy stays
-    /// reported until the baseline is accepted anew).
-    pub fn previous_state(&self) -> PreviousState {
-        let status = self.status.lock().expect("lock poisoned");
-        let mut previous = status.remembered.clone();
-        if let Some(baseline) = status.baseline.get(&CheckKind::Dmarc) {
-            previous.dmarc_policy = crate::checks::dmarc::policy_of(baseline);
-        }
-        previous
     }
 }
 
@@ -134,19 +158,23 @@ pub trait MonitorObserver: Send + Sync {
 /// All watched domains of this instance.
 pub struct Monitor {
     metrics: Arc<Metrics>,
+    /// The checks every domain runs (kept for the daemon's life: some keep state).
+    checks: Arc<Registry>,
+    /// Daemon-wide settings of the current config.
+    global: RwLock<GlobalConfig>,
     domains: RwLock<BTreeMap<String, Arc<WatchedDomain>>>,
-    spf_limits: SpfLimits,
     observers: Vec<Arc<dyn MonitorObserver>>,
     persistence: Option<Persistence>,
 }
 
 impl Monitor {
-    /// An empty monitor.
-    pub fn new(metrics: Arc<Metrics>) -> Monitor {
+    /// An empty monitor running `checks`.
+    pub fn new(metrics: Arc<Metrics>, checks: Arc<Registry>) -> Monitor {
         Monitor {
             metrics,
+            checks,
+            global: RwLock::new(GlobalConfig::default()),
             domains: RwLock::new(BTreeMap::new()),
-            spf_limits: SpfLimits::default(),
             observers: Vec::new(),
             persistence: None,
         }
@@ -163,6 +191,11 @@ impl Monitor {
     pub fn with_observer(mut self, observer: Arc<dyn MonitorObserver>) -> Monitor {
         self.observers.push(observer);
         self
+    }
+
+    /// The checks every domain runs, in report order.
+    pub fn checks(&self) -> &Registry {
+        &self.checks
     }
 
     /// The domain called `name`, if watched.
@@ -184,9 +217,10 @@ impl Monitor {
             .collect()
     }
 
-    /// Replaces the watched set. Domains whose config is unchanged keep their state; removed
-    /// domains lose their series.
-    pub fn replace(&self, wanted: Vec<(DomainConfig, DnsView)>) {
+    /// Replaces the watched set and the daemon-wide settings. Domains whose config is
+    /// unchanged keep their state; removed domains lose their series.
+    pub fn replace(&self, wanted: Vec<(DomainConfig, DnsView)>, global: GlobalConfig) {
+        *self.global.write().expect("lock poisoned") = global;
         let mut domains = self.domains.write().expect("lock poisoned");
         let mut next = BTreeMap::new();
         for (config, view) in wanted {
@@ -236,10 +270,19 @@ impl Monitor {
             return false;
         };
         let started = tokio::time::Instant::now();
-        let previous = domain.previous_state();
-        let run = engine::check_domain(&domain.config, &domain.view, &self.spf_limits, &previous)
+        let (baselines, memory) = {
+            let status = domain.status.lock().expect("lock poisoned");
+            (status.baseline.clone(), status.memory.0.clone())
+        };
+        let global = self.global.read().expect("lock poisoned").clone();
+        let known = Known {
+            baselines: Some(&baselines),
+            memory: Some(&memory),
+        };
+        let run = checks::run_domain(&self.checks, &domain.config, &domain.view, &global, known)
             .instrument(tracing::debug_span!("check", domain = %name));
-        let report = match tokio::time::timeout(domain.config.timeout, run).await {
+        let timeout = domain.config.timeout;
+        let report = match tokio::time::timeout(timeout, run).await {
             Ok(report) => {
                 let outcome = if report.checks.iter().all(|c| c.success) {
                     "success"
@@ -257,7 +300,8 @@ impl Monitor {
                     .domain_checks
                     .with_label_values(&["timeout"])
                     .inc();
-                timed_out(&domain.config, domain.config.timeout)
+                let error = format!("checks of {name} did not finish within {timeout:?}");
+                DomainReport::timed_out(&self.checks, name, &error)
             }
         };
         self.metrics
@@ -267,39 +311,25 @@ impl Monitor {
         true
     }
 
-    /// Applies one report: learned-baseline drift, state, metrics, state-change logs.
-    pub fn apply(&self, domain: &WatchedDomain, report: DomainReport) {
+    /// Applies one report: learned baselines, state, metrics, observers, state-change logs.
+    fn apply(&self, domain: &WatchedDomain, report: DomainReport) {
         let mut status = domain.status.lock().expect("lock poisoned");
         let series = &domain.series;
         status.last_checked = Some(report.checked_at);
         for mut check in report.checks {
             let kind = check.check;
-            if check.success && !has_expectation(&domain.config, kind) {
-                let observed = baseline_values(&check.records);
-                match status.baseline.get(&kind) {
-                    None => {
-                        tracing::info!(domain = %report.domain, check = %kind, records = ?observed, "baseline learned");
-                        if let Some(persistence) = &self.persistence {
-                            persistence.baseline(
-                                &report.domain,
-                                kind,
-                                &observed,
-                                report.checked_at,
-                                crate::state::EventKind::BaselineLearned,
-                                Some(timeline::asked(&domain.config)),
-                            );
-                        }
-                        status.baseline.insert(kind, observed);
-                    }
-                    Some(baseline) => {
-                        if let Some(finding) = drift::compare(kind, baseline, &observed) {
-                            check.findings.push(finding);
-                            if let Some(summary) = &report.authority {
-                                annotate_drift(std::slice::from_mut(&mut check), summary);
-                            }
-                        }
-                    }
-                }
+            // A baseline accepted while this run was under way makes its drift stale: the
+            // accept closed it, the next run judges against the new baseline.
+            if let Some(judged) = report.judged_against.get(&kind)
+                && status.baseline.get(&kind).map(|b| fingerprint(b)) != Some(*judged)
+            {
+                check.findings.retain(|f| f.code != FindingCode::Drift);
+            }
+            if let Some(values) = check.baseline.take()
+                && !status.baseline.contains_key(&kind)
+            {
+                self.learn(&domain.config, kind, &values, report.checked_at);
+                status.baseline.insert(kind, values);
             }
             let previous = status.checks.get(&kind).cloned();
             let next = next_status(previous.as_ref(), &check, report.checked_at);
@@ -317,36 +347,31 @@ impl Monitor {
             export_check(series, kind, &next);
             if check.success {
                 for record in &check.records {
-                    series.set_record(record.record, fingerprint(&record.values), record.ttl);
+                    series.set_record(&record.record, fingerprint(&record.values), record.ttl);
                 }
+                series.set_gauges(&check.gauges);
+                self.metrics.shared_table.set(&report.domain, &check.shared);
             }
             status.checks.insert(kind, next);
         }
-        if let Some(count) = report.mx_records {
-            series.mx_records.set(count as f64);
+        for (kind, memory) in report.memory {
+            status.memory.0.insert(kind, memory);
         }
-        if let Some(count) = report.spf_dns_lookups {
-            series.spf_lookups.set(f64::from(count));
+    }
+
+    /// Records a newly learned baseline (log, store, timeline).
+    fn learn(&self, config: &DomainConfig, check: CheckKind, values: &[String], at: SystemTime) {
+        tracing::info!(domain = %config.name, check = %check, records = ?values, "baseline learned");
+        if let Some(persistence) = &self.persistence {
+            persistence.baseline(
+                &config.name,
+                check,
+                values,
+                at,
+                crate::state::EventKind::BaselineLearned,
+                Some(timeline::asked(config)),
+            );
         }
-        if let Some(count) = report.spf_void_lookups {
-            series.spf_void_lookups.set(f64::from(count));
-        }
-        if let Some(summary) = &report.authority {
-            series.set_authority(summary);
-            self.metrics
-                .zone_table
-                .set(&summary.zone, &report.domain, &summary.serials);
-        }
-        if let Some(hash) = report.spf_ipset_fingerprint {
-            series.spf_ipset_fingerprint.set(hash as f64);
-        }
-        if let Some(policy) = report.dmarc_policy {
-            series.set_dmarc_policy(policy);
-        }
-        if let Some(keys) = &report.dkim_key_bits {
-            series.set_dkim_keys(keys);
-        }
-        status.remembered = status.remembered.merged(&report.state);
     }
 }
 
@@ -384,28 +409,6 @@ fn same_observation(old: &DomainConfig, new: &DomainConfig) -> bool {
         && old.nameservers == new.nameservers
         && old.authoritative == new.authoritative
         && old.provider == new.provider
-}
-
-fn has_expectation(config: &DomainConfig, check: CheckKind) -> bool {
-    match check {
-        CheckKind::Mx => config.expect.mx.is_some(),
-        CheckKind::Spf => config.expect.spf.is_some(),
-        CheckKind::Dmarc => config.expect.dmarc.is_some(),
-        CheckKind::Dkim => config.expect.dkim.is_some(),
-        _ => false,
-    }
-}
-
-/// The values a learned baseline compares: every record set of the check, prefixed by its
-/// name when a check observes several.
-fn baseline_values(records: &[RecordObservation]) -> Vec<String> {
-    if let [single] = records {
-        return single.values.clone();
-    }
-    records
-        .iter()
-        .flat_map(|r| r.values.iter().map(move |v| format!("{}: {v}", r.record)))
-        .collect()
 }
 
 /// The state after a run: a conclusive run replaces findings; an inconclusive one keeps
@@ -483,20 +486,6 @@ fn log_transition(
             .collect();
         tracing::info!(domain, check = %check, ?opened, ?resolved, "findings changed");
     }
-}
-
-/// The report of a domain whose checks ran past their deadline: every check inconclusive.
-fn timed_out(config: &DomainConfig, timeout: Duration) -> DomainReport {
-    let error = format!(
-        "checks of {} did not finish within {timeout:?}",
-        config.name
-    );
-    let mut report = DomainReport::empty(&config.name, SystemTime::now());
-    report.checks = crate::metrics::ACTIVE_CHECKS
-        .iter()
-        .map(|&check| CheckReport::inconclusive(check, &error))
-        .collect();
-    report
 }
 
 #[cfg(test)]

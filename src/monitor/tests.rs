@@ -1,9 +1,12 @@
-//! Monitor tests: synthetic reports applied to state, metrics and observers.
+//! Monitor tests: a domain's checks run against a fake DNS whose records the test changes;
+//! the results applied to state, metrics and observers.
 
 use super::*;
-use crate::checks::{Expectations, MxExpectation};
-use crate::config::ResolverSpec;
+use crate::checks::mx::Mx;
+use crate::config::{Expectations, MxExpectation, ResolverSpec};
 use crate::dns::fake::FakeDns;
+use crate::dns::{DnsError, RecordType};
+use std::time::Duration;
 
 fn domain_config(name: &str, expect: Expectations) -> DomainConfig {
     DomainConfig {
@@ -20,35 +23,42 @@ fn domain_config(name: &str, expect: Expectations) -> DomainConfig {
     }
 }
 
-fn view() -> DnsView {
-    let fake = Arc::new(FakeDns::new());
-    DnsView {
-        zone: fake.clone(),
-        recursive: fake,
-    }
+/// The MX check only, over `dns`.
+fn monitor(metrics: &Arc<Metrics>) -> Monitor {
+    Monitor::new(metrics.clone(), Arc::new(Registry::empty().with(Mx)))
 }
 
-fn mx_report(domain: &str, success: bool, values: &[&str], findings: Vec<Finding>) -> DomainReport {
-    DomainReport {
-        domain: domain.to_owned(),
-        checked_at: SystemTime::now(),
-        checks: vec![CheckReport {
-            check: CheckKind::Mx,
-            success,
-            records: if success {
-                vec![RecordObservation {
-                    record: "mx",
-                    values: values.iter().map(|v| (*v).to_owned()).collect(),
-                    ttl: Some(300),
-                }]
-            } else {
-                Vec::new()
-            },
-            findings,
-            error: (!success).then(|| "timeout asking 127.0.0.1:53".to_owned()),
-        }],
-        mx_records: success.then_some(values.len()),
-        ..DomainReport::empty(domain, SystemTime::now())
+fn metrics() -> Arc<Metrics> {
+    let checks = Registry::empty().with(Mx);
+    Arc::new(Metrics::new("test", "test", &checks))
+}
+
+fn view(dns: &Arc<FakeDns>) -> DnsView {
+    DnsView::new(dns.clone(), dns.clone())
+}
+
+/// Publishes `values` ("PREF HOST") as the MX set of `domain`, or (`success` false) makes
+/// the MX lookup time out.
+fn publish(dns: &FakeDns, domain: &str, success: bool, values: &[&str]) {
+    if !success {
+        let error = DnsError::Timeout {
+            server: "127.0.0.1:53".to_owned(),
+            name: domain.to_owned(),
+            rtype: RecordType::Mx,
+        };
+        dns.fail(domain, RecordType::Mx, error);
+        return;
+    }
+    let pairs: Vec<(u16, &str)> = values
+        .iter()
+        .map(|v| {
+            let (preference, host) = v.split_once(' ').unwrap();
+            (preference.parse().unwrap(), host)
+        })
+        .collect();
+    dns.mx(domain, &pairs);
+    for (_, host) in &pairs {
+        dns.a(host, &["192.0.2.1"]);
     }
 }
 
@@ -67,14 +77,18 @@ fn sample(metrics: &Metrics, name: &str, labels: &[(&str, &str)]) -> Option<f64>
         .find_map(|(_, value)| value.parse().ok())
 }
 
-#[test]
-fn learned_baseline_then_drift_then_recovery() {
-    let metrics = Arc::new(Metrics::new("test", "test"));
-    let monitor = Monitor::new(metrics.clone());
-    monitor.replace(vec![(
-        domain_config("a.example", Expectations::default()),
-        view(),
-    )]);
+#[tokio::test]
+async fn learned_baseline_then_drift_then_recovery() {
+    let metrics = metrics();
+    let dns = Arc::new(FakeDns::new());
+    let monitor = monitor(&metrics);
+    monitor.replace(
+        vec![(
+            domain_config("a.example", Expectations::default()),
+            view(&dns),
+        )],
+        GlobalConfig::default(),
+    );
     let domain = monitor.domain("a.example").unwrap();
     let drift = |m: &Metrics| {
         sample(
@@ -89,20 +103,16 @@ fn learned_baseline_then_drift_then_recovery() {
         "series exported as 0 before the first check"
     );
 
-    monitor.apply(
-        &domain,
-        mx_report("a.example", true, &["10 mx1.a.example"], vec![]),
-    );
+    publish(&dns, "a.example", true, &["10 mx1.a.example"]);
+    monitor.check("a.example").await;
     assert_eq!(
         domain.status().baseline[&CheckKind::Mx],
         vec!["10 mx1.a.example"]
     );
     assert_eq!(drift(&metrics), Some(0.0));
 
-    monitor.apply(
-        &domain,
-        mx_report("a.example", true, &["10 mx.old.example"], vec![]),
-    );
+    publish(&dns, "a.example", true, &["10 mx.old.example"]);
+    monitor.check("a.example").await;
     assert_eq!(drift(&metrics), Some(1.0));
     let status = domain.status();
     let finding = &status.checks[&CheckKind::Mx].findings[0];
@@ -123,7 +133,8 @@ fn learned_baseline_then_drift_then_recovery() {
     );
 
     // DNS failure: unknown, so the drift stays as last known and success drops to 0.
-    monitor.apply(&domain, mx_report("a.example", false, &[], vec![]));
+    publish(&dns, "a.example", false, &[]);
+    monitor.check("a.example").await;
     assert_eq!(drift(&metrics), Some(1.0));
     assert_eq!(
         sample(
@@ -134,10 +145,8 @@ fn learned_baseline_then_drift_then_recovery() {
         Some(0.0)
     );
 
-    monitor.apply(
-        &domain,
-        mx_report("a.example", true, &["10 mx1.a.example"], vec![]),
-    );
+    publish(&dns, "a.example", true, &["10 mx1.a.example"]);
+    monitor.check("a.example").await;
     assert_eq!(drift(&metrics), Some(0.0));
     assert_eq!(
         sample(
@@ -179,24 +188,23 @@ impl MonitorObserver for Transitions {
     }
 }
 
-#[test]
-fn observers_see_every_result_with_its_previous_state() {
-    let metrics = Arc::new(Metrics::new("test", "test"));
+#[tokio::test]
+async fn observers_see_every_result_with_its_previous_state() {
+    let metrics = metrics();
+    let dns = Arc::new(FakeDns::new());
     let seen = Arc::new(Transitions::default());
-    let monitor = Monitor::new(metrics).with_observer(seen.clone());
-    monitor.replace(vec![(
-        domain_config("a.example", Expectations::default()),
-        view(),
-    )]);
-    let domain = monitor.domain("a.example").unwrap();
-    monitor.apply(
-        &domain,
-        mx_report("a.example", true, &["10 mx1.a.example"], vec![]),
+    let monitor = monitor(&metrics).with_observer(seen.clone());
+    monitor.replace(
+        vec![(
+            domain_config("a.example", Expectations::default()),
+            view(&dns),
+        )],
+        GlobalConfig::default(),
     );
-    monitor.apply(
-        &domain,
-        mx_report("a.example", true, &["10 mx2.a.example"], vec![]),
-    );
+    publish(&dns, "a.example", true, &["10 mx1.a.example"]);
+    monitor.check("a.example").await;
+    publish(&dns, "a.example", true, &["10 mx2.a.example"]);
+    monitor.check("a.example").await;
     let seen = seen.0.lock().unwrap().clone();
     assert_eq!(
         seen,
@@ -207,16 +215,21 @@ fn observers_see_every_result_with_its_previous_state() {
     );
 }
 
-#[test]
-fn dns_failure_from_the_start_is_not_drift() {
-    let metrics = Arc::new(Metrics::new("test", "test"));
-    let monitor = Monitor::new(metrics.clone());
-    monitor.replace(vec![(
-        domain_config("a.example", Expectations::default()),
-        view(),
-    )]);
+#[tokio::test]
+async fn dns_failure_from_the_start_is_not_drift() {
+    let metrics = metrics();
+    let dns = Arc::new(FakeDns::new());
+    let monitor = monitor(&metrics);
+    monitor.replace(
+        vec![(
+            domain_config("a.example", Expectations::default()),
+            view(&dns),
+        )],
+        GlobalConfig::default(),
+    );
     let domain = monitor.domain("a.example").unwrap();
-    monitor.apply(&domain, mx_report("a.example", false, &[], vec![]));
+    publish(&dns, "a.example", false, &[]);
+    monitor.check("a.example").await;
     assert_eq!(
         sample(&metrics, "maildrift_drift", &[("domain", "a.example")]),
         Some(0.0)
@@ -234,53 +247,64 @@ fn dns_failure_from_the_start_is_not_drift() {
     );
 }
 
-#[test]
-fn declared_expectation_is_not_overridden_by_a_baseline() {
-    let metrics = Arc::new(Metrics::new("test", "test"));
-    let monitor = Monitor::new(metrics.clone());
+#[tokio::test]
+async fn declared_expectation_is_not_overridden_by_a_baseline() {
+    let metrics = metrics();
+    let dns = Arc::new(FakeDns::new());
+    let monitor = monitor(&metrics);
     let expect = Expectations {
         mx: Some(MxExpectation {
             hosts: vec!["mx1.a.example".into()],
         }),
         ..Expectations::default()
     };
-    monitor.replace(vec![(domain_config("a.example", expect), view())]);
+    monitor.replace(
+        vec![(domain_config("a.example", expect), view(&dns))],
+        GlobalConfig::default(),
+    );
     let domain = monitor.domain("a.example").unwrap();
-    monitor.apply(
-        &domain,
-        mx_report("a.example", true, &["10 mx1.a.example"], vec![]),
-    );
-    monitor.apply(
-        &domain,
-        mx_report("a.example", true, &["10 other.example"], vec![]),
-    );
+    publish(&dns, "a.example", true, &["10 mx1.a.example"]);
+    monitor.check("a.example").await;
+    publish(&dns, "a.example", true, &["10 other.example"]);
+    monitor.check("a.example").await;
     assert!(domain.status().baseline.is_empty());
-    // Without the check's own drift finding, nothing is drift: expectation drift is the
-    // check's job (tested with the MX check), the baseline stays out of it.
-    assert_eq!(
-        sample(&metrics, "maildrift_drift", &[("domain", "a.example")]),
-        Some(0.0)
-    );
+    // Drift compares with the declaration (hosts), never with a learned baseline (the
+    // records of the first run).
+    let status = domain.status();
+    let drift = status.checks[&CheckKind::Mx]
+        .findings
+        .iter()
+        .find(|f| f.code == FindingCode::Drift)
+        .expect("drift against the declared hosts");
+    assert_eq!(drift.evidence["from"], serde_json::json!(["mx1.a.example"]));
+    assert_eq!(drift.evidence["to"], serde_json::json!(["other.example"]));
 }
 
-#[test]
-fn removed_domains_lose_their_series_and_kept_ones_their_state_survives() {
-    let metrics = Arc::new(Metrics::new("test", "test"));
-    let monitor = Monitor::new(metrics.clone());
-    monitor.replace(vec![
-        (domain_config("a.example", Expectations::default()), view()),
-        (domain_config("b.example", Expectations::default()), view()),
-    ]);
-    let a = monitor.domain("a.example").unwrap();
-    monitor.apply(
-        &a,
-        mx_report("a.example", true, &["10 mx1.a.example"], vec![]),
+#[tokio::test]
+async fn removed_domains_lose_their_series_and_kept_ones_their_state_survives() {
+    let metrics = metrics();
+    let dns = Arc::new(FakeDns::new());
+    let monitor = monitor(&metrics);
+    monitor.replace(
+        vec![
+            (
+                domain_config("a.example", Expectations::default()),
+                view(&dns),
+            ),
+            (
+                domain_config("b.example", Expectations::default()),
+                view(&dns),
+            ),
+        ],
+        GlobalConfig::default(),
     );
+    publish(&dns, "a.example", true, &["10 mx1.a.example"]);
+    monitor.check("a.example").await;
     assert_eq!(metrics.domains.get(), 2);
 
     let mut longer = domain_config("a.example", Expectations::default());
     longer.interval = Duration::from_secs(600);
-    monitor.replace(vec![(longer, view())]);
+    monitor.replace(vec![(longer, view(&dns))], GlobalConfig::default());
     assert_eq!(metrics.domains.get(), 1);
     assert_eq!(
         sample(&metrics, "maildrift_drift", &[("domain", "b.example")]),

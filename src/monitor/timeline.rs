@@ -2,9 +2,8 @@
 //! record change becomes an event, and each check's last known state is persisted (only
 //! when it changes) so that a restart knows the open incidents and re-announces nothing.
 
-use super::baseline_values;
-use super::persist::PersistedCheck;
 use super::{CheckStatus, CheckUpdate, MonitorObserver};
+use crate::checks::baseline_values;
 use crate::config::{DomainConfig, ResolverSpec};
 use crate::finding::Finding;
 use crate::state::{EventKind, NewEvent, StateWriter, Write};
@@ -32,8 +31,7 @@ impl MonitorObserver for Timeline {
             .previous
             .is_none_or(|p| state_changed(p, update.next))
         {
-            let state = PersistedCheck::from_status(update.next);
-            match serde_json::to_string(&state) {
+            match serde_json::to_string(update.next) {
                 Ok(state_json) => self.writer.send(Write::CheckState {
                     domain: update.domain.name.clone(),
                     check: update.check,
@@ -176,7 +174,7 @@ mod tests {
             drift: findings.iter().any(|f| f.code == FindingCode::Drift),
             findings,
             records: vec![RecordObservation {
-                record: "mx",
+                record: "mx".to_owned(),
                 values: mx.iter().map(|v| (*v).to_owned()).collect(),
                 ttl: Some(60),
             }],

@@ -14,6 +14,7 @@ pub use queries::{EventQuery, Incident, StoredEvent};
 pub use store::{DB_FILE, Store, StoredDomain, Write};
 pub use writer::{StateService, StateWriter, WriterOptions};
 
+pub use crate::config::Retention;
 use crate::finding::{CheckKind, Severity};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -135,15 +136,6 @@ pub struct NewEvent {
     pub to: Option<serde_json::Value>,
     /// The nameservers or resolvers that were asked.
     pub server: Option<String>,
-}
-
-/// How long events are kept; `None` fields mean unbounded.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Retention {
-    /// Events older than this are deleted.
-    pub max_age: Option<Duration>,
-    /// At most this many events are kept (the newest).
-    pub max_events: Option<u64>,
 }
 
 /// Unix seconds of `time` (0 before the epoch).

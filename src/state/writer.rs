@@ -117,6 +117,10 @@ fn failure_counter(registry: &Registry) -> IntCounter {
     counter
 }
 
+/// How long a read waits for the writes queued before it (a slow disk under a burst of
+/// writes must not stall the API for longer).
+const READ_YOUR_WRITES: Duration = Duration::from_secs(2);
+
 impl StateService {
     /// No persistence. `configured`: a store was asked for but could not be opened, so every
     /// write counts as a failure.
@@ -209,6 +213,11 @@ impl StateService {
 
     /// Waits until every write queued so far is committed; true when all were.
     pub async fn flush(&self) -> bool {
+        self.flush_within(Duration::from_secs(10)).await
+    }
+
+    /// [`StateService::flush`], waiting at most `limit`.
+    async fn flush_within(&self, limit: Duration) -> bool {
         let Some(sender) = &self.writer.sender else {
             return false;
         };
@@ -216,17 +225,20 @@ impl StateService {
         if sender.try_send(Message::Flush(ack)).is_err() {
             return false;
         }
-        tokio::time::timeout(Duration::from_secs(10), done)
+        tokio::time::timeout(limit, done)
             .await
             .is_ok_and(|r| r.unwrap_or(false))
     }
 
-    /// Runs a read on a blocking thread; `None` without a store.
+    /// Runs a read on a blocking thread; `None` without a store. Reads see the writes
+    /// queued before them (what `/metrics` already shows is in the timeline too): the
+    /// queue is flushed first, waiting at most [`READ_YOUR_WRITES`].
     pub async fn read<T: Send + 'static>(
         &self,
         read: impl FnOnce(&Store) -> Result<T, StateError> + Send + 'static,
     ) -> Option<Result<T, StateError>> {
         let store = self.store.clone()?;
+        self.flush_within(READ_YOUR_WRITES).await;
         match tokio::task::spawn_blocking(move || read(&store)).await {
             Ok(result) => Some(result),
             Err(e) => Some(Err(StateError::Unavailable {

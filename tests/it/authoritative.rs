@@ -3,17 +3,16 @@
 //! still serves the old answer with a long TTL while the zone has changed.
 
 use crate::harness::{Daemon, wait_until};
-use maildrift::checks::Expectations;
-use maildrift::checks::nameservers::{self, NameserversObservation};
+use maildrift::checks::nameservers::{self, NameserversObservation, SerialTracker};
 use maildrift::checks::spf::SpfLimits;
-use maildrift::checks::{self, CheckReport};
+use maildrift::checks::{self, Evaluation};
+use maildrift::config::Expectations;
 use maildrift::dns::authoritative::{AuthoritativeLookup, AuthoritativeServers};
-use maildrift::dns::delegation::{SerialTracker, server_label};
 use maildrift::dns::direct::{DirectClient, DirectOptions};
 use maildrift::dns::fake::FakeDns;
 use maildrift::dns::pool::ServerPool;
 use maildrift::dns::server::{LocalDnsServer, ServerMode};
-use maildrift::dns::{DnsView, QueryMetrics, RData, RecordType};
+use maildrift::dns::{DnsView, QueryMetrics, RData, RecordType, server_label};
 use maildrift::finding::FindingCode;
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -335,13 +334,26 @@ async fn client() -> Arc<DirectClient> {
         .unwrap()
 }
 
-async fn observe_report(view: &DnsView) -> (NameserversObservation, CheckReport) {
-    let observation = nameservers::observe("acme.example", view, &Expectations::default()).await;
+/// The default grace of `defaults.ns_serial_grace`: ten minutes.
+const GRACE: Duration = Duration::from_secs(600);
+
+async fn observe_report(
+    view: &DnsView,
+    serials: &SerialTracker,
+) -> (NameserversObservation, Evaluation<()>) {
+    let expect = Expectations::default();
+    let observation = nameservers::observe("acme.example", view, &expect, serials, GRACE).await;
     let report = nameservers::evaluate(&observation);
     (observation, report)
 }
 
-fn report_codes(report: &CheckReport) -> Vec<FindingCode> {
+/// A view asking `lookup`'s servers authoritatively (nothing through resolvers).
+fn authoritative_view(lookup: AuthoritativeLookup, recursive: Arc<FakeDns>) -> DnsView {
+    let lookup = Arc::new(lookup);
+    DnsView::new(lookup.clone(), recursive).with_authority(lookup)
+}
+
+fn report_codes(report: &Evaluation<()>) -> Vec<FindingCode> {
     report.findings.iter().map(|f| f.code).collect()
 }
 
@@ -352,18 +364,14 @@ async fn serial_mismatch_waits_for_the_default_grace_on_a_paused_clock() {
     let current = acme_zone(2, "mx-new.provider.example.", 300);
     let a = server(1, &[&current]).await;
     let b = server(2, &[&acme_zone(1, "mx-new.provider.example.", 300)]).await;
-    let tracker = Arc::new(SerialTracker::default());
+    let tracker = SerialTracker::default();
     let lookup = AuthoritativeLookup::new(
         client().await,
         AuthoritativeServers::Fixed(vec![a.addr(), b.addr()]),
         Arc::new(FakeDns::new()),
-    )
-    .with_serial_tracker(tracker.clone());
-    let view = DnsView {
-        zone: Arc::new(lookup),
-        recursive: Arc::new(FakeDns::new()),
-    };
-    let (_, report) = observe_report(&view).await;
+    );
+    let view = authoritative_view(lookup, Arc::new(FakeDns::new()));
+    let (_, report) = observe_report(&view, &tracker).await;
     // Same records, different serials: nothing yet.
     assert!(report.success, "{report:?}");
     assert_eq!(report_codes(&report), []);
@@ -374,10 +382,10 @@ async fn serial_mismatch_waits_for_the_default_grace_on_a_paused_clock() {
         tokio::time::resume();
     };
     jump(Duration::from_secs(599)).await;
-    let (observation, report) = observe_report(&view).await;
+    let (observation, report) = observe_report(&view, &tracker).await;
     assert_eq!(report_codes(&report), [], "{observation:?}");
     jump(Duration::from_secs(2)).await;
-    let (_, report) = observe_report(&view).await;
+    let (_, report) = observe_report(&view, &tracker).await;
     assert_eq!(report_codes(&report), [FindingCode::NsSerialMismatch]);
     let apart = report.findings[0].evidence["apart_seconds"]
         .as_u64()
@@ -386,11 +394,11 @@ async fn serial_mismatch_waits_for_the_default_grace_on_a_paused_clock() {
 
     // Agreement resets the clock: a new difference waits the whole grace again.
     b.set_zone(&current).unwrap();
-    assert_eq!(report_codes(&observe_report(&view).await.1), []);
+    assert_eq!(report_codes(&observe_report(&view, &tracker).await.1), []);
     b.set_zone(&acme_zone(1, "mx-new.provider.example.", 300))
         .unwrap();
     jump(Duration::from_secs(300)).await;
-    assert_eq!(report_codes(&observe_report(&view).await.1), []);
+    assert_eq!(report_codes(&observe_report(&view, &tracker).await.1), []);
 }
 
 /// Starts servers on one port at several loopback addresses (a client asks discovered
@@ -446,11 +454,9 @@ ns1.acme A   127.0.0.1
         recursive.clone(),
     )
     .with_port(port);
-    let view = DnsView {
-        zone: Arc::new(lookup),
-        recursive,
-    };
-    let (observation, report) = observe_report(&view).await;
+    let view = authoritative_view(lookup, recursive);
+    let tracker = SerialTracker::default();
+    let (observation, report) = observe_report(&view, &tracker).await;
     assert!(report.success, "{report:?}");
     assert_eq!(
         report_codes(&report),
@@ -485,26 +491,23 @@ async fn a_server_is_asked_each_question_once_per_round_across_domains() {
     let zone = acme_zone(4, "mx-new.provider.example.", 300);
     let a = server(1, &[&zone]).await;
     let pool = Arc::new(ServerPool::new(client().await, Duration::from_secs(60)));
-    let tracker = Arc::new(SerialTracker::default());
-    let view = || DnsView {
-        zone: Arc::new(
-            AuthoritativeLookup::new(
-                client_of(&pool),
-                AuthoritativeServers::Fixed(vec![a.addr()]),
-                Arc::new(FakeDns::new()),
-            )
-            .with_pool(pool.clone())
-            .with_serial_tracker(tracker.clone()),
-        ),
-        recursive: Arc::new(FakeDns::new()),
+    let tracker = SerialTracker::default();
+    let view = || {
+        let lookup = AuthoritativeLookup::new(
+            client_of(&pool),
+            AuthoritativeServers::Fixed(vec![a.addr()]),
+            Arc::new(FakeDns::new()),
+        )
+        .with_pool(pool.clone());
+        authoritative_view(lookup, Arc::new(FakeDns::new()))
     };
     let (apex, shop) = (view(), view());
     let limits = SpfLimits::default();
     let expect = Expectations::default();
     let round = || async {
         tokio::join!(
-            observe_zone_view("acme.example", &apex, &limits, &expect),
-            observe_zone_view("shop.acme.example", &shop, &limits, &expect),
+            observe_zone_view("acme.example", &apex, &limits, &expect, &tracker),
+            observe_zone_view("shop.acme.example", &shop, &limits, &expect, &tracker),
         )
     };
     let (first, second) = round().await;
@@ -523,12 +526,13 @@ async fn observe_zone_view(
     view: &DnsView,
     limits: &SpfLimits,
     expect: &Expectations,
+    serials: &SerialTracker,
 ) -> String {
     let (mx, spf, dmarc, nameservers) = tokio::join!(
         checks::mx::observe(domain, view),
         checks::spf::observe(domain, view, limits),
         checks::dmarc::observe(domain, view),
-        nameservers::observe(domain, view, expect),
+        nameservers::observe(domain, view, expect, serials, GRACE),
     );
     assert!(mx.record_count().is_some(), "{domain}: MX conclusive");
     assert!(spf.dns_lookups().is_some(), "{domain}: SPF conclusive");

@@ -5,8 +5,8 @@ use super::delivery::{Deliver, NoticeStatus, Payload, RetryPolicy};
 use super::http::DeliveryError;
 use super::*;
 use crate::checks::RecordObservation;
+use crate::checks::compare_sets;
 use crate::config::{AlertOverride, DomainConfig, ResolverSpec};
-use crate::drift;
 use crate::finding::{Finding, FindingCode};
 use crate::monitor::CheckStatus;
 use async_trait::async_trait;
@@ -131,7 +131,11 @@ fn start(config: &AlertingConfig, store: Arc<dyn AlertStore>) -> Setup {
         },
         queue_capacity: 8,
     };
-    let metrics = Arc::new(Metrics::new("test", "test"));
+    let metrics = Arc::new(Metrics::new(
+        "test",
+        "test",
+        &crate::checks::Registry::standard(),
+    ));
     let shutdown = CancellationToken::new();
     let alerting = Alerting::start(
         runtime,
@@ -173,7 +177,7 @@ fn mx(drifted: Option<bool>) -> CheckStatus {
         vec!["5 mx1.qiye.aliyun.com".to_string()]
     };
     let findings: Vec<Finding> =
-        drift::compare(CheckKind::Mx, &["5 mx1.qiye.aliyun.com".to_string()], &to)
+        compare_sets(CheckKind::Mx, &["5 mx1.qiye.aliyun.com".to_string()], &to)
             .into_iter()
             .collect();
     CheckStatus {
@@ -181,7 +185,7 @@ fn mx(drifted: Option<bool>) -> CheckStatus {
         drift: !findings.is_empty(),
         findings,
         records: vec![RecordObservation {
-            record: "mx",
+            record: "mx".to_owned(),
             values: to,
             ttl: Some(600),
         }],

@@ -5,7 +5,8 @@
 //! keys; through a recursive resolver also that the parent's DS matches such a key.
 //!
 //! Decisions:
-//! - servers: the configured `nameservers` (asked without recursion) when set, else the
+//! - servers (the view's [`SignedQuestions`]): the configured `nameservers` (asked without
+//!   recursion) when set, else the
 //!   recursive resolvers with CD set (they fetch, we validate). Asking the zone's own
 //!   servers cannot show the parent's DS, so the chain of trust above the zone is then not
 //!   checked (the evidence says so); through a resolver it is checked one level up (DS at
@@ -18,76 +19,51 @@
 //! - `dnssec_signature_expiring` (warning): a valid signature expiring within
 //!   `defaults.dnssec.expiry_warning` (zones whose re-signing stopped).
 
-mod query;
 mod validate;
 
 pub use validate::{SignedSet, ZoneKeys};
 
-use super::{CheckReport, RecordObservation};
-use crate::config::{DomainConfig, ResolverSpec};
-use crate::dns::direct::DirectClient;
-use crate::dns::{DnsError, DnsView, normalize_name};
+use super::{Check, Context, Evaluation, Input, RecordObservation};
+use crate::dns::{DnsError, SignedQuestions, normalize_name};
 use crate::finding::{CheckKind, Finding, FindingCode, Severity};
+use futures::future::BoxFuture;
 use hickory_proto::rr::{Name, RecordType};
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// Where the DNSSEC questions go, and how.
-#[derive(Clone)]
-pub struct DnssecServers {
-    /// Servers to try, in order.
-    pub servers: Vec<SocketAddr>,
-    /// True for recursive resolvers (RD and CD set, DS checked).
-    pub recursive: bool,
-    /// The shared direct client (UDP, TCP only when truncated, per-server in-flight cap,
-    /// counted in the query metrics); `None` asks over a new TCP connection per question.
-    pub client: Option<Arc<DirectClient>>,
-}
+/// The DNSSEC check.
+#[derive(Debug, Default)]
+pub struct Dnssec;
 
-impl std::fmt::Debug for DnssecServers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DnssecServers")
-            .field("servers", &self.servers)
-            .field("recursive", &self.recursive)
-            .field("shared_client", &self.client.is_some())
-            .finish()
+impl Check for Dnssec {
+    const KIND: CheckKind = CheckKind::Dnssec;
+    type Observation = DnssecObservation;
+    type Memory = ();
+
+    fn observe<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, DnssecObservation> {
+        Box::pin(async move {
+            match &ctx.dns.signed {
+                Some(signed) => observe(ctx.domain(), signed).await,
+                None => DnssecObservation {
+                    domain: ctx.domain().to_owned(),
+                    recursive: false,
+                    result: Err(DnsError::NoServers {
+                        name: ctx.domain().to_owned(),
+                        reason: "no server to ask DNSSEC questions".to_owned(),
+                    }),
+                },
+            }
+        })
     }
-}
 
-impl DnssecServers {
-    /// The configured nameservers, else the resolver addresses, else the system resolvers;
-    /// asked through the view's shared direct client when it has one.
-    pub fn for_domain(config: &DomainConfig, view: &DnsView) -> DnssecServers {
-        let client = view.zone.authority().map(|a| a.client().clone());
-        if !config.nameservers.is_empty() {
-            return DnssecServers {
-                servers: config.nameservers.clone(),
-                recursive: false,
-                client,
-            };
-        }
-        let mut servers: Vec<SocketAddr> = config
-            .resolvers
-            .iter()
-            .filter_map(|r| match r {
-                ResolverSpec::Addr(addr) => Some(*addr),
-                ResolverSpec::System => None,
-            })
-            .collect();
-        if servers.is_empty() || config.resolvers.contains(&ResolverSpec::System) {
-            servers = system_resolvers();
-        }
-        DnssecServers {
-            servers,
-            recursive: true,
-            client,
-        }
+    fn evaluate(
+        &self,
+        ctx: &Context<'_>,
+        observation: &DnssecObservation,
+        _input: Input<'_, ()>,
+    ) -> Evaluation<()> {
+        let window = ctx.config.analysis.dnssec.expiry_warning;
+        evaluate(ctx.domain(), observation, window, ctx.now())
     }
-}
-
-fn system_resolvers() -> Vec<SocketAddr> {
-    crate::dns::hickory::system_resolver_addrs().to_vec()
 }
 
 /// What was asked and seen.
@@ -102,40 +78,29 @@ pub struct DnssecObservation {
 }
 
 /// Asks for the mail record sets, the zone's DNSKEY set and (through a resolver) its DS.
-pub async fn observe(domain: &str, servers: &DnssecServers) -> DnssecObservation {
+pub async fn observe(domain: &str, signed: &SignedQuestions) -> DnssecObservation {
     let domain = normalize_name(domain);
-    let result = observe_inner(&domain, servers).await;
+    let result = observe_inner(&domain, signed).await;
     DnssecObservation {
         domain,
-        recursive: servers.recursive,
+        recursive: signed.recursive(),
         result,
     }
 }
 
+/// Asks one DO-bit question of the domain's DNSSEC servers.
 async fn ask(
-    servers: &DnssecServers,
+    signed: &SignedQuestions,
     name: &Name,
     rtype: RecordType,
 ) -> Result<hickory_proto::op::Message, DnsError> {
-    let mut last = DnsError::NoServers {
-        name: name.to_ascii(),
-        reason: "no resolver or nameserver configured".to_owned(),
+    let Some(ours) = ours(rtype) else {
+        return Err(DnsError::InvalidName {
+            name: name.to_ascii(),
+            reason: format!("{rtype} is not a type the DNSSEC check asks"),
+        });
     };
-    for server in &servers.servers {
-        let answer = match (&servers.client, ours(rtype)) {
-            (Some(client), Some(rtype)) => {
-                client
-                    .query_dnssec(*server, &name.to_ascii(), rtype, servers.recursive)
-                    .await
-            }
-            _ => query::ask(*server, name, rtype, servers.recursive).await,
-        };
-        match answer {
-            Ok(message) => return Ok(message),
-            Err(error) => last = error,
-        }
-    }
-    Err(last)
+    signed.ask(&name.to_ascii(), ours).await
 }
 
 /// The crate's name for the record types this check asks for.
@@ -152,7 +117,7 @@ fn ours(rtype: RecordType) -> Option<crate::dns::RecordType> {
 
 async fn observe_inner(
     domain: &str,
-    servers: &DnssecServers,
+    servers: &SignedQuestions,
 ) -> Result<(Vec<SignedSet>, ZoneKeys), DnsError> {
     let parse = |text: &str| {
         Name::from_ascii(format!("{text}.")).map_err(|e| DnsError::InvalidName {
@@ -183,7 +148,7 @@ async fn observe_inner(
         .find_map(|s| s.rrsigs.first().map(|r| r.input().signer_name.clone()))
         .unwrap_or(apex);
     let dnskey = ask(servers, &zone, RecordType::DNSKEY).await?;
-    let ds = if servers.recursive {
+    let ds = if servers.recursive() {
         Some(ask(servers, &zone, RecordType::DS).await?)
     } else {
         None
@@ -206,10 +171,10 @@ pub fn evaluate(
     observation: &DnssecObservation,
     window: Duration,
     now: SystemTime,
-) -> CheckReport {
+) -> Evaluation<()> {
     let (sets, keys) = match &observation.result {
         Ok(found) => found,
-        Err(error) => return CheckReport::inconclusive(CheckKind::Dnssec, error),
+        Err(error) => return Evaluation::inconclusive(error),
     };
     let now = now
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -280,15 +245,8 @@ pub fn evaluate(
             format!("signed by {zone}, valid ({chain})")
         }
     };
-    CheckReport {
-        check: CheckKind::Dnssec,
-        success: true,
-        records: vec![RecordObservation {
-            record: "dnssec",
-            values: vec![value],
-            ttl: None,
-        }],
+    Evaluation::conclusive(
+        vec![RecordObservation::new("dnssec", vec![value], None)],
         findings,
-        error: None,
-    }
+    )
 }

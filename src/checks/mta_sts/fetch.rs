@@ -2,13 +2,11 @@
 //! address found through maildrift's own resolvers, certificate verified against the
 //! Mozilla roots plus an optional extra CA file, no redirects, size and time bounded.
 
-use crate::config::MtaStsSettings;
+use crate::config::{MtaStsSettings, read_ca_file};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 use std::sync::Arc;
 
 /// Largest policy accepted (RFC 8461 §3.3 suggests senders cap it at 64 KiB).
@@ -49,21 +47,6 @@ pub enum FetchError {
         /// The timeout.
         seconds: u64,
     },
-}
-
-/// Reads a PEM file of CA certificates; the error quotes the path.
-pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?
-        .collect();
-    let certs = certs.map_err(|e| format!("CA file {}: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "CA file {} holds no PEM certificate",
-            path.display()
-        ));
-    }
-    Ok(certs)
 }
 
 fn client_config(settings: &MtaStsSettings) -> Result<rustls::ClientConfig, String> {

@@ -16,15 +16,49 @@
 mod fetch;
 pub mod policy;
 
-pub use fetch::{FetchError, MAX_POLICY_BYTES, fetch_policy, read_ca_file};
+pub use fetch::{FetchError, MAX_POLICY_BYTES, fetch_policy};
 pub use policy::{StsMode, StsPolicy, StsRecord, StsSyntaxError};
 
-use super::mx::MxObservation;
-use super::{CheckReport, RecordObservation};
+use super::mx::{Mx, MxObservation};
+use super::{Check, Context, Evaluation, Input, RecordObservation};
 use crate::config::MtaStsSettings;
 use crate::dns::{DnsError, DnsView, RData, RecordType, normalize_name};
 use crate::finding::{CheckKind, Finding, FindingCode, Severity};
+use futures::future::BoxFuture;
 use std::net::IpAddr;
+
+/// The MTA-STS check: the `_mta-sts` record and the policy it announces, matched with the
+/// MX hosts of the same run. It remembers the policy id (`mta_sts_id_changed`).
+#[derive(Debug, Default)]
+pub struct MtaSts;
+
+impl Check for MtaSts {
+    const KIND: CheckKind = CheckKind::MtaSts;
+    type Observation = MtaStsObservation;
+    type Memory = String;
+    const NEEDS: &'static [CheckKind] = &[CheckKind::Mx];
+
+    fn observe<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, MtaStsObservation> {
+        Box::pin(observe(ctx.domain(), ctx.dns, &ctx.config.analysis.mta_sts))
+    }
+
+    fn evaluate(
+        &self,
+        ctx: &Context<'_>,
+        observation: &MtaStsObservation,
+        input: Input<'_, String>,
+    ) -> Evaluation<String> {
+        let Some(mx) = ctx.observation::<Mx>() else {
+            return Evaluation::inconclusive("the MX observation is missing");
+        };
+        evaluate(
+            ctx.domain(),
+            observation,
+            &mx,
+            input.memory.map(String::as_str),
+        )
+    }
+}
 
 /// What became of the policy fetch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,16 +205,16 @@ where
 }
 
 /// Turns an observation into findings; `mx` is the MX observation of the same run,
-/// `previous_id` the policy id of the previous run.
+/// `previous_id` the policy id of the previous run. Remembers this run's id.
 pub fn evaluate(
     domain: &str,
     observation: &MtaStsObservation,
     mx: &MxObservation,
     previous_id: Option<&str>,
-) -> CheckReport {
+) -> Evaluation<String> {
     let set = match &observation.result {
         Ok(set) => set,
-        Err(error) => return CheckReport::inconclusive(CheckKind::MtaSts, error),
+        Err(error) => return Evaluation::inconclusive(error),
     };
     let mut findings = Vec::new();
     let mut values = Vec::new();
@@ -244,23 +278,14 @@ pub fn evaluate(
             if policy.mode != StsMode::None {
                 match mx_findings(domain, policy, mx) {
                     Ok(found) => findings.extend(found),
-                    Err(error) => return CheckReport::inconclusive(CheckKind::MtaSts, error),
+                    Err(error) => return Evaluation::inconclusive(error),
                 }
             }
         }
     }
     values.sort();
-    CheckReport {
-        check: CheckKind::MtaSts,
-        success: true,
-        records: vec![RecordObservation {
-            record: "mta_sts",
-            values,
-            ttl: set.ttl,
-        }],
-        findings,
-        error: None,
-    }
+    let records = vec![RecordObservation::new("mta_sts", values, set.ttl)];
+    Evaluation::conclusive(records, findings).with_memory(observation.id().map(str::to_owned))
 }
 
 fn mx_findings(

@@ -3,7 +3,7 @@
 //! real HTTPS fetch is tested in `tests/it/analysis.rs`.
 
 use super::*;
-use crate::checks::spf::fixture;
+use crate::checks::fixture;
 use crate::checks::{mx, tls_rpt};
 use std::sync::Arc;
 
@@ -14,10 +14,7 @@ async fn fixture_cases() {
     let mut failures = Vec::new();
     for case in &cases {
         let dns = Arc::new(case.fake_dns());
-        let view = DnsView {
-            zone: dns.clone(),
-            recursive: dns,
-        };
+        let view = DnsView::new(dns.clone(), dns);
         let body = case
             .want
             .get("policy")
@@ -34,7 +31,7 @@ async fn fixture_cases() {
         })
         .await;
         let mx = mx::observe(&case.domain, &view).await;
-        let previous = case.previous_state().mta_sts_id;
+        let previous = case.previous.mta_sts_id.clone();
         let mut report = evaluate(&case.domain, &observation, &mx, previous.as_deref());
         let rpt = tls_rpt::observe(&case.domain, &view).await;
         let rpt = tls_rpt::evaluate(&case.domain, &rpt, observation.deployed());

@@ -3,31 +3,17 @@
 
 use super::observe::reference;
 use super::{AuthoritySummary, AuthorityView, NameserversObservation, ServerView};
-use crate::checks::{CheckReport, RecordObservation};
+use crate::checks::{Evaluation, RecordObservation};
 use crate::finding::{CheckKind, Finding, FindingCode, Severity};
 use serde_json::json;
 use std::collections::BTreeMap;
 
 /// Evaluates an observation. A domain not asked authoritatively gets an empty, successful
 /// report; a zone whose servers all fail is inconclusive.
-pub fn evaluate(observation: &NameserversObservation) -> CheckReport {
-    let inconclusive = |error: String| CheckReport {
-        check: CheckKind::Nameservers,
-        success: false,
-        records: Vec::new(),
-        findings: Vec::new(),
-        error: Some(error),
-    };
+pub fn evaluate(observation: &NameserversObservation) -> Evaluation<()> {
+    let inconclusive = |error: String| Evaluation::inconclusive(error);
     let view = match &observation.result {
-        None => {
-            return CheckReport {
-                check: CheckKind::Nameservers,
-                success: true,
-                records: Vec::new(),
-                findings: Vec::new(),
-                error: None,
-            };
-        }
+        None => return Evaluation::conclusive(Vec::new(), Vec::new()),
         Some(Err(error)) => return inconclusive(error.to_string()),
         Some(Ok(view)) => view,
     };
@@ -108,24 +94,13 @@ pub fn evaluate(observation: &NameserversObservation) -> CheckReport {
         })
         .collect();
     addresses.sort();
-    CheckReport {
-        check: CheckKind::Nameservers,
-        success: true,
-        records: vec![
-            RecordObservation {
-                record: "ns",
-                values: apex_ns,
-                ttl,
-            },
-            RecordObservation {
-                record: "ns_address",
-                values: addresses,
-                ttl: None,
-            },
+    Evaluation::conclusive(
+        vec![
+            RecordObservation::new("ns", apex_ns, ttl),
+            RecordObservation::new("ns_address", addresses, None),
         ],
         findings,
-        error: None,
-    }
+    )
 }
 
 /// Servers grouped by identical answer: (answer values, server labels), largest group first.
@@ -247,52 +222,43 @@ fn records_of(check: CheckKind, record: &str) -> bool {
     }
 }
 
-/// Adds to every `drift` finding of `checks` how long until the resolvers asked serve the
-/// new records: `resolvers_switch_within_seconds` (the longest remaining TTL among the
+/// Adds to a `drift` finding of `check` how long until the resolvers asked serve the new
+/// records: `resolvers_switch_within_seconds` (the longest remaining TTL among the
 /// resolvers still serving something else; 0 when all have switched) and the per-resolver
 /// detail. Drift is found from the authoritative answer, so this is the time left before
 /// users see the change. Repeated calls give the same result.
-pub fn annotate_drift(checks: &mut [CheckReport], summary: &AuthoritySummary) {
-    for check in checks.iter_mut() {
-        let kind = check.check;
-        let seen: Vec<_> = summary
-            .propagation
-            .iter()
-            .filter(|p| records_of(kind, &p.record))
-            .collect();
-        if seen.is_empty() {
-            continue;
-        }
-        let within = seen.iter().map(|p| p.pending_seconds).max().unwrap_or(0);
-        for finding in check
-            .findings
-            .iter_mut()
-            .filter(|f| f.code == FindingCode::Drift)
-        {
-            let already = finding
-                .evidence
-                .get("resolvers_switch_within_seconds")
-                .is_some();
-            let detail: Vec<serde_json::Value> = seen
-                .iter()
-                .map(|p| {
-                    json!({
-                        "resolver": p.resolver,
-                        "record": p.record,
-                        "pending_seconds": p.pending_seconds,
-                    })
-                })
-                .collect();
-            if !already && within > 0 {
-                finding.message = format!(
-                    "{}; resolvers still serve the old records: users switch within {within} s",
-                    finding.message
-                );
-            }
-            if let Some(map) = finding.evidence.as_object_mut() {
-                map.insert("resolvers_switch_within_seconds".to_owned(), json!(within));
-                map.insert("resolvers".to_owned(), json!(detail));
-            }
-        }
+pub fn annotate_drift(check: CheckKind, drift: &mut Finding, summary: &AuthoritySummary) {
+    let seen: Vec<_> = summary
+        .propagation
+        .iter()
+        .filter(|p| records_of(check, &p.record))
+        .collect();
+    if seen.is_empty() {
+        return;
+    }
+    let within = seen.iter().map(|p| p.pending_seconds).max().unwrap_or(0);
+    let already = drift
+        .evidence
+        .get("resolvers_switch_within_seconds")
+        .is_some();
+    let detail: Vec<serde_json::Value> = seen
+        .iter()
+        .map(|p| {
+            json!({
+                "resolver": p.resolver,
+                "record": p.record,
+                "pending_seconds": p.pending_seconds,
+            })
+        })
+        .collect();
+    if !already && within > 0 {
+        drift.message = format!(
+            "{}; resolvers still serve the old records: users switch within {within} s",
+            drift.message
+        );
+    }
+    if let Some(map) = drift.evidence.as_object_mut() {
+        map.insert("resolvers_switch_within_seconds".to_owned(), json!(within));
+        map.insert("resolvers".to_owned(), json!(detail));
     }
 }

@@ -13,17 +13,126 @@
 
 mod evaluate;
 mod observe;
+mod serials;
 #[cfg(test)]
 mod tests;
 
 pub use evaluate::{annotate_drift, evaluate};
 pub use observe::observe;
+pub use serials::SerialTracker;
 
-use crate::dns::DnsError;
-use crate::dns::delegation::{Delegation, Nameserver};
+use super::{
+    Check, Context, Evaluation, FamilyValues, GaugeFamily, Input, SharedFamily, SharedValues,
+};
+use crate::dns::{Delegation, DnsError, Nameserver};
+use crate::finding::{CheckKind, Finding};
+use futures::future::BoxFuture;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// `maildrift_nameservers_consistent`: absent until the check was conclusive, and for
+/// domains not asked authoritatively.
+pub static CONSISTENT: GaugeFamily = GaugeFamily {
+    name: "maildrift_nameservers_consistent",
+    help: "1 when every authoritative server answered, all with the same records.",
+    labels: &[],
+    initial: &[],
+    json: None,
+};
+
+/// `maildrift_propagation_pending_seconds{record,resolver}`.
+pub static PROPAGATION_PENDING: GaugeFamily = GaugeFamily {
+    name: "maildrift_propagation_pending_seconds",
+    help: "Seconds until the resolver's cached answer, which differs from the authoritative one, expires; 0 when it serves the authoritative answer.",
+    labels: &["record", "resolver"],
+    initial: &[],
+    json: None,
+};
+
+/// `maildrift_nameserver_soa_serial{nameserver,zone}`: once per zone, however many
+/// watched domains sit in it.
+pub static SOA_SERIAL: SharedFamily = SharedFamily {
+    name: "maildrift_nameserver_soa_serial",
+    help: "SOA serial of the zone at each authoritative server.",
+    labels: &["nameserver", "zone"],
+};
+
+/// The nameservers check. It keeps, across rounds, since when each zone's serials differ.
+#[derive(Debug, Default)]
+pub struct Nameservers {
+    /// Since when each zone's servers disagree on the serial (shared by its domains).
+    serials: SerialTracker,
+}
+
+impl Check for Nameservers {
+    const KIND: CheckKind = CheckKind::Nameservers;
+    type Observation = NameserversObservation;
+    type Memory = ();
+    const FAMILIES: &'static [&'static GaugeFamily] = &[&CONSISTENT, &PROPAGATION_PENDING];
+    const SHARED_FAMILIES: &'static [&'static SharedFamily] = &[&SOA_SERIAL];
+
+    fn observe<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, NameserversObservation> {
+        Box::pin(observe(
+            ctx.domain(),
+            ctx.dns,
+            &ctx.config.expect,
+            &self.serials,
+            ctx.global.ns_serial_grace,
+        ))
+    }
+
+    fn evaluate(
+        &self,
+        _ctx: &Context<'_>,
+        observation: &NameserversObservation,
+        _input: Input<'_, ()>,
+    ) -> Evaluation<()> {
+        let mut evaluation = evaluate(observation);
+        if let Some(summary) = observation.summary() {
+            evaluation.gauges = vec![
+                FamilyValues::one(&CONSISTENT, f64::from(u8::from(summary.consistent))),
+                FamilyValues {
+                    family: &PROPAGATION_PENDING,
+                    samples: summary
+                        .propagation
+                        .iter()
+                        .map(|p| {
+                            let labels = vec![p.record.clone(), p.resolver.clone()];
+                            (labels, f64::from(p.pending_seconds))
+                        })
+                        .collect(),
+                },
+            ];
+            evaluation.shared = vec![SharedValues {
+                family: &SOA_SERIAL,
+                object: summary.zone.clone(),
+                samples: summary
+                    .serials
+                    .iter()
+                    .map(|(server, serial)| {
+                        (
+                            vec![server.clone(), summary.zone.clone()],
+                            f64::from(*serial),
+                        )
+                    })
+                    .collect(),
+            }];
+        }
+        evaluation
+    }
+
+    fn annotate_drift(
+        &self,
+        observation: &NameserversObservation,
+        check: CheckKind,
+        drift: &mut Finding,
+    ) {
+        if let Some(summary) = observation.summary() {
+            annotate_drift(check, drift, &summary);
+        }
+    }
+}
 
 /// One question asked of every server: its `record` label, name and how its answer is read.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,26 +2,37 @@
 //! questions. All questions go out at once; the direct client bounds the queries in flight
 //! per server, and the per-server memo merges questions other checks and domains ask.
 
-use super::{AuthorityView, NameserversObservation, Question, RecordSet, ResolverView, ServerView};
-use crate::checks::Expectations;
-use crate::dns::authoritative::AuthoritativeLookup;
-use crate::dns::delegation::{Nameserver, ZoneServers, server_label};
-use crate::dns::{DnsError, DnsView, LookupResult, RData, RecordType, normalize_name};
+use super::{
+    AuthorityView, NameserversObservation, Question, RecordSet, ResolverView, SerialTracker,
+    ServerView,
+};
+use crate::config::Expectations;
+use crate::dns::{
+    DnsError, DnsView, LookupResult, Nameserver, RData, RecordType, ZoneAuthority, ZoneServers,
+    normalize_name, server_label,
+};
 use futures::future::join_all;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
-/// Observes the zone servers of `domain` through `view.zone` when it is an authoritative
-/// view; `result: None` otherwise.
+/// Observes the zone servers of `domain` when the view asks them authoritatively
+/// (`result: None` otherwise). `serials` times how long they disagree on the serial;
+/// `grace` is how long they may.
 pub async fn observe(
     domain: &str,
     view: &DnsView,
     expect: &Expectations,
+    serials: &SerialTracker,
+    grace: Duration,
 ) -> NameserversObservation {
     let domain = normalize_name(domain);
-    let result = match view.zone.authority() {
+    let result = match &view.authority {
         None => None,
-        Some(authority) => Some(observe_authority(&domain, authority, expect).await),
+        Some(authority) => {
+            let observed = observe_authority(&domain, authority.as_ref(), expect, serials).await;
+            Some(observed.map(|view| AuthorityView { grace, ..view }))
+        }
     };
     NameserversObservation { domain, result }
 }
@@ -90,15 +101,13 @@ pub(super) fn record_set(record: &str, records: &[RData], ttl: u32) -> RecordSet
 
 async fn observe_authority(
     domain: &str,
-    authority: &AuthoritativeLookup,
+    authority: &dyn ZoneAuthority,
     expect: &Expectations,
+    serials: &SerialTracker,
 ) -> Result<AuthorityView, DnsError> {
     let zone = authority.zone_servers(domain).await?;
     let questions = questions(domain, &zone.zone, expect);
     let delegation = async {
-        if !authority.discovers() {
-            return None;
-        }
         match authority.parent_delegation(&zone.zone).await {
             Ok(found) => found.map(Ok),
             Err(error) => Some(Err(error.to_string())),
@@ -116,22 +125,21 @@ async fn observe_authority(
         serials.dedup();
         serials.len() > 1
     };
-    let tracker = authority.serial_tracker();
-    let serials_apart_for = tracker.observe(&zone.zone, serials_apart);
+    let serials_apart_for = serials.observe(&zone.zone, serials_apart);
     let resolvers = ask_resolvers(authority, &zone, &questions, &servers).await;
     Ok(AuthorityView {
         zone: zone.zone.clone(),
         servers,
         delegation,
         serials_apart_for,
-        grace: tracker.grace(),
+        grace: Duration::ZERO,
         resolvers,
     })
 }
 
 /// Asks one server every question; the first failure makes it lame.
 async fn ask_server(
-    authority: &AuthoritativeLookup,
+    authority: &dyn ZoneAuthority,
     nameserver: &Nameserver,
     questions: &[Question],
 ) -> ServerView {
@@ -202,7 +210,7 @@ pub(super) fn reference(servers: &[ServerView]) -> Option<&BTreeMap<String, Reco
 
 /// Asks every resolver the mail questions (not SOA/NS) and compares with the reference.
 async fn ask_resolvers(
-    authority: &AuthoritativeLookup,
+    authority: &dyn ZoneAuthority,
     zone: &ZoneServers,
     questions: &[Question],
     servers: &[ServerView],
@@ -242,7 +250,7 @@ async fn ask_resolvers(
 }
 
 async fn ask_resolver<'q>(
-    authority: &AuthoritativeLookup,
+    authority: &dyn ZoneAuthority,
     resolver: SocketAddr,
     question: &'q Question,
 ) -> (SocketAddr, &'q Question, LookupResult) {

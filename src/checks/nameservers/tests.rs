@@ -1,9 +1,9 @@
 //! Evaluation of hand-built observations (no network), and the drift annotation.
 
 use super::*;
-use crate::checks::CheckReport;
+use crate::checks::Evaluation;
+use crate::checks::compare_sets;
 use crate::dns::RData;
-use crate::drift;
 use crate::finding::{CheckKind, FindingCode};
 
 fn server(addr: &str, serial: u32, mx: &str) -> ServerView {
@@ -48,7 +48,7 @@ fn observation(servers: Vec<ServerView>, apart: Option<u64>) -> NameserversObser
     }
 }
 
-fn codes(report: &CheckReport) -> Vec<FindingCode> {
+fn codes(report: &Evaluation<()>) -> Vec<FindingCode> {
     report.findings.iter().map(|f| f.code).collect()
 }
 
@@ -152,19 +152,13 @@ fn not_authoritative_is_an_empty_success() {
 
 #[test]
 fn drift_gets_the_longest_remaining_ttl_of_the_resolvers_for_its_record() {
-    let finding = drift::compare(
+    let finding = compare_sets(
         CheckKind::Mx,
         &["10 old.a.example".to_owned()],
         &["10 new.a.example".to_owned()],
     )
     .unwrap();
-    let mut checks = vec![CheckReport {
-        check: CheckKind::Mx,
-        success: true,
-        records: Vec::new(),
-        findings: vec![finding],
-        error: None,
-    }];
+    let mut drift = finding;
     let row = |record: &str, resolver: &str, pending_seconds| Propagation {
         record: record.to_owned(),
         resolver: resolver.to_owned(),
@@ -180,9 +174,8 @@ fn drift_gets_the_longest_remaining_ttl_of_the_resolvers_for_its_record() {
             row("spf", "223.5.5.5", 86_400),
         ],
     };
-    annotate_drift(&mut checks, &summary);
-    annotate_drift(&mut checks, &summary);
-    let drift = &checks[0].findings[0];
+    annotate_drift(CheckKind::Mx, &mut drift, &summary);
+    annotate_drift(CheckKind::Mx, &mut drift, &summary);
     assert_eq!(drift.evidence["resolvers_switch_within_seconds"], 1200);
     assert_eq!(drift.evidence["resolvers"].as_array().unwrap().len(), 2);
     assert_eq!(

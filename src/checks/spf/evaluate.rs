@@ -14,48 +14,56 @@
 //!   would be noise about a policy that evaluates to none/permerror anyway.
 
 use super::record::Qualifier;
-use super::{LOOKUP_LIMIT, SpfNode, SpfObservation, SpfProblem, SpfResult, VOID_LOOKUP_LIMIT, Via};
-use crate::checks::{CheckReport, RecordObservation, SpfExpectation};
-use crate::drift;
-use crate::finding::{CheckKind, Finding, FindingCode, Severity};
+use super::{
+    IPSET_FINGERPRINT, LOOKUP_LIMIT, LOOKUPS, SpfNode, SpfObservation, SpfProblem, SpfResult,
+    VOID_LOOKUP_LIMIT, VOID_LOOKUPS, Via,
+};
+use crate::checks::{Declared, Evaluation, FamilyValues, RecordObservation, fingerprint};
+use crate::config::SpfExpectation;
+use crate::finding::{Finding, FindingCode, Severity};
 
-/// Turns an observation into findings, including `drift` against `expect`.
+/// Turns an observation into records, findings and gauges, and (with `expect`) what drift
+/// compares with it: the keys the expectation names. `previous` is the address set the
+/// last conclusive run authorised (`spf_ipset_changed`); the evaluation remembers this
+/// run's for the next.
 pub fn evaluate(
     domain: &str,
     observation: &SpfObservation,
     expect: Option<&SpfExpectation>,
-) -> CheckReport {
+    previous: Option<&[String]>,
+) -> Evaluation<Vec<String>> {
     if let Some(error) = &observation.error {
-        return CheckReport {
-            check: CheckKind::Spf,
-            success: false,
-            records: Vec::new(),
-            findings: Vec::new(),
-            error: Some(error.to_string()),
-        };
+        return Evaluation::inconclusive(error);
     }
     let mut values = observation.records.clone();
     values.sort();
-    let records = vec![RecordObservation {
-        record: "spf",
-        values,
-        ttl: observation.ttl,
-    }];
-    let findings = findings(domain, observation, expect);
-    CheckReport {
-        check: CheckKind::Spf,
-        success: true,
-        records,
-        findings,
-        error: None,
+    let records = vec![RecordObservation::new("spf", values, observation.ttl)];
+    let (mut findings, declared) = findings(domain, observation, expect);
+    findings.extend(ipset_finding(domain, observation, previous));
+    let mut evaluation = Evaluation::conclusive(records, findings)
+        .with_declared(declared)
+        .with_gauge(FamilyValues::one(&LOOKUPS, f64::from(observation.lookups)))
+        .with_gauge(FamilyValues::one(
+            &VOID_LOOKUPS,
+            f64::from(observation.void_lookups),
+        ));
+    if observation.truncated.is_none() {
+        let ipset = observation.authorized_networks();
+        evaluation = evaluation
+            .with_gauge(FamilyValues::one(
+                &IPSET_FINGERPRINT,
+                fingerprint(&ipset) as f64,
+            ))
+            .with_memory(Some(ipset));
     }
+    evaluation
 }
 
 fn findings(
     domain: &str,
     observation: &SpfObservation,
     expect: Option<&SpfExpectation>,
-) -> Vec<Finding> {
+) -> (Vec<Finding>, Option<Declared>) {
     let mut out = Vec::new();
     if observation.records.is_empty() {
         out.push(Finding::new(
@@ -63,14 +71,8 @@ fn findings(
             Severity::Critical,
             format!("{domain} publishes no SPF (v=spf1) TXT record"),
         ));
-        if let Some(expect) = expect {
-            out.extend(drift::compare(
-                CheckKind::Spf,
-                &expected_values(expect),
-                &[],
-            ));
-        }
-        return out;
+        let declared = expect.map(|e| Declared::new(expected_values(e), Vec::new()));
+        return (out, declared);
     }
     if observation.records.len() > 1 {
         out.push(
@@ -85,10 +87,10 @@ fn findings(
             .with("domain", domain)
             .with("records", &observation.records),
         );
-        return out;
+        return (out, None);
     }
     let Some(tree) = &observation.tree else {
-        return out;
+        return (out, None);
     };
     if let Some(SpfProblem::Syntax { error, .. }) = observation
         .problems
@@ -105,16 +107,14 @@ fn findings(
             .with("term", &error.term)
             .with("record", &tree.record),
         );
-        return out;
+        return (out, None);
     }
     out.extend(observation.problems.iter().map(problem_finding));
     out.extend(authorization_findings(domain, observation));
     out.extend(limit_findings(observation, tree));
     out.extend(all_findings(domain, tree));
-    if let Some(expect) = expect {
-        out.extend(expectation_findings(tree, expect));
-    }
-    out
+    let declared = expect.map(|expect| expectation_findings(tree, expect, &mut out));
+    (out, declared)
 }
 
 fn problem_finding(problem: &SpfProblem) -> Finding {
@@ -271,8 +271,12 @@ fn all_findings(domain: &str, tree: &SpfNode) -> Vec<Finding> {
     out
 }
 
-fn expectation_findings(tree: &SpfNode, expect: &SpfExpectation) -> Vec<Finding> {
-    let mut out = Vec::new();
+/// Findings about the expected includes and `all`, into `out`; returns what drift compares.
+fn expectation_findings(
+    tree: &SpfNode,
+    expect: &SpfExpectation,
+    out: &mut Vec<Finding>,
+) -> Declared {
     let present: Vec<String> = tree
         .walk()
         .into_iter()
@@ -321,11 +325,7 @@ fn expectation_findings(tree: &SpfNode, expect: &SpfExpectation) -> Vec<Finding>
             );
         }
     }
-    let expected = expected_values(expect);
-    if let Some(finding) = drift::compare(CheckKind::Spf, &expected, &observed) {
-        out.push(finding.with("record", &tree.record));
-    }
-    out
+    Declared::new(expected_values(expect), observed).with("record", &tree.record)
 }
 
 fn authorization_findings(domain: &str, observation: &SpfObservation) -> Vec<Finding> {
@@ -370,7 +370,7 @@ pub fn ipset_finding(
     }
     let added: Vec<&String> = current.iter().filter(|n| !previous.contains(n)).collect();
     let removed: Vec<&String> = previous.iter().filter(|n| !current.contains(n)).collect();
-    let fingerprint = |set: &[String]| format!("{:013x}", crate::metrics::fingerprint(set));
+    let fingerprint = |set: &[String]| format!("{:013x}", fingerprint(set));
     Some(
         Finding::new(
             FindingCode::SpfIpsetChanged,

@@ -13,17 +13,93 @@ mod network;
 pub mod record;
 
 #[cfg(test)]
-pub(crate) mod fixture;
-#[cfg(test)]
 mod tests;
 
 pub use check_host::{SpfAuthorization, SpfResult, check_host};
 pub use evaluate::{evaluate, ipset_finding};
 pub use record::{Qualifier, SpfRecord, SpfSyntaxError};
 
+use super::{Check, Context, Evaluation, GaugeFamily, Input, JsonShape};
+use crate::config::DomainConfig;
 use crate::dns::{DnsError, DnsLookup, DnsView};
+use crate::finding::CheckKind;
+use futures::future::BoxFuture;
 use serde::Serialize;
 use std::net::IpAddr;
+
+/// `maildrift_spf_dns_lookups`.
+pub static LOOKUPS: GaugeFamily = GaugeFamily {
+    name: "maildrift_spf_dns_lookups",
+    help: "DNS-querying SPF terms counted recursively (RFC 7208 section 4.6.4; limit 10).",
+    labels: &[],
+    initial: &[(&[], 0.0)],
+    json: Some(JsonShape::Number("spf_dns_lookups")),
+};
+
+/// `maildrift_spf_void_lookups`.
+pub static VOID_LOOKUPS: GaugeFamily = GaugeFamily {
+    name: "maildrift_spf_void_lookups",
+    help: "Void lookups during SPF expansion (limit 2).",
+    labels: &[],
+    initial: &[(&[], 0.0)],
+    json: Some(JsonShape::Number("spf_void_lookups")),
+};
+
+/// `maildrift_spf_ipset_fingerprint`.
+pub static IPSET_FINGERPRINT: GaugeFamily = GaugeFamily {
+    name: "maildrift_spf_ipset_fingerprint",
+    help: "52-bit hash of the networks SPF authorises through includes, a and mx; changes() shows provider edits.",
+    labels: &[],
+    initial: &[(&[], 0.0)],
+    json: None,
+};
+
+/// The SPF check. It remembers the networks the policy authorised, so that a provider's
+/// change to them is an `info` finding (`spf_ipset_changed`), not drift.
+#[derive(Debug, Default)]
+pub struct Spf;
+
+impl Check for Spf {
+    const KIND: CheckKind = CheckKind::Spf;
+    type Observation = SpfObservation;
+    type Memory = Vec<String>;
+    const FAMILIES: &'static [&'static GaugeFamily] =
+        &[&LOOKUPS, &VOID_LOOKUPS, &IPSET_FINGERPRINT];
+
+    fn declared(&self, config: &DomainConfig) -> bool {
+        config.expect.spf.is_some()
+    }
+
+    fn observe<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, SpfObservation> {
+        Box::pin(async move {
+            let mut observation = observe(ctx.domain(), ctx.dns, &SpfLimits::default()).await;
+            if let Some(expect) = &ctx.config.expect.spf {
+                authorize(
+                    &mut observation,
+                    ctx.dns.recursive.as_ref(),
+                    &expect.authorizes,
+                )
+                .await;
+            }
+            observation
+        })
+    }
+
+    fn evaluate(
+        &self,
+        ctx: &Context<'_>,
+        observation: &SpfObservation,
+        input: Input<'_, Vec<String>>,
+    ) -> Evaluation<Vec<String>> {
+        let previous = input.memory.map(Vec::as_slice);
+        evaluate(
+            ctx.domain(),
+            observation,
+            ctx.config.expect.spf.as_ref(),
+            previous,
+        )
+    }
+}
 
 /// Bounds on one SPF expansion. The RFC limit is 10 lookups; expansion goes on past it so
 /// the report shows the true total, but stops at these bounds and says so.

@@ -2,15 +2,13 @@
 //! and limits that the table does not show.
 
 use super::*;
+use crate::checks::{Registry, fixture};
 use crate::dns::fake::FakeDns;
 use std::sync::Arc;
 
 fn view(dns: FakeDns) -> (Arc<FakeDns>, DnsView) {
     let dns = Arc::new(dns);
-    let view = DnsView {
-        zone: dns.clone(),
-        recursive: dns.clone(),
-    };
+    let view = DnsView::new(dns.clone(), dns.clone());
     (dns, view)
 }
 
@@ -20,19 +18,10 @@ async fn fixture_cases() {
     assert!(cases.len() >= 25, "only {} cases", cases.len());
     let mut failures = Vec::new();
     for case in &cases {
-        let (dns, view) = view(case.fake_dns());
-        let mut observation = observe(&case.domain, &view, &SpfLimits::default()).await;
-        let expect = case.spf_expectation();
-        if let Some(expect) = &expect {
-            authorize(&mut observation, dns.as_ref(), &expect.authorizes).await;
-        }
-        let mut report = evaluate(&case.domain, &observation, expect.as_ref());
-        let previous = case.previous_state().spf_ipset;
-        report.findings.extend(ipset_finding(
-            &case.domain,
-            &observation,
-            previous.as_deref(),
-        ));
+        let setup = case.setup(Registry::empty().with(Spf));
+        let run = setup.observe().await;
+        let report = setup.evaluate(&run);
+        let observation = run.observation::<Spf>().expect("observed");
         let mut problems = case.mismatches(&report);
         if let Some(want) = case.lookups
             && observation.dns_lookups() != Some(want)
@@ -138,7 +127,7 @@ async fn lookup_bound_stops_expansion_and_says_so() {
         51,
         "top TXT plus one TXT per counted include"
     );
-    let report = evaluate("n0.example", &obs, None);
+    let report = evaluate("n0.example", &obs, None, None);
     assert_eq!(report.findings.len(), 1);
     assert!(
         report.findings[0].message.contains("at least 50"),
@@ -169,7 +158,7 @@ async fn dns_failure_of_the_top_record_is_inconclusive() {
     );
     let (_, view) = view(dns);
     let obs = observe("example.com", &view, &SpfLimits::default()).await;
-    let report = evaluate("example.com", &obs, None);
+    let report = evaluate("example.com", &obs, None, None);
     assert!(!report.success);
     assert_eq!(
         report.error.as_deref(),
@@ -195,10 +184,7 @@ async fn lookups_of_one_record_are_concurrent() {
         ("c.example", crate::dns::RecordType::A),
     ];
     let dns = Arc::new(fixture::GatedDns::new(dns, &gated));
-    let view = DnsView {
-        zone: dns.clone(),
-        recursive: dns,
-    };
+    let view = DnsView::new(dns.clone(), dns);
     let limits = SpfLimits::default();
     let observe = observe("example.com", &view, &limits);
     let obs = tokio::time::timeout(std::time::Duration::from_secs(5), observe)

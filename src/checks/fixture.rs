@@ -1,11 +1,18 @@
-//! Test fixtures for the check modules (shared by the SPF and MX tests): YAML cases under
-//! `tests/fixtures/checks/` turned into a [`FakeDns`] and compared with a [`CheckReport`].
+//! Test fixtures for the check modules: YAML cases under `tests/fixtures/checks/` turned
+//! into a [`FakeDns`], run through the seam exactly as the daemon runs a domain, and
+//! compared with the [`CheckReport`].
 
-use crate::checks::{CheckReport, MxExpectation, SpfExpectation};
+use super::run::{Known, Run};
+use super::{CheckReport, FamilyValues, GaugeFamily, Memory, Registry};
+use crate::config::{
+    DkimExpectation, DmarcExpectation, DomainConfig, GlobalConfig, MxExpectation, SpfExpectation,
+};
 use crate::dns::fake::FakeDns;
-use crate::dns::{DnsError, RData, RecordType};
+use crate::dns::{DnsError, DnsView, RData, RecordType};
+use crate::finding::CheckKind;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One table-driven case.
 #[derive(Debug, Deserialize)]
@@ -51,9 +58,9 @@ pub(crate) struct Case {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PreviousFixture {
-    dmarc_policy: Option<String>,
-    spf_ipset: Option<Vec<String>>,
-    mta_sts_id: Option<String>,
+    pub(crate) dmarc_policy: Option<String>,
+    pub(crate) spf_ipset: Option<Vec<String>>,
+    pub(crate) mta_sts_id: Option<String>,
 }
 
 fn yes() -> bool {
@@ -197,28 +204,15 @@ impl Case {
     }
 
     /// The DMARC expectation, when the case has one with a policy.
-    pub(crate) fn dmarc_expectation(&self) -> Option<crate::checks::DmarcExpectation> {
+    pub(crate) fn dmarc_expectation(&self) -> Option<DmarcExpectation> {
         let policy = self.expect.as_ref()?.policy.clone()?;
-        Some(crate::checks::DmarcExpectation { policy })
+        Some(DmarcExpectation { policy })
     }
 
     /// The DKIM expectation, when the case has one with selectors.
-    pub(crate) fn dkim_expectation(&self) -> Option<crate::checks::DkimExpectation> {
+    pub(crate) fn dkim_expectation(&self) -> Option<DkimExpectation> {
         let selectors = self.expect.as_ref()?.selectors.clone()?;
-        Some(crate::checks::DkimExpectation { selectors })
-    }
-
-    /// The remembered state of the previous run.
-    pub(crate) fn previous_state(&self) -> crate::checks::PreviousState {
-        crate::checks::PreviousState {
-            dmarc_policy: self
-                .previous
-                .dmarc_policy
-                .as_deref()
-                .and_then(crate::checks::dmarc::DmarcPolicy::parse),
-            spf_ipset: self.previous.spf_ipset.clone(),
-            mta_sts_id: self.previous.mta_sts_id.clone(),
-        }
+        Some(DkimExpectation { selectors })
     }
 
     /// The MX expectation, when the case has one.
@@ -228,8 +222,56 @@ impl Case {
         })
     }
 
+    /// The domain's configuration: the case's expectation declared for `check` only.
+    pub(crate) fn config(&self, check: CheckKind) -> DomainConfig {
+        let mut config = DomainConfig::new(&self.domain);
+        match check {
+            CheckKind::Mx => config.expect.mx = self.mx_expectation(),
+            CheckKind::Spf => config.expect.spf = self.spf_expectation(),
+            CheckKind::Dmarc => config.expect.dmarc = self.dmarc_expectation(),
+            CheckKind::Dkim => config.expect.dkim = self.dkim_expectation(),
+            _ => {}
+        }
+        config
+    }
+
+    /// What the previous run remembered, as each check keeps it.
+    pub(crate) fn memory(&self) -> BTreeMap<CheckKind, Memory> {
+        let mut memory: BTreeMap<CheckKind, Memory> = BTreeMap::new();
+        let previous = &self.previous;
+        if let Some(policy) = previous
+            .dmarc_policy
+            .as_deref()
+            .and_then(super::dmarc::DmarcPolicy::parse)
+        {
+            memory.insert(CheckKind::Dmarc, Arc::new(policy));
+        }
+        if let Some(ipset) = &previous.spf_ipset {
+            memory.insert(CheckKind::Spf, Arc::new(ipset.clone()));
+        }
+        if let Some(id) = &previous.mta_sts_id {
+            memory.insert(CheckKind::MtaSts, Arc::new(id.clone()));
+        }
+        memory
+    }
+
+    /// Everything a run of `registry` on this case needs; the first check of the registry
+    /// is the one under test.
+    pub(crate) fn setup(&self, registry: Registry) -> Setup {
+        let check = registry.kinds().next().expect("a registry with a check");
+        Setup {
+            config: self.config(check),
+            view: DnsView::new(Arc::new(self.fake_dns()), Arc::new(self.fake_dns())),
+            global: GlobalConfig::default(),
+            memory: self.memory(),
+            check,
+            registry,
+        }
+    }
+
     /// Compares the report with the case's expectations; one line per mismatch.
-    pub(crate) fn mismatches(&self, report: &CheckReport) -> Vec<String> {
+    pub(crate) fn mismatches(&self, report: &impl Outcome) -> Vec<String> {
+        let report = report.outcome();
         let mut out = Vec::new();
         let mut got: Vec<String> = report
             .findings
@@ -315,4 +357,95 @@ impl crate::dns::DnsLookup for GatedDns {
             self.inner.lookup(name, rtype).await
         })
     }
+}
+
+/// What a case compares: a [`CheckReport`], or the [`Evaluation`] of a check module's own
+/// `evaluate` (tests that call it directly).
+pub(crate) trait Outcome {
+    /// The parts compared.
+    fn outcome(&self) -> OutcomeParts<'_>;
+}
+
+/// See [`Outcome`].
+pub(crate) struct OutcomeParts<'a> {
+    pub(crate) success: bool,
+    pub(crate) error: &'a Option<String>,
+    pub(crate) records: &'a [super::RecordObservation],
+    pub(crate) findings: &'a [crate::finding::Finding],
+}
+
+impl Outcome for CheckReport {
+    fn outcome(&self) -> OutcomeParts<'_> {
+        OutcomeParts {
+            success: self.success,
+            error: &self.error,
+            records: &self.records,
+            findings: &self.findings,
+        }
+    }
+}
+
+impl<M> Outcome for super::Evaluation<M> {
+    fn outcome(&self) -> OutcomeParts<'_> {
+        OutcomeParts {
+            success: self.success,
+            error: &self.error,
+            records: &self.records,
+            findings: &self.findings,
+        }
+    }
+}
+
+/// A case ready to run through the seam (see [`Case::setup`]).
+pub(crate) struct Setup {
+    /// The check under test and what it needs.
+    pub(crate) registry: Registry,
+    /// The check under test.
+    pub(crate) check: CheckKind,
+    /// The domain, the case's expectation declared.
+    pub(crate) config: DomainConfig,
+    /// The case's records.
+    pub(crate) view: DnsView,
+    /// Defaults.
+    pub(crate) global: GlobalConfig,
+    /// The previous run's memory.
+    pub(crate) memory: BTreeMap<CheckKind, Memory>,
+}
+
+impl Setup {
+    /// Observes, as the daemon does.
+    pub(crate) async fn observe(&self) -> Run<'_> {
+        Run::observe(&self.registry, &self.config, &self.view, &self.global).await
+    }
+
+    /// Evaluates the check under test (no learned baseline) and judges its drift.
+    pub(crate) fn evaluate(&self, run: &Run<'_>) -> CheckReport {
+        let known = Known {
+            baselines: None,
+            memory: Some(&self.memory),
+        };
+        let report = run.evaluate(known);
+        report
+            .checks
+            .into_iter()
+            .find(|c| c.check == self.check)
+            .expect("the check under test ran")
+    }
+
+    /// Observes and evaluates.
+    pub(crate) async fn report(&self) -> CheckReport {
+        let run = self.observe().await;
+        self.evaluate(&run)
+    }
+}
+
+/// The samples of `family` in `report`, when the run knew them.
+pub(crate) fn gauge<'r>(
+    report: &'r CheckReport,
+    family: &'static GaugeFamily,
+) -> Option<&'r FamilyValues> {
+    report
+        .gauges
+        .iter()
+        .find(|g| std::ptr::eq(g.family, family))
 }

@@ -1,8 +1,35 @@
-//! Drift: a pure comparison of an expected record set (declared or learned) with what was
-//! observed. The finding carries from → to.
+//! Drift, judged here and nowhere else: a run's observation against its [`Reference`] —
+//! the keys of a declared expectation, or the records of the learned baseline. The finding
+//! carries from → to.
 
+use super::report::{RecordObservation, baseline_values};
+use super::seam::{Declared, Reference};
 use crate::finding::{CheckKind, Finding, FindingCode, Severity};
 use std::collections::BTreeSet;
+
+/// The drift finding of one conclusive run of `check`, if any: under a declaration, the
+/// declared keys against the observed ones (at the severity the check gives); otherwise the
+/// run's records against the learned baseline. Nothing while the baseline is being learned.
+pub(super) fn judge(
+    check: CheckKind,
+    reference: Reference<'_>,
+    declared: Option<&Declared>,
+    records: &[RecordObservation],
+) -> Option<Finding> {
+    match reference {
+        Reference::Expected => {
+            let declared = declared?;
+            let mut finding = compare(check, &declared.expected, &declared.observed)?;
+            finding.severity = declared.severity;
+            for (key, value) in &declared.evidence {
+                finding = finding.with(key, value);
+            }
+            Some(finding)
+        }
+        Reference::Learned(baseline) => compare(check, baseline, &baseline_values(records)),
+        Reference::Learning => None,
+    }
+}
 
 /// `Some(drift finding)` when `observed` differs from `expected` as sets (order-insensitive,
 /// values already normalised); evidence `from`/`to` plus `added`/`removed`.

@@ -1,0 +1,130 @@
+//! The values a check exports besides its per-check series: per-domain gauge families it
+//! declares ([`GaugeFamily`]), and series of objects shared by many domains
+//! ([`SharedFamily`], e.g. a zone's SOA serial per nameserver), exported once per object.
+
+/// How `maildrift check --format json` shows a family under `metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonShape {
+    /// `"key": value` (the family's one sample).
+    Number(&'static str),
+    /// `"key": {"<label value>": value, ...}` (the family's one label).
+    ByLabel(&'static str),
+    /// `"key": "<label value>"`: the label value whose sample is 1 (an `_info` family).
+    Label(&'static str),
+}
+
+/// A per-domain gauge family: `name{domain="…",<labels>} value`.
+#[derive(Debug)]
+pub struct GaugeFamily {
+    /// The metric name.
+    pub name: &'static str,
+    /// The `# HELP` text.
+    pub help: &'static str,
+    /// Labels besides `domain`, in output order.
+    pub labels: &'static [&'static str],
+    /// Series exported from the moment a domain is watched, before its first conclusive
+    /// run: (label values, value). Empty: the family appears once the value is known.
+    pub initial: &'static [(&'static [&'static str], f64)],
+    /// How the one-shot JSON report shows it (`None`: not shown).
+    pub json: Option<JsonShape>,
+}
+
+impl PartialEq for GaugeFamily {
+    /// Families are known by name.
+    fn eq(&self, other: &GaugeFamily) -> bool {
+        self.name == other.name
+    }
+}
+
+/// The samples of one family for one domain, as a check run found them; they replace the
+/// domain's previous samples of that family.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FamilyValues {
+    /// The family.
+    pub family: &'static GaugeFamily,
+    /// (label values in the family's label order, value).
+    pub samples: Vec<(Vec<String>, f64)>,
+}
+
+impl FamilyValues {
+    /// A family without labels: its one value.
+    pub fn one(family: &'static GaugeFamily, value: f64) -> FamilyValues {
+        FamilyValues {
+            family,
+            samples: vec![(Vec::new(), value)],
+        }
+    }
+
+    /// A family with one label: a value per label value.
+    pub fn by_label(
+        family: &'static GaugeFamily,
+        samples: impl IntoIterator<Item = (String, f64)>,
+    ) -> FamilyValues {
+        FamilyValues {
+            family,
+            samples: samples.into_iter().map(|(l, v)| (vec![l], v)).collect(),
+        }
+    }
+
+    /// An `_info` family: 1 for `current`, 0 for every other value of its `initial` series.
+    pub fn info(family: &'static GaugeFamily, current: &str) -> FamilyValues {
+        FamilyValues {
+            family,
+            samples: family
+                .initial
+                .iter()
+                .map(|(labels, _)| {
+                    let value = if labels.first() == Some(&current) {
+                        1.0
+                    } else {
+                        0.0
+                    };
+                    (labels.iter().map(|l| (*l).to_owned()).collect(), value)
+                })
+                .collect(),
+        }
+    }
+
+    /// The family's samples before the first conclusive run.
+    pub fn initial(family: &'static GaugeFamily) -> FamilyValues {
+        FamilyValues {
+            family,
+            samples: family
+                .initial
+                .iter()
+                .map(|(labels, value)| (labels.iter().map(|l| (*l).to_owned()).collect(), *value))
+                .collect(),
+        }
+    }
+}
+
+/// A family of series keyed by a shared object (a zone, an MX host): exported once per
+/// object, however many domains use it.
+#[derive(Debug)]
+pub struct SharedFamily {
+    /// The metric name.
+    pub name: &'static str,
+    /// The `# HELP` text.
+    pub help: &'static str,
+    /// Every label, in output order.
+    pub labels: &'static [&'static str],
+}
+
+impl PartialEq for SharedFamily {
+    /// Families are known by name.
+    fn eq(&self, other: &SharedFamily) -> bool {
+        self.name == other.name
+    }
+}
+
+/// The series of one shared object as a domain's check run found them. They replace the
+/// object's previous series; the domain leaves any other object of the family it used.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SharedValues {
+    /// The family.
+    pub family: &'static SharedFamily,
+    /// The object (e.g. the zone name).
+    pub object: String,
+    /// (label values in the family's label order, value).
+    pub samples: Vec<(Vec<String>, f64)>,
+}

@@ -1,0 +1,160 @@
+//! Series of objects shared by many domains (a zone's SOA serial per nameserver today; an MX
+//! host's certificate later): each object is exported once, with the latest values any of
+//! its domains saw, and leaves when no watched domain uses it any more.
+
+use super::domains::{escaped, header};
+use crate::checks::{SharedFamily, SharedValues};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write;
+use std::sync::RwLock;
+
+/// One object of one family: the domains using it and its samples.
+#[derive(Debug, Default)]
+struct ObjectRow {
+    /// Watched domains whose last conclusive check used this object.
+    domains: BTreeSet<String>,
+    /// (label values, value), as last seen.
+    samples: Vec<(Vec<String>, f64)>,
+}
+
+/// Every shared object of the watched domains.
+#[derive(Debug, Default)]
+pub struct SharedTable {
+    inner: RwLock<Objects>,
+}
+
+/// (family name, object) — sorted for stable output.
+type ObjectKey = (&'static str, String);
+
+#[derive(Debug, Default)]
+struct Objects {
+    rows: BTreeMap<ObjectKey, ObjectRow>,
+    /// The object each (domain, family) uses, so an update touches two rows, not all.
+    used: HashMap<(String, &'static str), String>,
+}
+
+impl Objects {
+    /// Takes `domain` out of the object of `family` it used, dropping the object when no
+    /// domain is left in it.
+    fn leave(&mut self, domain: &str, family: &'static str) {
+        let Some(object) = self.used.remove(&(domain.to_owned(), family)) else {
+            return;
+        };
+        let key = (family, object);
+        if let Some(row) = self.rows.get_mut(&key) {
+            row.domains.remove(domain);
+            if row.domains.is_empty() {
+                self.rows.remove(&key);
+            }
+        }
+    }
+}
+
+impl SharedTable {
+    /// Records what `domain` just saw of each object in `values`: the object's samples are
+    /// replaced, and the domain leaves the object of the same family it used before.
+    pub fn set(&self, domain: &str, values: &[SharedValues]) {
+        let mut objects = self.inner.write().expect("lock poisoned");
+        for value in values {
+            let family = value.family.name;
+            let used = (domain.to_owned(), family);
+            if objects.used.get(&used).is_some_and(|o| *o != value.object) {
+                objects.leave(domain, family);
+            }
+            objects.used.insert(used, value.object.clone());
+            let row = objects
+                .rows
+                .entry((family, value.object.clone()))
+                .or_default();
+            row.domains.insert(domain.to_owned());
+            row.samples.clone_from(&value.samples);
+        }
+    }
+
+    /// Forgets `domain`; objects left without a domain lose their series.
+    pub fn remove_domain(&self, domain: &str) {
+        let mut objects = self.inner.write().expect("lock poisoned");
+        let families: Vec<&'static str> = objects
+            .used
+            .keys()
+            .filter(|(d, _)| d == domain)
+            .map(|(_, f)| *f)
+            .collect();
+        for family in families {
+            objects.leave(domain, family);
+        }
+    }
+
+    /// Appends `families` in the text exposition format.
+    pub fn render(&self, out: &mut String, families: &[&'static SharedFamily]) {
+        let objects = self.inner.read().expect("lock poisoned");
+        for family in families {
+            header(out, family.name, family.help);
+            let start = (family.name, String::new());
+            for ((name, _), row) in objects.rows.range(start..) {
+                if *name != family.name {
+                    break;
+                }
+                for (labels, value) in &row.samples {
+                    let pairs: Vec<String> = family
+                        .labels
+                        .iter()
+                        .zip(labels)
+                        .map(|(label, v)| format!("{label}=\"{}\"", escaped(v)))
+                        .collect();
+                    let _ = writeln!(out, "{}{{{}}} {value}", family.name, pairs.join(","));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::nameservers::SOA_SERIAL;
+
+    fn rendered(table: &SharedTable) -> String {
+        let mut text = String::new();
+        table.render(&mut text, &[&SOA_SERIAL]);
+        text
+    }
+
+    fn serials(zone: &str, serials: &[(&str, u32)]) -> Vec<SharedValues> {
+        vec![SharedValues {
+            family: &SOA_SERIAL,
+            object: zone.to_owned(),
+            samples: serials
+                .iter()
+                .map(|(ns, serial)| (vec![(*ns).to_owned(), zone.to_owned()], f64::from(*serial)))
+                .collect(),
+        }]
+    }
+
+    #[test]
+    fn a_zone_shared_by_domains_is_exported_once() {
+        let table = SharedTable::default();
+        let both = serials("example.com", &[("127.0.0.1:53", 7), ("127.0.0.2:53", 6)]);
+        table.set("a.example.com", &both);
+        table.set("example.com", &both);
+        let text = rendered(&table);
+        let line =
+            "maildrift_nameserver_soa_serial{nameserver=\"127.0.0.1:53\",zone=\"example.com\"} 7\n";
+        assert_eq!(text.matches(line).count(), 1, "{text}");
+        assert_eq!(text.matches("# TYPE").count(), 1);
+
+        // The zone stays while one domain is in it.
+        table.remove_domain("a.example.com");
+        assert!(rendered(&table).contains(line));
+        // A domain moving to another zone leaves the old one.
+        table.set(
+            "example.com",
+            &serials("other.example", &[("192.0.2.1", 1)]),
+        );
+        let text = rendered(&table);
+        assert!(!text.contains("zone=\"example.com\""), "{text}");
+        assert!(text.contains("{nameserver=\"192.0.2.1\",zone=\"other.example\"} 1\n"));
+        table.remove_domain("example.com");
+        assert!(!rendered(&table).contains("other.example"));
+    }
+}
