@@ -1,14 +1,14 @@
 //! The daemon: builds the monitor from a config, runs the scheduler and the HTTP server
 //! until the shutdown token fires, and applies reloads (SIGHUP, `POST /-/reload`).
 
-use crate::alert::{self, Alerting, Clock, MemoryAlertStore};
+use crate::alert::{self, Alerting, Clock, MemoryAlertStore, SqliteAlertStore};
 use crate::checks::Registry;
 use crate::config::{Config, DomainConfig, ResolverSpec};
 use crate::http::{self, AppState, Reload};
 use crate::metrics::Metrics;
 use crate::monitor::{Monitor, Persistence, Timeline};
 use crate::scheduler::{self, DomainChecker, PlanEntry, RoundObserver};
-use crate::state::{SqliteAlertStore, StateService, StateWriter};
+use crate::state::{StateService, StateWriter};
 use crate::views::ViewFactory;
 use anyhow::Context;
 use futures::future::BoxFuture;

@@ -53,6 +53,24 @@ impl CheckKind {
     }
 }
 
+impl std::str::FromStr for CheckKind {
+    type Err = String;
+
+    /// The check named by its label value; the error quotes the text and lists the checks.
+    fn from_str(text: &str) -> Result<CheckKind, String> {
+        CheckKind::ALL
+            .into_iter()
+            .find(|c| c.as_str() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = CheckKind::ALL.iter().map(|c| c.as_str()).collect();
+                format!(
+                    "{text:?} is not a check; expected one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
 impl fmt::Display for CheckKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

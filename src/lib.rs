@@ -1,5 +1,10 @@
 //! maildrift watches the mail DNS (MX, SPF, ...) of many domains, straight at their
 //! authoritative nameservers and through resolvers, and reports drift.
+//!
+//! The public modules are the entry points ([`app`] the daemon, [`demo`], [`cli`]) and the
+//! library a test or a tool builds on ([`config`], [`checks`], [`dns`], [`finding`],
+//! [`alert`]'s payloads); the rest is private, with what tests and benchmarks need
+//! re-exported here. `ARCHITECTURE.md` maps the modules.
 
 pub mod alert;
 pub mod app;
@@ -9,10 +14,14 @@ pub mod config;
 pub mod demo;
 pub mod dns;
 pub mod finding;
-pub mod http;
-pub mod metrics;
-pub mod monitor;
-pub mod report;
-pub mod scheduler;
-pub mod state;
-pub mod views;
+
+mod http;
+mod metrics;
+mod monitor;
+mod report;
+mod scheduler;
+mod state;
+mod views;
+
+pub use http::web_config::WebConfig;
+pub use report::run_once;

@@ -13,7 +13,7 @@ use std::path::Path;
 
 /// The config a one-shot check runs with: the file (optionally narrowed to `domains`), or
 /// defaults for the named domains.
-pub fn check_config(file: Option<&Path>, domains: &[String]) -> Result<Config, String> {
+pub(crate) fn check_config(file: Option<&Path>, domains: &[String]) -> Result<Config, String> {
     if let Some(file) = file {
         let mut config = Config::load(file).map_err(|e| format!("invalid configuration:\n{e}"))?;
         if !domains.is_empty() {
@@ -72,7 +72,7 @@ pub async fn run_once(config: &Config, options: &RunOptions) -> anyhow::Result<V
 /// SPEC.md: `{"domains":[{"domain":…,"checks":{"<check>":{"success","records","findings"}}}]}`,
 /// plus per domain `checked_at` (unix seconds) and `metrics` (the values the daemon
 /// exports: MX count, SPF lookups, DMARC policy, DKIM key sizes; absent when unknown).
-pub fn to_json(reports: &[DomainReport]) -> String {
+pub(crate) fn to_json(reports: &[DomainReport]) -> String {
     let domains: Vec<serde_json::Value> = reports
         .iter()
         .map(|report| {
@@ -171,7 +171,7 @@ impl Palette {
 
 /// A report for people, grouped by domain and check: the state of each check, its records,
 /// one line per finding. Severity-coloured when `colour` (stdout is a terminal).
-pub fn to_text(reports: &[DomainReport], colour: bool) -> String {
+pub(crate) fn to_text(reports: &[DomainReport], colour: bool) -> String {
     let palette = Palette { on: colour };
     let mut out = String::new();
     for report in reports {
@@ -231,7 +231,7 @@ fn shorten(text: &str, max: usize) -> String {
 
 /// SPEC.md: 1 with any critical ("error-severity") finding; else 2 when some check was
 /// inconclusive (DNS did not answer); else 0.
-pub fn exit_code(reports: &[DomainReport]) -> u8 {
+pub(crate) fn exit_code(reports: &[DomainReport]) -> u8 {
     let checks = || reports.iter().flat_map(|r| r.checks.iter());
     if checks().any(|c| c.findings.iter().any(|f| f.severity == Severity::Critical)) {
         1

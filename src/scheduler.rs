@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 /// One domain in the plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlanEntry {
+pub(crate) struct PlanEntry {
     /// Domain name (the key).
     pub domain: String,
     /// Time between two checks.
@@ -24,13 +24,13 @@ pub struct PlanEntry {
 }
 
 /// What the scheduler runs; the monitor in production, a recorder in tests.
-pub trait DomainChecker: Send + Sync + 'static {
+pub(crate) trait DomainChecker: Send + Sync + 'static {
     /// Checks one domain (the implementation bounds its own duration).
     fn check(&self, domain: String) -> BoxFuture<'static, ()>;
 }
 
 /// Called when a pass over the domains due together has finished.
-pub trait RoundObserver: Send + Sync + 'static {
+pub(crate) trait RoundObserver: Send + Sync + 'static {
     /// `first` is true for the start-up pass over every domain.
     fn round_finished(&self, duration: Duration, domains: usize, first: bool);
 }
@@ -49,10 +49,10 @@ struct Round {
 }
 
 /// How long in-flight checks may run after shutdown was asked for.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs until `shutdown`; the plan is re-read whenever `plan` changes (config reload).
-pub async fn run(
+pub(crate) async fn run(
     mut plan: watch::Receiver<Arc<Vec<PlanEntry>>>,
     checker: Arc<dyn DomainChecker>,
     observer: Arc<dyn RoundObserver>,

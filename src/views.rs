@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Shared DNS plumbing, kept across config reloads so resolvers and sockets are reused.
-pub struct ViewFactory {
+pub(crate) struct ViewFactory {
     direct: Arc<DirectClient>,
     /// One memo per authoritative server, shared by every domain.
     pool: Arc<ServerPool>,
@@ -27,7 +27,7 @@ pub struct ViewFactory {
 
 impl ViewFactory {
     /// Opens the direct-query sockets.
-    pub async fn new(metrics: QueryMetrics) -> std::io::Result<ViewFactory> {
+    pub(crate) async fn new(metrics: QueryMetrics) -> std::io::Result<ViewFactory> {
         let direct = DirectClient::new(DirectOptions::default(), metrics.clone()).await?;
         let max_age = Duration::from_secs(60);
         Ok(ViewFactory {
@@ -43,7 +43,7 @@ impl ViewFactory {
     /// Sets how long shared answers may be reused: half the shortest check interval, at
     /// most 150 s, so that a provider record is asked about once per round and never served
     /// to the next round. Drops resolvers built for the previous value.
-    pub fn set_round_interval(&self, shortest_interval: Duration) {
+    pub(crate) fn set_round_interval(&self, shortest_interval: Duration) {
         let max_age = (shortest_interval / 2).min(Duration::from_secs(150));
         self.pool.set_max_age(max_age);
         let mut current = self.shared_max_age.lock().expect("lock poisoned");
@@ -71,7 +71,10 @@ impl ViewFactory {
     }
 
     /// The shared recursive view for a resolver list ("system" wins when mixed).
-    pub fn recursive(&self, resolvers: &[ResolverSpec]) -> Result<Arc<dyn DnsLookup>, DnsError> {
+    pub(crate) fn recursive(
+        &self,
+        resolvers: &[ResolverSpec],
+    ) -> Result<Arc<dyn DnsLookup>, DnsError> {
         let mut key = resolvers.to_vec();
         key.sort();
         key.dedup();
@@ -104,7 +107,7 @@ impl ViewFactory {
     }
 
     /// The view one domain's checks use.
-    pub fn view(&self, domain: &DomainConfig) -> Result<DnsView, DnsError> {
+    pub(crate) fn view(&self, domain: &DomainConfig) -> Result<DnsView, DnsError> {
         let recursive = self.recursive(&domain.resolvers)?;
         let view = if domain.authoritative {
             let servers = if domain.nameservers.is_empty() {

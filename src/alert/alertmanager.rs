@@ -4,8 +4,8 @@
 //! sent once with `endsAt` = its resolution time.
 
 use super::delivery::{Deliver, Payload};
-use super::http::{Auth, DeliveryError, send};
 use super::lifecycle::FiringAlert;
+use super::transport::{Auth, DeliveryError, send};
 use async_trait::async_trait;
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -4,9 +4,9 @@
 //! and other receivers carry on.
 
 use super::alertmanager::PostableAlert;
-use super::http::DeliveryError;
+use super::ledger::AlertStore;
 use super::lifecycle::FiringAlert;
-use super::store::AlertStore;
+use super::transport::DeliveryError;
 use async_trait::async_trait;
 use prometheus::IntCounterVec;
 use rand::Rng;
@@ -43,7 +43,7 @@ pub struct Notice {
     pub alert: FiringAlert,
     /// When it was resolved (resolved notices only).
     pub ends_at: Option<SystemTime>,
-    /// The incident id (see [`super::store::Incident`]).
+    /// The incident id (see [`super::ledger::AlertRecord`]).
     pub incident: String,
 }
 

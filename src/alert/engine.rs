@@ -5,9 +5,9 @@
 use super::AlertKey;
 use super::alertmanager::PostableAlert;
 use super::delivery::{self, Deliver, Notice, NoticeStatus, Payload, ReceiverHandle, RetryPolicy};
+use super::ledger::{AlertRecord, AlertStore};
 use super::lifecycle::{Clock, FiringAlert, Lifecycle, Timings, Transition};
 use super::rules::Condition;
-use super::store::{AlertStore, Incident};
 use crate::metrics::Metrics;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -226,7 +226,7 @@ impl Engine {
     }
 
     async fn fired(&mut self, alert: FiringAlert) {
-        let incident = Incident::of(&alert);
+        let incident = AlertRecord::of(&alert);
         tracing::warn!(alert = %alert.key.name, domain = %alert.key.domain, check = %alert.key.check, severity = %alert.key.severity, "alert firing");
         if let Err(error) = self.store.incident_opened(&incident).await {
             tracing::warn!(%error, "cannot record the incident");
@@ -252,7 +252,7 @@ impl Engine {
         let (id, told) = self
             .incidents
             .remove(&alert.key)
-            .unwrap_or_else(|| (Incident::of(&alert).id, BTreeSet::new()));
+            .unwrap_or_else(|| (AlertRecord::of(&alert).id, BTreeSet::new()));
         for hook in self.webhooks.iter().filter(|h| told.contains(h.name())) {
             hook.enqueue(notice(NoticeStatus::Resolved, &alert, Some(ends_at), &id));
         }

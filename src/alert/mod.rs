@@ -9,18 +9,20 @@
 pub mod alertmanager;
 pub mod delivery;
 pub mod engine;
-pub mod http;
+pub mod ledger;
 pub mod lifecycle;
 pub mod rules;
-pub mod store;
+pub mod sqlite;
 #[cfg(test)]
 mod tests;
+pub mod transport;
 pub mod webhook;
 
 pub use engine::{Receiver, Runtime};
+pub use ledger::{AlertRecord, AlertStore, MemoryAlertStore, StoreError};
 pub use lifecycle::Clock;
 pub use rules::{AlertContent, AlertName, Condition};
-pub use store::{AlertStore, Incident, MemoryAlertStore, StoreError};
+pub use sqlite::SqliteAlertStore;
 
 use crate::config::{AlertingConfig, WebhookConfig};
 use crate::finding::{CheckKind, Severity};
@@ -101,7 +103,7 @@ pub fn runtime(
         .unwrap_or_else(|| default_external_url.trim_end_matches('/').to_string());
     let mut alertmanagers = Vec::new();
     if !config.alertmanager_urls.is_empty() {
-        let (client, auth) = http::client(&config.alertmanager_client)?;
+        let (client, auth) = transport::client(&config.alertmanager_client)?;
         for url in &config.alertmanager_urls {
             let target = alertmanager::AlertmanagerTarget::new(url, client.clone(), auth.clone());
             alertmanagers.push(Receiver {
@@ -138,8 +140,11 @@ fn alertmanager_name(url: &str) -> String {
 }
 
 fn webhook_receiver(hook: &WebhookConfig, external_url: &str) -> Result<Receiver, AlertError> {
-    let secret = hook.secret().map(|s| http::read_secret(&s)).transpose()?;
-    let (client, _) = http::client(&Default::default())?;
+    let secret = hook
+        .secret()
+        .map(|s| transport::read_secret(&s))
+        .transpose()?;
+    let (client, _) = transport::client(&Default::default())?;
     let target = webhook::WebhookTarget {
         name: hook.name.clone(),
         format: hook.format,

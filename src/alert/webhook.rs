@@ -4,8 +4,8 @@
 
 use super::alertmanager::rfc3339;
 use super::delivery::{Deliver, Notice, NoticeStatus, Payload};
-use super::http::{DeliveryError, Secret, send};
-use super::store::fingerprint;
+use super::ledger::fingerprint;
+use super::transport::{DeliveryError, Secret, send};
 use crate::config::{WebhookFormat, WebhookUrl};
 use async_trait::async_trait;
 use ring::hmac;

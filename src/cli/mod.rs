@@ -110,7 +110,7 @@ pub struct AcceptArgs {
     /// The domain.
     pub domain: String,
     /// Only this check (default: every check compared with a learned baseline).
-    #[arg(long, value_parser = parse_check)]
+    #[arg(long, value_parser = clap::value_parser!(CheckKind))]
     pub check: Option<CheckKind>,
     /// The daemon's URL, `http://` or `https://`, with `user:password@` when it asks for
     /// basic auth (default: from --web.listen-address).
@@ -126,19 +126,6 @@ pub struct AcceptArgs {
         default_value = ":9725"
     )]
     pub listen_address: String,
-}
-
-fn parse_check(text: &str) -> Result<CheckKind, String> {
-    CheckKind::ALL
-        .into_iter()
-        .find(|c| c.as_str() == text)
-        .ok_or_else(|| {
-            let names: Vec<&str> = CheckKind::ALL.iter().map(|c| c.as_str()).collect();
-            format!(
-                "{text:?} is not a check; expected one of {}",
-                names.join(", ")
-            )
-        })
 }
 
 /// `maildrift run`.

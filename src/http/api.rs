@@ -42,13 +42,6 @@ fn unavailable() -> Response {
         .into_response()
 }
 
-pub(crate) fn parse_check(text: &str) -> Result<CheckKind, String> {
-    CheckKind::ALL
-        .into_iter()
-        .find(|c| c.as_str() == text)
-        .ok_or_else(|| format!("check {text:?} is unknown"))
-}
-
 /// `since`: unix seconds, or a duration back from now (`24h`, `7d`).
 fn parse_since(text: &str, now: SystemTime) -> Result<SystemTime, String> {
     if let Ok(seconds) = text.parse::<f64>()
@@ -71,7 +64,11 @@ fn query(params: &EventParams) -> Result<EventQuery, String> {
     }
     Ok(EventQuery {
         domain: params.domain.as_deref().map(crate::dns::normalize_name),
-        check: params.check.as_deref().map(parse_check).transpose()?,
+        check: params
+            .check
+            .as_deref()
+            .map(str::parse::<CheckKind>)
+            .transpose()?,
         since: params
             .since
             .as_deref()
@@ -167,7 +164,12 @@ pub(crate) async fn accept(
         Ok(params) => params,
         Err(e) => return bad_request(e.body_text()),
     };
-    let check = match params.check.as_deref().map(parse_check).transpose() {
+    let check = match params
+        .check
+        .as_deref()
+        .map(str::parse::<CheckKind>)
+        .transpose()
+    {
         Ok(check) => check,
         Err(message) => return bad_request(message),
     };

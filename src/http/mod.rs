@@ -2,7 +2,7 @@
 
 mod api;
 mod status_page;
-pub mod web_config;
+pub(crate) mod web_config;
 
 use crate::metrics::{Metrics, TEXT_CONTENT_TYPE};
 use crate::monitor::{Monitor, WatchedDomain};
@@ -19,14 +19,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Applies a new configuration (`POST /-/reload`, SIGHUP): the daemon implements it.
-pub trait Reload: Send + Sync {
+pub(crate) trait Reload: Send + Sync {
     /// Re-reads the config; the old one keeps running when the new one is invalid. The
     /// number of domains watched, or every error.
     fn reload(&self) -> BoxFuture<'_, Result<usize, String>>;
 }
 
 /// Shared by the HTTP handlers and the daemon's tasks.
-pub struct AppState {
+pub(crate) struct AppState {
     /// Every metric.
     pub metrics: Arc<Metrics>,
     /// Watched domains and their state.
@@ -41,13 +41,13 @@ pub struct AppState {
 
 impl AppState {
     /// Re-reads the config file; the old config keeps running when the new one is invalid.
-    pub async fn reload(&self) -> Result<usize, String> {
+    pub(crate) async fn reload(&self) -> Result<usize, String> {
         self.reloader.reload().await
     }
 }
 
 /// Every route of the daemon.
-pub fn router(state: Arc<AppState>) -> Router {
+pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(status_page::index))
         .route("/metrics", get(metrics))

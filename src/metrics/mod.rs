@@ -4,8 +4,8 @@
 mod domains;
 mod shared;
 
-pub use domains::{Cell, CheckRow, DomainRow, DomainTable};
-pub use shared::SharedTable;
+pub(crate) use domains::{DomainRow, DomainTable};
+pub(crate) use shared::SharedTable;
 
 use crate::checks::{self, GaugeFamily, SharedFamily};
 use crate::dns::QueryMetrics;
@@ -17,7 +17,7 @@ use prometheus::{
 use std::sync::Arc;
 
 /// The Content-Type of the text exposition format; Prometheus 3 refuses a scrape without it.
-pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Every metric of the daemon.
 pub struct Metrics {

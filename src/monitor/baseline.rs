@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 /// One baseline replaced by an accept.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AcceptedBaseline {
+pub(crate) struct AcceptedBaseline {
     /// Which check.
     pub check: CheckKind,
     /// The baseline before (`None` when none was stored).
@@ -27,7 +27,7 @@ pub struct AcceptedBaseline {
 
 /// Why nothing was accepted.
 #[derive(Debug, thiserror::Error)]
-pub enum AcceptError {
+pub(crate) enum AcceptError {
     /// The domain is not watched (daemon) or has nothing stored (store).
     #[error("domain {0:?} is not watched by this instance")]
     UnknownDomain(String),
@@ -60,7 +60,7 @@ pub enum AcceptError {
 impl Monitor {
     /// Makes the current records of `only` (or of every check without a declared
     /// expectation) the new baseline, closes their drift, persists and records it.
-    pub fn accept(
+    pub(crate) fn accept(
         &self,
         name: &str,
         only: Option<CheckKind>,
@@ -145,7 +145,7 @@ impl Monitor {
 /// The same as [`Monitor::accept`] on the store alone (the daemon is stopped): the records
 /// of the last conclusive run it stored become the baseline; the drift it stored is closed
 /// (a `resolved` event) so the next start neither reports nor re-announces it.
-pub fn accept_stored(
+pub(crate) fn accept_stored(
     store: &Store,
     name: &str,
     only: Option<CheckKind>,

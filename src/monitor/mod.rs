@@ -20,12 +20,12 @@ mod baseline;
 mod persist;
 mod timeline;
 
-pub use baseline::{AcceptError, AcceptedBaseline, accept_stored};
-pub use persist::Persistence;
-pub use timeline::{Timeline, asked};
+pub(crate) use baseline::{AcceptError, AcceptedBaseline, accept_stored};
+pub(crate) use persist::Persistence;
+pub(crate) use timeline::{Timeline, asked};
 
 /// One watched domain and everything known about it.
-pub struct WatchedDomain {
+pub(crate) struct WatchedDomain {
     /// Its configuration (defaults applied).
     pub config: DomainConfig,
     /// How its checks see DNS.
@@ -36,7 +36,7 @@ pub struct WatchedDomain {
 
 /// The latest state of a domain, as served by the API.
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct DomainStatus {
+pub(crate) struct DomainStatus {
     /// When its checks last completed.
     #[serde(with = "unix_time")]
     pub last_checked: Option<SystemTime>,
@@ -53,7 +53,7 @@ pub struct DomainStatus {
 
 /// Each check's memory, type-erased (only the check reads its own).
 #[derive(Clone, Default)]
-pub struct Remembered(BTreeMap<CheckKind, Memory>);
+pub(crate) struct Remembered(BTreeMap<CheckKind, Memory>);
 
 impl std::fmt::Debug for Remembered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,7 +117,7 @@ mod unix_time {
 
 impl WatchedDomain {
     /// A domain with fresh series (exported as 0 until its first check).
-    pub fn new(config: DomainConfig, view: DnsView, metrics: &Metrics) -> WatchedDomain {
+    pub(crate) fn new(config: DomainConfig, view: DnsView, metrics: &Metrics) -> WatchedDomain {
         let series = metrics.domain_series(&config.name);
         WatchedDomain {
             config,
@@ -128,7 +128,7 @@ impl WatchedDomain {
     }
 
     /// A copy of the latest state.
-    pub fn status(&self) -> DomainStatus {
+    pub(crate) fn status(&self) -> DomainStatus {
         self.status.lock().expect("lock poisoned").clone()
     }
 }
@@ -150,13 +150,13 @@ pub struct CheckUpdate<'a> {
 /// Told about every check result, in order, per domain: the event timeline, persistence and
 /// alerting hook in here. Called with the domain's state locked: hand work off (e.g. to a
 /// channel), never block or await.
-pub trait MonitorObserver: Send + Sync {
+pub(crate) trait MonitorObserver: Send + Sync {
     /// One check of one domain was applied.
     fn check_applied(&self, update: &CheckUpdate<'_>);
 }
 
 /// All watched domains of this instance.
-pub struct Monitor {
+pub(crate) struct Monitor {
     metrics: Arc<Metrics>,
     /// The checks every domain runs (kept for the daemon's life: some keep state).
     checks: Arc<Registry>,
@@ -169,7 +169,7 @@ pub struct Monitor {
 
 impl Monitor {
     /// An empty monitor running `checks`.
-    pub fn new(metrics: Arc<Metrics>, checks: Arc<Registry>) -> Monitor {
+    pub(crate) fn new(metrics: Arc<Metrics>, checks: Arc<Registry>) -> Monitor {
         Monitor {
             metrics,
             checks,
@@ -182,24 +182,24 @@ impl Monitor {
 
     /// Persists learned baselines, and seeds newly watched domains with what the store
     /// remembers (baselines, last known check states: open incidents survive restarts).
-    pub fn with_persistence(mut self, persistence: Persistence) -> Monitor {
+    pub(crate) fn with_persistence(mut self, persistence: Persistence) -> Monitor {
         self.persistence = Some(persistence);
         self
     }
 
     /// Adds an observer of every check result.
-    pub fn with_observer(mut self, observer: Arc<dyn MonitorObserver>) -> Monitor {
+    pub(crate) fn with_observer(mut self, observer: Arc<dyn MonitorObserver>) -> Monitor {
         self.observers.push(observer);
         self
     }
 
     /// The checks every domain runs, in report order.
-    pub fn checks(&self) -> &Registry {
+    pub(crate) fn checks(&self) -> &Registry {
         &self.checks
     }
 
     /// The domain called `name`, if watched.
-    pub fn domain(&self, name: &str) -> Option<Arc<WatchedDomain>> {
+    pub(crate) fn domain(&self, name: &str) -> Option<Arc<WatchedDomain>> {
         self.domains
             .read()
             .expect("lock poisoned")
@@ -208,7 +208,7 @@ impl Monitor {
     }
 
     /// Every watched domain, by name.
-    pub fn domains(&self) -> Vec<Arc<WatchedDomain>> {
+    pub(crate) fn domains(&self) -> Vec<Arc<WatchedDomain>> {
         self.domains
             .read()
             .expect("lock poisoned")
@@ -219,7 +219,7 @@ impl Monitor {
 
     /// Replaces the watched set and the daemon-wide settings. Domains whose config is
     /// unchanged keep their state; removed domains lose their series.
-    pub fn replace(&self, wanted: Vec<(DomainConfig, DnsView)>, global: GlobalConfig) {
+    pub(crate) fn replace(&self, wanted: Vec<(DomainConfig, DnsView)>, global: GlobalConfig) {
         *self.global.write().expect("lock poisoned") = global;
         let mut domains = self.domains.write().expect("lock poisoned");
         let mut next = BTreeMap::new();
@@ -265,7 +265,7 @@ impl Monitor {
 
     /// Runs every check of `name` within its timeout and applies the result. Returns false
     /// when the domain is not (or no longer) watched.
-    pub async fn check(&self, name: &str) -> bool {
+    pub(crate) async fn check(&self, name: &str) -> bool {
         let Some(domain) = self.domain(name) else {
             return false;
         };

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 /// Where the monitor persists baselines and reads back what it knew.
-pub struct Persistence {
+pub(crate) struct Persistence {
     /// For loading at start-up and reload (`None`: the store could not be opened).
     pub store: Option<Arc<Store>>,
     /// For baselines and their events.
@@ -19,7 +19,7 @@ pub struct Persistence {
 
 impl Persistence {
     /// What the store remembers of `domain` (empty when nothing, or unreadable: logged).
-    pub fn load(&self, domain: &str) -> DomainStatus {
+    pub(crate) fn load(&self, domain: &str) -> DomainStatus {
         let mut status = DomainStatus::default();
         let Some(store) = &self.store else {
             return status;
@@ -52,7 +52,7 @@ impl Persistence {
     }
 
     /// Persists a baseline and records the event.
-    pub fn baseline(
+    pub(crate) fn baseline(
         &self,
         domain: &str,
         check: CheckKind,

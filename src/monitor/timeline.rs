@@ -11,13 +11,13 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 /// Turns check updates into timeline events and persisted check states.
-pub struct Timeline {
+pub(crate) struct Timeline {
     writer: StateWriter,
 }
 
 impl Timeline {
     /// A timeline writing through `writer`.
-    pub fn new(writer: StateWriter) -> Timeline {
+    pub(crate) fn new(writer: StateWriter) -> Timeline {
         Timeline { writer }
     }
 }
@@ -53,7 +53,7 @@ fn state_changed(previous: &CheckStatus, next: &CheckStatus) -> bool {
 }
 
 /// The nameservers or resolvers a domain's records are asked from (for events and pages).
-pub fn asked(config: &DomainConfig) -> String {
+pub(crate) fn asked(config: &DomainConfig) -> String {
     if config.authoritative {
         if config.nameservers.is_empty() {
             "authoritative (NS discovered)".to_owned()

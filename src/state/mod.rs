@@ -3,18 +3,16 @@
 //! and crashes. Writes go through one writer thread fed by a bounded queue ([`StateWriter`]),
 //! so a slow or failing disk never holds up a check.
 
-mod alerts;
 mod migrations;
 mod queries;
 mod store;
 mod writer;
 
-pub use alerts::SqliteAlertStore;
-pub use queries::{EventQuery, Incident, StoredEvent};
-pub use store::{DB_FILE, Store, StoredDomain, Write};
-pub use writer::{StateService, StateWriter, WriterOptions};
+pub(crate) use queries::{EventQuery, Incident, StoredEvent};
+pub(crate) use store::{DB_FILE, Store, Write};
+pub(crate) use writer::{StateService, StateWriter};
 
-pub use crate::config::Retention;
+pub(crate) use crate::config::Retention;
 use crate::finding::{CheckKind, Severity};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -139,15 +137,10 @@ pub struct NewEvent {
 }
 
 /// Unix seconds of `time` (0 before the epoch).
-pub fn unix_seconds(time: SystemTime) -> f64 {
+pub(crate) fn unix_seconds(time: SystemTime) -> f64 {
     time.duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_secs_f64()
-}
-
-/// The `SystemTime` of unix seconds.
-pub fn from_unix_seconds(seconds: f64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0))
 }
 
 #[cfg(test)]

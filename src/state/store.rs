@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 /// The database file inside the state directory.
-pub const DB_FILE: &str = "maildrift.db";
+pub(crate) const DB_FILE: &str = "maildrift.db";
 
 /// The opened store: its path and a connection for reads (HTTP, start-up loading).
 pub struct Store {
@@ -56,11 +56,6 @@ pub struct StoredDomain {
     pub baselines: BTreeMap<CheckKind, Vec<String>>,
     /// Last known state per check, as the monitor serialized it.
     pub checks: BTreeMap<CheckKind, String>,
-}
-
-/// A check name stored in the database, back to its kind.
-pub(crate) fn check_kind(name: &str) -> Option<CheckKind> {
-    CheckKind::ALL.into_iter().find(|c| c.as_str() == name)
 }
 
 fn classify(path: &Path, err: rusqlite::Error) -> StateError {
@@ -124,7 +119,7 @@ impl Store {
     }
 
     /// A new connection to the same database (the writer thread's).
-    pub(crate) fn connect(&self) -> Result<Connection, StateError> {
+    pub fn connect(&self) -> Result<Connection, StateError> {
         connect(&self.path)
     }
 
@@ -154,7 +149,7 @@ impl Store {
             })?;
             for row in rows {
                 let (check, json) = row?;
-                match (check_kind(&check), serde_json::from_str(&json)) {
+                match (check.parse::<CheckKind>().ok(), serde_json::from_str(&json)) {
                     (Some(check), Ok(values)) => {
                         stored.baselines.insert(check, values);
                     }
@@ -169,7 +164,7 @@ impl Store {
             })?;
             for row in rows {
                 let (check, json) = row?;
-                if let Some(check) = check_kind(&check) {
+                if let Ok(check) = check.parse::<CheckKind>() {
                     stored.checks.insert(check, json);
                 }
             }

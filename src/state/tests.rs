@@ -1,6 +1,8 @@
 //! Store tests: events and incidents round-trip, resolution time, pagination, retention,
 //! corrupt files refused untouched, and a failing disk counted without stopping the writer.
 
+use super::store::StoredDomain;
+use super::writer::WriterOptions;
 use super::*;
 use crate::finding::Severity;
 use serde_json::json;

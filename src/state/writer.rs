@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 /// Tuning of the writer.
 #[derive(Clone, Copy, Debug)]
-pub struct WriterOptions {
+pub(crate) struct WriterOptions {
     /// Queue capacity (writes waiting for the thread).
     pub queue: usize,
     /// Event retention, enforced at start and then every `retention_every`.
@@ -43,7 +43,7 @@ enum Message {
 
 /// A cheap handle to queue writes; never blocks.
 #[derive(Clone)]
-pub struct StateWriter {
+pub(crate) struct StateWriter {
     sender: Option<SyncSender<Message>>,
     failures: IntCounter,
     /// Whether a persistent store was asked for (then a missing one counts as failures).
@@ -53,23 +53,18 @@ pub struct StateWriter {
 
 impl StateWriter {
     /// Queues one write. Dropped (and counted) when the queue is full or the store is down.
-    pub fn send(&self, write: Write) {
+    pub(crate) fn send(&self, write: Write) {
         self.send_message(Message::Write(write));
     }
 
     /// Changes the retention (config reload).
-    pub fn set_retention(&self, retention: Retention) {
+    pub(crate) fn set_retention(&self, retention: Retention) {
         self.send_message(Message::Retention(retention));
     }
 
     /// Whether a state directory was given (persistence wanted, working or not).
-    pub fn is_configured(&self) -> bool {
+    pub(crate) fn is_configured(&self) -> bool {
         self.configured
-    }
-
-    /// Whether writes reach a database.
-    pub fn is_persistent(&self) -> bool {
-        self.sender.is_some()
     }
 
     fn send_message(&self, message: Message) {
@@ -97,7 +92,7 @@ impl StateWriter {
 }
 
 /// The daemon's state: the store (for reads) and its writer.
-pub struct StateService {
+pub(crate) struct StateService {
     /// The store, when one is open.
     pub store: Option<Arc<Store>>,
     /// Where writes go.
@@ -124,7 +119,7 @@ const READ_YOUR_WRITES: Duration = Duration::from_secs(2);
 impl StateService {
     /// No persistence. `configured`: a store was asked for but could not be opened, so every
     /// write counts as a failure.
-    pub fn disabled(configured: bool, registry: &Registry) -> StateService {
+    pub(crate) fn disabled(configured: bool, registry: &Registry) -> StateService {
         StateService {
             store: None,
             writer: StateWriter {
@@ -140,7 +135,7 @@ impl StateService {
     /// The daemon's state in `dir` (`None`: no persistence at all). A corrupt or newer
     /// database is an error (the daemon must not start); an unusable directory is logged
     /// and the daemon runs without persistence, counting every lost write.
-    pub fn open(
+    pub(crate) fn open(
         dir: Option<&std::path::Path>,
         retention: Retention,
         registry: &Registry,
@@ -172,7 +167,7 @@ impl StateService {
     }
 
     /// Starts the writer thread on its own connection to `store`.
-    pub fn start(
+    pub(crate) fn start(
         store: Arc<Store>,
         options: WriterOptions,
         registry: &Registry,
@@ -212,7 +207,7 @@ impl StateService {
     }
 
     /// Waits until every write queued so far is committed; true when all were.
-    pub async fn flush(&self) -> bool {
+    pub(crate) async fn flush(&self) -> bool {
         self.flush_within(Duration::from_secs(10)).await
     }
 
@@ -233,7 +228,7 @@ impl StateService {
     /// Runs a read on a blocking thread; `None` without a store. Reads see the writes
     /// queued before them (what `/metrics` already shows is in the timeline too): the
     /// queue is flushed first, waiting at most [`READ_YOUR_WRITES`].
-    pub async fn read<T: Send + 'static>(
+    pub(crate) async fn read<T: Send + 'static>(
         &self,
         read: impl FnOnce(&Store) -> Result<T, StateError> + Send + 'static,
     ) -> Option<Result<T, StateError>> {
@@ -249,7 +244,7 @@ impl StateService {
     }
 
     /// Commits what is queued and stops the writer (bounded by 10 s).
-    pub async fn stop(&self) {
+    pub(crate) async fn stop(&self) {
         let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
         let (Some(thread), Some(sender)) = (thread, self.writer.sender.clone()) else {
             return;

@@ -6,6 +6,7 @@
 
 mod alerting;
 mod analysis;
+mod architecture;
 mod authoritative;
 mod cli;
 mod daemon;

@@ -3,9 +3,9 @@
 //! refused at start-up naming the file and field.
 
 use crate::harness::wait_until;
+use maildrift::WebConfig;
 use maildrift::app::{self, RunOptions};
 use maildrift::config::Config;
-use maildrift::http::web_config::WebConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;

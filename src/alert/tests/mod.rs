@@ -2,7 +2,7 @@
 //! in through the monitor hook, recording receivers capture what is sent and when.
 
 use super::delivery::{Deliver, NoticeStatus, Payload, RetryPolicy};
-use super::http::DeliveryError;
+use super::transport::DeliveryError;
 use super::*;
 use crate::checks::RecordObservation;
 use crate::checks::compare_sets;

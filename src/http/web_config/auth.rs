@@ -16,10 +16,10 @@ use tokio::sync::Semaphore;
 
 /// Paths served without authentication: liveness and readiness, so that Kubernetes probes
 /// and load balancers (which cannot send credentials) keep working.
-pub const OPEN_PATHS: &[&str] = &["/-/healthy", "/healthz", "/-/ready", "/readyz"];
+pub(crate) const OPEN_PATHS: &[&str] = &["/-/healthy", "/healthz", "/-/ready", "/readyz"];
 
 /// How long a successful verification of (user, stored hash, password) is remembered.
-pub const CACHE_TTL: Duration = Duration::from_secs(300);
+pub(crate) const CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// At most this many remembered verifications.
 const CACHE_ENTRIES: usize = 1024;
@@ -138,7 +138,7 @@ fn unauthorized() -> Response {
 
 /// Axum middleware: requires basic auth on every path but [`OPEN_PATHS`] when users are
 /// configured.
-pub async fn require_auth(
+pub(crate) async fn require_auth(
     State(web): State<Arc<WebConfig>>,
     request: Request,
     next: Next,

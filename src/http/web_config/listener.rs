@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// An accepted connection: plain or TLS, decided by the settings when it was accepted.
-pub enum Conn {
+pub(crate) enum Conn {
     /// Plain HTTP.
     Plain(TcpStream),
     /// HTTPS, handshake done.
@@ -28,14 +28,14 @@ pub enum Conn {
 }
 
 /// Hands accepted (and, with TLS, handshaken) connections to axum.
-pub struct WebListener {
+pub(crate) struct WebListener {
     ready: mpsc::Receiver<(Conn, SocketAddr)>,
     local: SocketAddr,
 }
 
 impl WebListener {
     /// Starts accepting on `tcp` with the settings of `web` until `shutdown` fires.
-    pub fn start(
+    pub(crate) fn start(
         tcp: TcpListener,
         web: Arc<WebConfig>,
         shutdown: CancellationToken,
@@ -170,7 +170,7 @@ impl AsyncWrite for Conn {
 
 /// Serves `router` on `tcp` until `shutdown` fires: plain axum without a web config; with
 /// one, TLS and basic auth per the settings in force (re-read every [`super::POLL_INTERVAL`]).
-pub async fn serve(
+pub(crate) async fn serve(
     tcp: TcpListener,
     router: Router,
     web: Option<Arc<WebConfig>>,

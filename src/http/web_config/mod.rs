@@ -9,8 +9,8 @@
 mod auth;
 mod listener;
 
-pub use auth::{CACHE_TTL, OPEN_PATHS, require_auth};
-pub use listener::{Conn, WebListener, serve};
+pub(crate) use auth::require_auth;
+pub(crate) use listener::serve;
 
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// How often [`WebConfig::watch`] looks for changes.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why a web config file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +76,7 @@ struct RawTls {
 /// Client certificate policy (exporter-toolkit names; the unverified Go modes
 /// `RequestClientCert` and `RequireAnyClientCert` are not offered).
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-pub enum ClientAuthType {
+pub(crate) enum ClientAuthType {
     /// No client certificate is asked for.
     NoClientCert,
     /// A client certificate is optional, but verified against `client_ca_file` when sent.
@@ -87,7 +87,7 @@ pub enum ClientAuthType {
 
 /// TLS protocol versions by their exporter-toolkit names.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TlsVersion {
+pub(crate) enum TlsVersion {
     /// TLS 1.0 (accepted for compatibility; rustls speaks 1.2 and 1.3 only).
     #[serde(rename = "TLS10")]
     Tls10,

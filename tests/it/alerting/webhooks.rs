@@ -67,7 +67,7 @@ async fn deliver(
         name: "robot".into(),
         format,
         url: WebhookUrl::Inline(format!("http://{}{url}", receiver.addr)),
-        secret: secret.map(maildrift::alert::http::Secret::new),
+        secret: secret.map(maildrift::alert::transport::Secret::new),
         external_url: "http://maildrift.test:9725".into(),
         client: reqwest::Client::new(),
     };
@@ -252,7 +252,7 @@ async fn generic_resolved_payload_is_the_alertmanager_webhook_shape() {
                 "startsAt": "2023-11-14T22:13:20.000Z",
                 "endsAt": "2023-11-14T22:23:20.000Z",
                 "generatorURL": "http://maildrift.test:9725/domains/acme.example",
-                "fingerprint": maildrift::alert::store::fingerprint(&notice.alert.content.labels),
+                "fingerprint": maildrift::alert::ledger::fingerprint(&notice.alert.content.labels),
             }],
         })
     );

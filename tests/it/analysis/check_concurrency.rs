@@ -60,7 +60,7 @@ async fn check_runs_at_most_concurrency_domains_at_once() {
             .collect::<String>()
     );
     let config = Config::parse(&yaml, Path::new("concurrency.yml")).unwrap();
-    let reports = maildrift::report::run_once(&config, &RunOptions::default())
+    let reports = maildrift::run_once(&config, &RunOptions::default())
         .await
         .unwrap();
     recorder.abort();

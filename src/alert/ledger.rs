@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// An alert that fires (an open incident).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Incident {
+pub struct AlertRecord {
     /// Stable id of this firing episode: the label fingerprint and the start time.
     pub id: String,
     /// Labels, annotations and link, as last sent.
@@ -23,10 +23,10 @@ pub struct Incident {
     pub starts_at: SystemTime,
 }
 
-impl Incident {
+impl AlertRecord {
     /// The incident of a firing alert.
-    pub fn of(alert: &FiringAlert) -> Incident {
-        Incident {
+    pub fn of(alert: &FiringAlert) -> AlertRecord {
+        AlertRecord {
             id: incident_id(&alert.content, alert.starts_at),
             content: alert.content.clone(),
             starts_at: alert.starts_at,
@@ -38,7 +38,7 @@ impl Incident {
         let labels = &self.content.labels;
         let name = AlertName::parse(labels.get("alertname")?).ok()?;
         let check = labels.get("check")?;
-        let check = *CheckKind::ALL.iter().find(|c| c.as_str() == check)?;
+        let check: CheckKind = check.parse().ok()?;
         let severity = labels.get("severity")?;
         let severity = *Severity::ALL.iter().find(|s| s.as_str() == severity)?;
         Some(FiringAlert {
@@ -91,9 +91,9 @@ pub struct StoreError(pub String);
 #[async_trait]
 pub trait AlertStore: Send + Sync {
     /// The incidents open at the last stop.
-    async fn open_incidents(&self) -> Result<Vec<Incident>, StoreError>;
+    async fn open_incidents(&self) -> Result<Vec<AlertRecord>, StoreError>;
     /// An alert started firing (or its content changed: same id, replace).
-    async fn incident_opened(&self, incident: &Incident) -> Result<(), StoreError>;
+    async fn incident_opened(&self, incident: &AlertRecord) -> Result<(), StoreError>;
     /// An alert stopped firing; its announcements may be forgotten.
     async fn incident_resolved(&self, id: &str, ended_at: SystemTime) -> Result<(), StoreError>;
     /// Whether `receiver` delivered the firing announcement of incident `id`.
@@ -110,7 +110,7 @@ pub struct MemoryAlertStore {
 
 #[derive(Debug, Default)]
 struct MemoryState {
-    open: BTreeMap<String, Incident>,
+    open: BTreeMap<String, AlertRecord>,
     announced: BTreeSet<(String, String)>,
 }
 
@@ -122,11 +122,11 @@ impl MemoryAlertStore {
 
 #[async_trait]
 impl AlertStore for MemoryAlertStore {
-    async fn open_incidents(&self) -> Result<Vec<Incident>, StoreError> {
+    async fn open_incidents(&self) -> Result<Vec<AlertRecord>, StoreError> {
         Ok(self.state().open.values().cloned().collect())
     }
 
-    async fn incident_opened(&self, incident: &Incident) -> Result<(), StoreError> {
+    async fn incident_opened(&self, incident: &AlertRecord) -> Result<(), StoreError> {
         self.state()
             .open
             .insert(incident.id.clone(), incident.clone());
@@ -189,8 +189,8 @@ mod tests {
     #[tokio::test]
     async fn open_incidents_and_announcements_until_resolved() {
         let store = MemoryAlertStore::default();
-        let a = Incident::of(&alert("a.example"));
-        let b = Incident::of(&alert("b.example"));
+        let a = AlertRecord::of(&alert("a.example"));
+        let b = AlertRecord::of(&alert("b.example"));
         assert_ne!(a.id, b.id);
         assert!(a.id.ends_with("-1700000000000"), "{}", a.id);
         store.incident_opened(&a).await.unwrap();

@@ -14,10 +14,9 @@
 //! bypass the state writer's queue (which drops writes when full): they are few, and they
 //! never run on a check's path.
 
-use super::store::Store;
-use super::{StateError, unix_seconds};
-use crate::alert::AlertContent;
-use crate::alert::store::{AlertStore, Incident, StoreError};
+use super::AlertContent;
+use super::ledger::{AlertRecord, AlertStore, StoreError};
+use crate::state::{StateError, Store, unix_seconds};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::{Arc, Mutex};
@@ -69,7 +68,7 @@ fn nanos(time: SystemTime) -> i64 {
 }
 
 /// One stored incident; `None` (logged) when its JSON cannot be read.
-fn incident_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Incident>> {
+fn incident_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<AlertRecord>> {
     let id: String = row.get(0)?;
     let labels: String = row.get(1)?;
     let annotations: String = row.get(2)?;
@@ -84,7 +83,7 @@ fn incident_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Incident>> {
             return Ok(None);
         }
     };
-    Ok(Some(Incident {
+    Ok(Some(AlertRecord {
         id,
         content: AlertContent {
             labels,
@@ -97,7 +96,7 @@ fn incident_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Incident>> {
 
 #[async_trait]
 impl AlertStore for SqliteAlertStore {
-    async fn open_incidents(&self) -> Result<Vec<Incident>, StoreError> {
+    async fn open_incidents(&self) -> Result<Vec<AlertRecord>, StoreError> {
         self.run(|conn| {
             let mut statement = conn.prepare_cached(
                 "SELECT id, labels_json, annotations_json, generator_url, starts_at_ns
@@ -113,7 +112,7 @@ impl AlertStore for SqliteAlertStore {
         .await
     }
 
-    async fn incident_opened(&self, incident: &Incident) -> Result<(), StoreError> {
+    async fn incident_opened(&self, incident: &AlertRecord) -> Result<(), StoreError> {
         let labels = serde_json::to_string(&incident.content.labels)
             .map_err(|e| StoreError(format!("labels of {}: {e}", incident.id)))?;
         let annotations = serde_json::to_string(&incident.content.annotations)
@@ -226,8 +225,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // Sub-millisecond precision, to see that the start time round-trips exactly.
         let starts = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
-        let a = Incident::of(&alert("a.example", starts));
-        let b = Incident::of(&alert("b.example", starts + Duration::from_secs(5)));
+        let a = AlertRecord::of(&alert("a.example", starts));
+        let b = AlertRecord::of(&alert("b.example", starts + Duration::from_secs(5)));
         {
             let store = open(dir.path());
             assert!(store.open_incidents().await.unwrap().is_empty());
@@ -290,7 +289,7 @@ mod tests {
             })
             .unwrap();
         let alerts = SqliteAlertStore::open(&store).unwrap();
-        let good = Incident::of(&alert("a.example", UNIX_EPOCH + Duration::from_secs(9)));
+        let good = AlertRecord::of(&alert("a.example", UNIX_EPOCH + Duration::from_secs(9)));
         alerts.incident_opened(&good).await.unwrap();
         assert_eq!(alerts.open_incidents().await.unwrap(), vec![good]);
     }
