@@ -37,7 +37,8 @@ pub struct AlertContent {
     pub generator_url: String,
 }
 
-/// The alerts that can be raised by `check`, with their severity.
+/// The alerts that can be raised by `check`, with their severity. A check without alerts of
+/// its own raises only `MailDnsCheckFailing`.
 pub fn alerts_of(check: CheckKind) -> &'static [(AlertName, Severity)] {
     use AlertName::*;
     const FAILING: (AlertName, Severity) = (MailDnsCheckFailing, Severity::Warning);
@@ -52,7 +53,7 @@ pub fn alerts_of(check: CheckKind) -> &'static [(AlertName, Severity)] {
         CheckKind::Dkim => &[(MailDnsDkimMissing, Severity::Critical), FAILING],
         CheckKind::Dmarc => &[(MailDnsDmarcWeakened, Severity::Warning), FAILING],
         CheckKind::Nameservers => &[(MailDnsNameserversInconsistent, Severity::Warning), FAILING],
-        CheckKind::MtaSts | CheckKind::TlsRpt | CheckKind::Dnssec => &[FAILING],
+        _ => &[FAILING],
     }
 }
 
