@@ -6,7 +6,6 @@ use super::AlertName;
 use super::issues::Issues;
 use super::names::check_http_url;
 use super::raw::{RawAlerting, RawAlertmanager, RawWebhook, Text};
-use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -182,52 +181,6 @@ impl WebhookFormat {
             .find(|(_, f)| *f == self)
             .map_or("generic", |(name, _)| name)
     }
-}
-
-/// `alerting.alerts.<name>:`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "a mapping such as `{ for: 15m, keep_firing_for: 5m }`"
-)]
-pub(crate) struct RawAlertOverride {
-    /// Replaces `alerting.for` for this alert.
-    #[serde(rename = "for")]
-    pub(crate) for_: Option<Text>,
-    /// Replaces `alerting.keep_firing_for` for this alert.
-    pub(crate) keep_firing_for: Option<Text>,
-}
-
-/// `basic_auth:`.
-#[derive(Debug, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "a mapping such as `{ username: maildrift, password_file: FILE }`"
-)]
-pub(crate) struct RawBasicAuth {
-    /// The user name.
-    pub(crate) username: Text,
-    /// A file holding the password.
-    pub(crate) password_file: Option<Text>,
-    /// An environment variable holding the password.
-    pub(crate) password_env: Option<Text>,
-}
-
-/// `tls_config:`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "a mapping with ca_file, cert_file, key_file, insecure_skip_verify"
-)]
-pub(crate) struct RawTls {
-    /// CA certificates (PEM).
-    pub(crate) ca_file: Option<Text>,
-    /// Client certificate (PEM).
-    pub(crate) cert_file: Option<Text>,
-    /// Client key (PEM).
-    pub(crate) key_file: Option<Text>,
-    /// Skip server certificate verification.
-    pub(crate) insecure_skip_verify: Option<bool>,
 }
 
 /// Default `alerting.for`: a finding must persist two minutes before it fires.

@@ -182,7 +182,7 @@ pub(crate) struct RawAlerting {
     /// The URL users reach this daemon at (for links in alerts).
     pub(crate) external_url: Option<Text>,
     /// Per-alert overrides of `for` and `keep_firing_for`, by alert name.
-    pub(crate) alerts: Option<BTreeMap<String, super::alerting::RawAlertOverride>>,
+    pub(crate) alerts: Option<BTreeMap<String, RawAlertOverride>>,
     /// Alertmanager API endpoints.
     pub(crate) alertmanager: Option<RawAlertmanager>,
     /// Direct webhook receivers.
@@ -204,13 +204,13 @@ pub(crate) struct RawAlertmanager {
     /// Request timeout.
     pub(crate) timeout: Option<Text>,
     /// HTTP basic authentication (password from a file or the environment).
-    pub(crate) basic_auth: Option<super::alerting::RawBasicAuth>,
+    pub(crate) basic_auth: Option<RawBasicAuth>,
     /// A file holding a bearer token.
     pub(crate) bearer_token_file: Option<Text>,
     /// An environment variable holding a bearer token.
     pub(crate) bearer_token_env: Option<Text>,
     /// TLS settings for https:// Alertmanagers.
-    pub(crate) tls_config: Option<super::alerting::RawTls>,
+    pub(crate) tls_config: Option<RawTls>,
 }
 
 /// One entry of `alerting.webhooks:`.
@@ -299,4 +299,50 @@ impl Visitor<'_> for TextVisitor {
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text, E> {
         Ok(Text(v.to_string()))
     }
+}
+
+/// `alerting.alerts.<name>:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as `{ for: 15m, keep_firing_for: 5m }`"
+)]
+pub(crate) struct RawAlertOverride {
+    /// Replaces `alerting.for` for this alert.
+    #[serde(rename = "for")]
+    pub(crate) for_: Option<Text>,
+    /// Replaces `alerting.keep_firing_for` for this alert.
+    pub(crate) keep_firing_for: Option<Text>,
+}
+
+/// `basic_auth:`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as `{ username: maildrift, password_file: FILE }`"
+)]
+pub(crate) struct RawBasicAuth {
+    /// The user name.
+    pub(crate) username: Text,
+    /// A file holding the password.
+    pub(crate) password_file: Option<Text>,
+    /// An environment variable holding the password.
+    pub(crate) password_env: Option<Text>,
+}
+
+/// `tls_config:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with ca_file, cert_file, key_file, insecure_skip_verify"
+)]
+pub(crate) struct RawTls {
+    /// CA certificates (PEM).
+    pub(crate) ca_file: Option<Text>,
+    /// Client certificate (PEM).
+    pub(crate) cert_file: Option<Text>,
+    /// Client key (PEM).
+    pub(crate) key_file: Option<Text>,
+    /// Skip server certificate verification.
+    pub(crate) insecure_skip_verify: Option<bool>,
 }
