@@ -118,7 +118,7 @@ fn metrics_json(report: &DomainReport) -> serde_json::Value {
                 let by_label: serde_json::Map<String, serde_json::Value> = values
                     .samples
                     .iter()
-                    .filter_map(|(labels, v)| Some((labels.first()?.clone(), number(*v))))
+                    .filter_map(|(labels, v)| Some((labels.first()?.to_string(), number(*v))))
                     .collect();
                 Some((key, serde_json::Value::Object(by_label)))
             }

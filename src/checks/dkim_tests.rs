@@ -21,7 +21,7 @@ async fn fixture_cases() {
                 .map(|g| g.samples.clone())
                 .unwrap_or_default()
                 .into_iter()
-                .map(|(s, b)| (s[0].clone(), (b as u32).into()))
+                .map(|(s, b)| (s[0].to_string(), (b as u32).into()))
                 .collect();
             if &serde_json::Value::Object(got.clone()) != want {
                 problems.push(format!("bits {got:?}, want {want}"));

@@ -17,7 +17,7 @@ async fn fixture_cases() {
                 g.samples
                     .iter()
                     .find(|(_, value)| *value == 1.0)
-                    .map(|(labels, _)| labels[0].clone())
+                    .map(|(labels, _)| labels[0].to_string())
             });
             if Some(want.as_str().unwrap_or_default()) != got.as_deref() {
                 problems.push(format!("policy label {got:?}, want {want}"));

@@ -2,6 +2,12 @@
 //! declares ([`GaugeFamily`]), and series of objects shared by many domains
 //! ([`SharedFamily`], e.g. a zone's SOA serial per nameserver), exported once per object.
 
+use std::borrow::Cow;
+
+/// The label values of one sample, in the family's label order. Values known at compile
+/// time (a DMARC policy name) are borrowed, so most samples allocate nothing.
+pub type Labels = Vec<Cow<'static, str>>;
+
 /// How `maildrift check --format json` shows a family under `metrics`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JsonShape {
@@ -43,7 +49,7 @@ pub struct FamilyValues {
     /// The family.
     pub family: &'static GaugeFamily,
     /// (label values in the family's label order, value).
-    pub samples: Vec<(Vec<String>, f64)>,
+    pub samples: Vec<(Labels, f64)>,
 }
 
 impl FamilyValues {
@@ -62,7 +68,10 @@ impl FamilyValues {
     ) -> FamilyValues {
         FamilyValues {
             family,
-            samples: samples.into_iter().map(|(l, v)| (vec![l], v)).collect(),
+            samples: samples
+                .into_iter()
+                .map(|(l, v)| (vec![Cow::Owned(l)], v))
+                .collect(),
         }
     }
 
@@ -79,7 +88,7 @@ impl FamilyValues {
                     } else {
                         0.0
                     };
-                    (labels.iter().map(|l| (*l).to_owned()).collect(), value)
+                    (labels.iter().map(|l| Cow::Borrowed(*l)).collect(), value)
                 })
                 .collect(),
         }
@@ -92,7 +101,7 @@ impl FamilyValues {
             samples: family
                 .initial
                 .iter()
-                .map(|(labels, value)| (labels.iter().map(|l| (*l).to_owned()).collect(), *value))
+                .map(|(labels, value)| (labels.iter().map(|l| Cow::Borrowed(*l)).collect(), *value))
                 .collect(),
         }
     }
@@ -126,5 +135,5 @@ pub struct SharedValues {
     /// The object (e.g. the zone name).
     pub object: String,
     /// (label values in the family's label order, value).
-    pub samples: Vec<(Vec<String>, f64)>,
+    pub samples: Vec<(Labels, f64)>,
 }

@@ -22,7 +22,7 @@ pub mod tls_rpt;
 pub(crate) mod fixture;
 
 pub use drift::compare as compare_sets;
-pub use gauge::{FamilyValues, GaugeFamily, JsonShape, SharedFamily, SharedValues};
+pub use gauge::{FamilyValues, GaugeFamily, JsonShape, Labels, SharedFamily, SharedValues};
 pub use report::{CheckReport, RecordObservation, baseline_values, fingerprint};
 pub use run::{DomainReport, Known, run_domain};
 pub use seam::{Check, Context, Declared, Evaluation, Input, Memory, Reference};

@@ -3,12 +3,14 @@
 use super::gauge::{FamilyValues, SharedValues};
 use crate::finding::{CheckKind, Finding};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// One record set as observed, for fingerprints, TTL metrics, baselines and reports.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordObservation {
-    /// The `record` metric label: "mx", "spf", ...
-    pub record: String,
+    /// The `record` metric label: "mx", "spf", ... (borrowed: every domain's state holds
+    /// these, so they cost no allocation).
+    pub record: Cow<'static, str>,
     /// The normalised records, sorted.
     pub values: Vec<String>,
     /// TTL seen (smallest in the set); `None` when nothing was seen.
@@ -17,9 +19,9 @@ pub struct RecordObservation {
 
 impl RecordObservation {
     /// A record set.
-    pub fn new(record: &str, values: Vec<String>, ttl: Option<u32>) -> RecordObservation {
+    pub fn new(record: &'static str, values: Vec<String>, ttl: Option<u32>) -> RecordObservation {
         RecordObservation {
-            record: record.to_owned(),
+            record: Cow::Borrowed(record),
             values,
             ttl,
         }

@@ -47,7 +47,7 @@ pub struct CheckRow {
 /// Fingerprint and TTL of one observed record set.
 #[derive(Clone, Debug)]
 struct RecordRow {
-    record: String,
+    record: std::borrow::Cow<'static, str>,
     fingerprint: f64,
     ttl: Option<f64>,
 }
@@ -70,7 +70,12 @@ impl DomainRow {
     }
 
     /// Sets `maildrift_record_fingerprint` and (when known) `maildrift_record_ttl_seconds`.
-    pub fn set_record(&self, record: &str, fingerprint: u64, ttl: Option<u32>) {
+    pub fn set_record(
+        &self,
+        record: std::borrow::Cow<'static, str>,
+        fingerprint: u64,
+        ttl: Option<u32>,
+    ) {
         let mut records = self.records.lock().expect("lock poisoned");
         let fingerprint = fingerprint as f64;
         let ttl = ttl.map(f64::from);
@@ -82,7 +87,7 @@ impl DomainRow {
                 }
             }
             None => records.push(RecordRow {
-                record: record.to_owned(),
+                record,
                 fingerprint,
                 ttl,
             }),
@@ -164,12 +169,7 @@ pub(super) fn escaped(value: &str) -> std::borrow::Cow<'_, str> {
 impl DomainTable {
     /// Adds a domain (every series 0, and each family its initial samples, until its first
     /// check) or returns the existing row.
-    pub fn insert(
-        &self,
-        domain: &str,
-        checks: &[CheckKind],
-        families: &[&'static GaugeFamily],
-    ) -> Arc<DomainRow> {
+    pub fn insert(&self, domain: &str, checks: &[CheckKind]) -> Arc<DomainRow> {
         let mut rows = self.rows.write().expect("lock poisoned");
         rows.entry(domain.to_owned())
             .or_insert_with(|| {
@@ -186,12 +186,7 @@ impl DomainTable {
                         })
                         .collect(),
                     records: Mutex::new(Vec::new()),
-                    gauges: Mutex::new(
-                        families
-                            .iter()
-                            .map(|family| FamilyValues::initial(family))
-                            .collect(),
-                    ),
+                    gauges: Mutex::new(Vec::new()),
                 })
             })
             .clone()
@@ -279,8 +274,14 @@ impl DomainTable {
         for family in families {
             header(out, family.name, family.help);
             for (row, gauges) in rows.iter().zip(&gauges) {
-                let Some(values) = gauges.iter().find(|g| std::ptr::eq(g.family, *family)) else {
-                    continue;
+                let known = gauges.iter().find(|g| std::ptr::eq(g.family, *family));
+                let initial;
+                let values = match known {
+                    Some(values) => values,
+                    None => {
+                        initial = FamilyValues::initial(family);
+                        &initial
+                    }
                 };
                 let domain = escaped(&row.domain);
                 for (labels, value) in &values.samples {
@@ -313,12 +314,12 @@ mod tests {
     #[test]
     fn renders_every_family_and_forgets_removed_domains() {
         let table = DomainTable::default();
-        let row = table.insert("a.example", &[CheckKind::Mx], &families());
+        let row = table.insert("a.example", &[CheckKind::Mx]);
         row.check(CheckKind::Mx).unwrap().drift.set(1.0);
         row.check(CheckKind::Mx).unwrap().findings[0].set(2.0);
-        row.set_record("mx", 12345, Some(300));
-        row.set_record("mx", 777, None);
-        table.insert("b.example", &[CheckKind::Mx], &families());
+        row.set_record("mx".into(), 12345, Some(300));
+        row.set_record("mx".into(), 777, None);
+        table.insert("b.example", &[CheckKind::Mx]);
         let text = rendered(&table);
         assert!(
             text.contains("maildrift_drift{check=\"mx\",domain=\"a.example\"} 1\n"),
@@ -349,7 +350,7 @@ mod tests {
     #[test]
     fn nameserver_families_appear_once_known() {
         let table = DomainTable::default();
-        let row = table.insert("a.example", &[CheckKind::Nameservers], &families());
+        let row = table.insert("a.example", &[CheckKind::Nameservers]);
         let text = rendered(&table);
         assert!(
             !text.contains("maildrift_nameservers_consistent{"),
@@ -359,7 +360,7 @@ mod tests {
             FamilyValues::one(&nameservers::CONSISTENT, 0.0),
             FamilyValues {
                 family: &nameservers::PROPAGATION_PENDING,
-                samples: vec![(vec!["mx".to_owned(), "223.5.5.5".to_owned()], 1200.0)],
+                samples: vec![(vec!["mx".into(), "223.5.5.5".into()], 1200.0)],
             },
         ]);
         let text = rendered(&table);
@@ -372,7 +373,7 @@ mod tests {
     #[test]
     fn dmarc_policy_and_dkim_keys() {
         let table = DomainTable::default();
-        let row = table.insert("a.example", &[CheckKind::Dmarc], &families());
+        let row = table.insert("a.example", &[CheckKind::Dmarc]);
         row.set_gauges(&[
             FamilyValues::info(&dmarc::POLICY_INFO, "quarantine"),
             FamilyValues::by_label(

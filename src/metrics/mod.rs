@@ -159,8 +159,7 @@ impl Metrics {
 
     /// Creates a domain's series (exported as 0 until its first check) and returns them.
     pub fn domain_series(&self, domain: &str) -> Arc<DomainRow> {
-        self.domain_table
-            .insert(domain, &self.checks, &self.families)
+        self.domain_table.insert(domain, &self.checks)
     }
 
     /// Removes every series of a domain that left the configuration.

@@ -3,7 +3,7 @@
 //! its domains saw, and leaves when no watched domain uses it any more.
 
 use super::domains::{escaped, header};
-use crate::checks::{SharedFamily, SharedValues};
+use crate::checks::{Labels, SharedFamily, SharedValues};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 use std::sync::RwLock;
@@ -14,7 +14,7 @@ struct ObjectRow {
     /// Watched domains whose last conclusive check used this object.
     domains: BTreeSet<String>,
     /// (label values, value), as last seen.
-    samples: Vec<(Vec<String>, f64)>,
+    samples: Vec<(Labels, f64)>,
 }
 
 /// Every shared object of the watched domains.
@@ -126,7 +126,10 @@ mod tests {
             object: zone.to_owned(),
             samples: serials
                 .iter()
-                .map(|(ns, serial)| (vec![(*ns).to_owned(), zone.to_owned()], f64::from(*serial)))
+                .map(|(ns, serial)| {
+                    let labels = vec![(*ns).to_owned().into(), zone.to_owned().into()];
+                    (labels, f64::from(*serial))
+                })
                 .collect(),
         }]
     }

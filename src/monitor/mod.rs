@@ -347,7 +347,11 @@ impl Monitor {
             export_check(series, kind, &next);
             if check.success {
                 for record in &check.records {
-                    series.set_record(&record.record, fingerprint(&record.values), record.ttl);
+                    series.set_record(
+                        record.record.clone(),
+                        fingerprint(&record.values),
+                        record.ttl,
+                    );
                 }
                 series.set_gauges(&check.gauges);
                 self.metrics.shared_table.set(&report.domain, &check.shared);

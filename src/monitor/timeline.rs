@@ -174,7 +174,7 @@ mod tests {
             drift: findings.iter().any(|f| f.code == FindingCode::Drift),
             findings,
             records: vec![RecordObservation {
-                record: "mx".to_owned(),
+                record: "mx".into(),
                 values: mx.iter().map(|v| (*v).to_owned()).collect(),
                 ttl: Some(60),
             }],

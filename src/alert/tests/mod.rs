@@ -185,7 +185,7 @@ fn mx(drifted: Option<bool>) -> CheckStatus {
         drift: !findings.is_empty(),
         findings,
         records: vec![RecordObservation {
-            record: "mx".to_owned(),
+            record: "mx".into(),
             values: to,
             ttl: Some(600),
         }],

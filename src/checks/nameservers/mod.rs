@@ -98,7 +98,7 @@ impl Check for Nameservers {
                         .propagation
                         .iter()
                         .map(|p| {
-                            let labels = vec![p.record.clone(), p.resolver.clone()];
+                            let labels = vec![p.record.clone().into(), p.resolver.clone().into()];
                             (labels, f64::from(p.pending_seconds))
                         })
                         .collect(),
@@ -111,10 +111,8 @@ impl Check for Nameservers {
                     .serials
                     .iter()
                     .map(|(server, serial)| {
-                        (
-                            vec![server.clone(), summary.zone.clone()],
-                            f64::from(*serial),
-                        )
+                        let labels = vec![server.clone().into(), summary.zone.clone().into()];
+                        (labels, f64::from(*serial))
                     })
                     .collect(),
             }];
