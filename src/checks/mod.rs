@@ -57,8 +57,8 @@ pub struct SpfExpectation {
     pub includes: Vec<String>,
     /// The required final `all` term, e.g. "-all" or "~all".
     pub all: Option<String>,
-    /// Sending IPs that must get `pass` (evaluated by the SPF authorization check).
-    pub authorizes: Vec<std::net::IpAddr>,
+    /// Sending connections that must get `pass` (evaluated by the SPF authorization check).
+    pub authorizes: Vec<crate::config::AuthorizedSender>,
 }
 
 /// One record set as observed, for fingerprints, TTL metrics and reports.

@@ -9,6 +9,7 @@ mod names;
 mod position;
 mod providers;
 mod raw;
+mod spf;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ pub use alerting::{
 };
 pub use analysis::{AnalysisSettings, DnssecSettings, MtaStsSettings};
 pub use duration::parse_duration;
+pub use spf::AuthorizedSender;
 pub use state::StateConfig;
 
 use crate::checks::Expectations;
