@@ -4,6 +4,10 @@
 //! implementation treats as "store nothing"): clamping its TTLs instead would also rewrite
 //! the TTLs it returns to us. Sharing answers between domains within a round is
 //! [`SharedLookups`](super::shared::SharedLookups)' job, where the age is bounded.
+//!
+//! hickory refuses a whole response that holds a TXT record without strings; such a
+//! question is asked again of the same servers through the direct client, whose decoder
+//! reads the record as an empty string.
 
 use super::convert::{follow_chain, parse_name, status_of, to_hickory_type};
 use super::direct::{DirectClient, DirectOptions};

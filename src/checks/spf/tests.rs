@@ -270,3 +270,34 @@ async fn check_host_cases() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+/// Answers nothing, ever.
+struct SilentDns;
+
+impl crate::dns::DnsLookup for SilentDns {
+    fn lookup<'a>(
+        &'a self,
+        _name: &'a str,
+        _rtype: crate::dns::RecordType,
+    ) -> futures::future::BoxFuture<'a, crate::dns::LookupResult> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_evaluation_that_outlasts_the_time_limit_is_temperror_and_inconclusive() {
+    let connection = SpfConnection::new("192.0.2.1".parse().unwrap(), "a@example.com", None);
+    let started = tokio::time::Instant::now();
+    let got = check_host(&SilentDns, &connection).await;
+    assert_eq!(started.elapsed(), check_host::TIME_LIMIT);
+    assert_eq!(got.result, SpfResult::TempError);
+    assert_eq!(got.reason, "check_host() took longer than 20s");
+    assert!(
+        got.dns_error.is_some(),
+        "the daemon must see it as inconclusive"
+    );
+    assert_eq!(
+        (got.helo.as_str(), got.sender.as_str()),
+        ("example.com", "a@example.com")
+    );
+}

@@ -3,14 +3,14 @@
 //! reads; and `expect.spf.authorizes` entries with a sender and HELO in `maildrift check`.
 
 use super::zonedata::name;
+// Runs the binary with arguments: (exit code, stdout, stderr).
+use crate::analysis::run_check as run;
 use crate::harness::dns_server;
 use hickory_proto::rr::rdata::{A, SOA, TXT};
 use hickory_proto::rr::{RData, Record};
 use maildrift::dns::server::LocalDnsServer;
 use serde_json::{Value, json};
 use std::net::{IpAddr, Ipv4Addr};
-
-const BIN: &str = env!("CARGO_BIN_EXE_maildrift");
 
 const SHOP_ZONE: &str = r#"
 $ORIGIN shop.example.
@@ -34,20 +34,6 @@ $TTL 300
 ns1      A   192.0.2.1
 spf      TXT "v=spf1 ip4:198.51.100.0/24 -all"
 "#;
-
-/// Runs the binary; returns (exit code, stdout, stderr).
-async fn run(args: &[&str]) -> (Option<i32>, String, String) {
-    let output = tokio::process::Command::new(BIN)
-        .args(args)
-        .output()
-        .await
-        .unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 /// `maildrift spf` asking `server` as resolver and as authoritative server.
 async fn spf(server: &str, args: &[&str]) -> (Option<i32>, String, String) {
