@@ -199,7 +199,15 @@ impl Case {
         self.expect.as_ref().map(|e| SpfExpectation {
             includes: e.includes.clone(),
             all: e.all.clone(),
-            authorizes: e.authorizes.clone(),
+            authorizes: e
+                .authorizes
+                .iter()
+                .map(|&ip| crate::config::AuthorizedSender {
+                    ip,
+                    sender: None,
+                    helo: None,
+                })
+                .collect(),
         })
     }
 

@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout)]
 
 mod accept;
+mod spf;
 
 use crate::app::{self, RunOptions, Shard};
 use crate::config::Config;
@@ -88,6 +89,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Embedded DNS server with sample zones, the daemon watching them, and a scripted drift.
     Demo(DemoArgs),
+    /// RFC 7208 check_host() for one connection: result, explanation, lookups, trace.
+    Spf(spf::SpfArgs),
     /// Learned baselines.
     Baseline {
         /// What to do with them.
@@ -150,7 +153,7 @@ pub struct RunArgs {
     pub web_config_file: Option<PathBuf>,
 }
 
-/// Output format of `check`.
+/// Output format of `check` and `spf`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum CheckFormat {
     /// A table for people.
@@ -357,6 +360,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Spf(args) => spf::spf(args, &options(None)).await,
         Command::Baseline {
             command: BaselineCommand::Accept(args),
         } => accept::accept(args, &cli.common.state_dir).await,

@@ -43,6 +43,6 @@ pub struct SpfExpectation {
     pub includes: Vec<String>,
     /// The required final `all` term, e.g. "-all" or "~all".
     pub all: Option<String>,
-    /// Sending IPs that must get `pass` (evaluated by the SPF authorization check).
-    pub authorizes: Vec<std::net::IpAddr>,
+    /// Sending connections that must get `pass` (evaluated by the SPF authorization check).
+    pub authorizes: Vec<super::AuthorizedSender>,
 }

@@ -11,6 +11,7 @@ mod names;
 mod position;
 mod providers;
 mod raw;
+mod spf;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ pub use alerting::{
 pub use analysis::{AnalysisSettings, DnssecSettings, MtaStsSettings, read_ca_file};
 pub use duration::parse_duration;
 pub use expect::{DkimExpectation, DmarcExpectation, Expectations, MxExpectation, SpfExpectation};
+pub use spf::AuthorizedSender;
 pub use state::{Retention, StateConfig};
 
 use issues::Issues;

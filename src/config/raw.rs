@@ -139,8 +139,8 @@ pub(crate) struct RawSpf {
     pub(crate) includes: Option<Vec<Text>>,
     /// The required final `all` term.
     pub(crate) all: Option<Text>,
-    /// IPs that must get `pass`.
-    pub(crate) authorizes: Option<Vec<Text>>,
+    /// Connections (IPs, or `{ ip, sender, helo }`) that must get `pass`.
+    pub(crate) authorizes: Option<Vec<super::spf::RawAuthorized>>,
 }
 
 /// `expect.dmarc:`.

@@ -67,7 +67,11 @@ fn example_config_has_presets_merged_and_defaults_applied() {
     assert_eq!(spf.all.as_deref(), Some("-all"));
     assert_eq!(
         spf.authorizes,
-        ["203.0.113.7".parse::<std::net::IpAddr>().expect("ip")]
+        [crate::config::AuthorizedSender {
+            ip: "203.0.113.7".parse().expect("ip"),
+            sender: None,
+            helo: None,
+        }]
     );
     assert_eq!(aliyun.labels.get("team").map(String::as_str), Some("mail"));
     let tencent = domain(&config, "example.cn");

@@ -10,7 +10,7 @@ use super::{DkimExpectation, DmarcExpectation, Expectations, MxExpectation};
 use super::{DomainConfig, ResolverSpec};
 use crate::dns::parse_server_addr;
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Default check interval.
@@ -349,19 +349,11 @@ fn expectations(raw: RawExpect, field: &str, issues: &mut Issues<'_>) -> Expecta
                 Err(message) => issues.value(&format!("{field}.spf.all"), message),
             }
         }
-        for (i, ip) in spf.authorizes.unwrap_or_default().iter().enumerate() {
-            match ip.as_str().trim().parse::<IpAddr>() {
-                Ok(ip) => out.authorizes.push(ip),
-                Err(_) if ip.as_str().contains('/') => issues.value(
-                    &format!("{field}.spf.authorizes[{i}]"),
-                    format!("{:?} is a network: list single sending IPs", ip.as_str()),
-                ),
-                Err(_) => issues.value(
-                    &format!("{field}.spf.authorizes[{i}]"),
-                    format!("{:?} is not an IP address", ip.as_str()),
-                ),
-            }
-        }
+        out.authorizes = super::spf::authorized_senders(
+            spf.authorizes.unwrap_or_default(),
+            &format!("{field}.spf.authorizes"),
+            issues,
+        );
         expect.spf = Some(out);
     }
     if let Some(dmarc) = raw.dmarc {

@@ -1,8 +1,12 @@
 //! Conversions between hickory's wire types and the normalised seam types: record data,
-//! names, and reading an answer section (CNAME chain, TTL, negative TTL).
+//! names (any octets in a label), decoding a message (TXT records without strings
+//! included), and reading an answer section (CNAME chain, TTL, negative TTL).
 
 use super::{AnswerStatus, DnsError, RData, RecordType, normalize_name};
+use hickory_proto::op::{Message, OpCode};
+use hickory_proto::rr::rdata::TXT;
 use hickory_proto::rr::{self, Name};
+use hickory_proto::serialize::binary::DecodeError;
 
 /// Longest CNAME chain followed before giving up (the resolver library uses the same bound).
 const MAX_CNAME_CHAIN: usize = 8;
@@ -24,9 +28,22 @@ pub(crate) fn to_hickory_type(rtype: RecordType) -> rr::RecordType {
 }
 
 /// Parses a query name (absolute; a trailing dot is optional).
+///
+/// A DNS label is any string of 1 to 63 octets (RFC 2181 §11), and SPF asks for names a
+/// host-name parser rejects (`foo:bar/baz.example.com`, spaces and `%` from macros, RFC 7208
+/// §7.3): an ASCII name is taken octet for octet. A name with other characters is
+/// internationalised (IDNA) into A-labels. Empty labels, labels over 63 octets and names
+/// over 255 octets cannot be asked and are errors.
 pub(crate) fn parse_name(name: &str) -> Result<Name, DnsError> {
     let normalized = normalize_name(name);
-    let mut parsed = Name::from_utf8(&normalized).map_err(|e| DnsError::InvalidName {
+    let parsed = if normalized.is_empty() {
+        Ok(Name::root())
+    } else if normalized.is_ascii() {
+        Name::from_labels(normalized.split('.').map(str::as_bytes))
+    } else {
+        Name::from_utf8(&normalized)
+    };
+    let mut parsed = parsed.map_err(|e| DnsError::InvalidName {
         name: name.to_owned(),
         reason: e.to_string(),
     })?;
@@ -34,9 +51,52 @@ pub(crate) fn parse_name(name: &str) -> Result<Name, DnsError> {
     Ok(parsed)
 }
 
-/// A hickory name as a normalised string: lower-case, no trailing dot, root = "".
+/// A hickory name as a normalised string: its labels' octets as they are (ASCII
+/// lower-cased, no escapes), dot-separated, no trailing dot, root = "".
 pub(crate) fn name_string(name: &Name) -> String {
-    normalize_name(&name.to_ascii())
+    let labels: Vec<String> = name
+        .iter()
+        .map(|label| String::from_utf8_lossy(label).to_ascii_lowercase())
+        .collect();
+    labels.join(".")
+}
+
+/// Decodes a DNS message. hickory refuses a whole message that holds a record with empty
+/// data outside a dynamic update, yet a TXT record without any character-string is such a
+/// record (RFC 7208 §3.3 reads it as the empty string; the OpenSPF suite serves one). Such
+/// a message is decoded again as an update, whose reader accepts empty records, and kept
+/// only when every empty record is a TXT record, which becomes a TXT without strings.
+pub(crate) fn decode_message(bytes: &[u8]) -> Result<Message, DecodeError> {
+    let error = match Message::from_vec(bytes) {
+        Ok(message) => return Ok(message),
+        Err(error) => error,
+    };
+    if !matches!(error, DecodeError::InvalidEmptyRecord) || bytes.len() < 3 {
+        return Err(error);
+    }
+    // The OPCODE is bits 3 to 6 of the third header octet (RFC 1035 §4.1.1).
+    let opcode_bits = 0b0111_1000;
+    let mut as_update = bytes.to_vec();
+    as_update[2] = (as_update[2] & !opcode_bits) | (u8::from(OpCode::Update) << 3);
+    let Ok(mut message) = Message::from_vec(&as_update) else {
+        return Err(error);
+    };
+    message.metadata.op_code = OpCode::from_u8((bytes[2] & opcode_bits) >> 3);
+    let sections = [
+        &mut message.answers,
+        &mut message.authorities,
+        &mut message.additionals,
+    ];
+    for record in sections.into_iter().flatten() {
+        match record.data {
+            rr::RData::Update0(rr::RecordType::TXT) => {
+                record.data = rr::RData::TXT(TXT::new(Vec::new()));
+            }
+            rr::RData::Update0(_) => return Err(error),
+            _ => {}
+        }
+    }
+    Ok(message)
 }
 
 /// Converts record data of the types we ask for; `None` for anything else.
@@ -175,7 +235,7 @@ pub(crate) fn status_of(records: &[RData], nxdomain: bool) -> AnswerStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::rr::rdata::{A, CNAME, TXT};
+    use hickory_proto::rr::rdata::{A, CNAME};
     use std::net::Ipv4Addr;
 
     fn name(text: &str) -> Name {
@@ -229,5 +289,73 @@ mod tests {
             chained.cname_chain,
             vec!["b.test".to_owned(), "a.test".to_owned()]
         );
+    }
+
+    #[test]
+    fn names_keep_their_octets() {
+        let odd = parse_name("Foo:Bar/baz.example.COM.").unwrap();
+        assert_eq!(odd.iter().next(), Some(&b"foo:bar/baz"[..]));
+        assert_eq!(name_string(&odd), "foo:bar/baz.example.com");
+        let spaced = "macro%percent  space%20url-space.example.com";
+        assert_eq!(name_string(&parse_name(spaced).unwrap()), spaced);
+        assert_eq!(
+            name_string(&parse_name("bücher.example").unwrap()),
+            "xn--bcher-kva.example"
+        );
+        assert_eq!(name_string(&parse_name("").unwrap()), "");
+        for bad in [
+            "mail.example...com",
+            &format!("{}.example.com", "a".repeat(64)),
+        ] {
+            let err = parse_name(bad).unwrap_err();
+            assert!(
+                matches!(&err, DnsError::InvalidName { name, .. } if name == bad),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn txt_without_strings_decodes_as_an_empty_string() {
+        let mut response = Message::response(7, OpCode::Query);
+        response.add_query(hickory_proto::op::Query::query(
+            name("null.test."),
+            rr::RecordType::TXT,
+        ));
+        response.add_answer(rr::Record::from_rdata(
+            name("null.test."),
+            60,
+            rr::RData::TXT(TXT::new(vec![])),
+        ));
+        response.add_answer(rr::Record::from_rdata(
+            name("null.test."),
+            60,
+            rr::RData::TXT(TXT::new(vec!["v=spf1 ".into(), "-all".into()])),
+        ));
+        let wire = response.to_vec().unwrap();
+        assert!(matches!(
+            Message::from_vec(&wire),
+            Err(DecodeError::InvalidEmptyRecord)
+        ));
+        let decoded = decode_message(&wire).unwrap();
+        assert_eq!(decoded.metadata.op_code, OpCode::Query);
+        let texts: Vec<Option<RData>> = decoded
+            .answers
+            .iter()
+            .map(|r| convert_rdata(&r.data))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                Some(RData::Txt(String::new())),
+                Some(RData::Txt("v=spf1 -all".into()))
+            ]
+        );
+
+        // An empty record of another type stays an error: that data is malformed.
+        let mut response = Message::response(8, OpCode::Query);
+        response.add_answer(rr::Record::update0(name("a.test."), 60, rr::RecordType::A));
+        let wire = response.to_vec().unwrap();
+        assert!(decode_message(&wire).is_err());
     }
 }

@@ -7,7 +7,9 @@
 //! one receive task that matches responses to waiting queries by ID, source address and
 //! question, and hands them over through a `oneshot` channel.
 
-use super::convert::{follow_chain, negative_ttl, parse_name, status_of, to_hickory_type};
+use super::convert::{
+    decode_message, follow_chain, negative_ttl, parse_name, status_of, to_hickory_type,
+};
 use super::metrics::{rcode_name, result_label};
 use super::{Answer, AnswerStatus, DnsError, LookupResult, QueryMetrics, RecordType};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
@@ -166,7 +168,7 @@ impl UdpSlot {
                 },
                 () = stop.cancelled() => return,
             };
-            let Ok(message) = Message::from_vec(&buffer[..len]) else {
+            let Ok(message) = decode_message(&buffer[..len]) else {
                 tracing::debug!(%source, "undecodable DNS response ignored");
                 continue;
             };
@@ -404,7 +406,7 @@ impl DirectClient {
             Ok(Err(e)) => return Err(transport(server, qname, &format!("tcp: {e}"))),
             Ok(Ok(response)) => response,
         };
-        let message = Message::from_vec(&response)
+        let message = decode_message(&response)
             .map_err(|e| transport(server, qname, &format!("undecodable tcp response: {e}")))?;
         if message.metadata.id != id || !answers(&message, question) {
             return Err(transport(

@@ -4,18 +4,27 @@
 //! implementation treats as "store nothing"): clamping its TTLs instead would also rewrite
 //! the TTLs it returns to us. Sharing answers between domains within a round is
 //! [`SharedLookups`](super::shared::SharedLookups)' job, where the age is bounded.
+//!
+//! hickory refuses a whole response that holds a TXT record without strings; such a
+//! question is asked again of the same servers through the direct client, whose decoder
+//! reads the record as an empty string.
 
 use super::convert::{follow_chain, parse_name, status_of, to_hickory_type};
+use super::direct::{DirectClient, DirectOptions};
 use super::metrics::{rcode_name, result_label};
 use super::{Answer, AnswerStatus, DnsError, DnsLookup, LookupResult, QueryMetrics, RecordType};
 use futures::future::BoxFuture;
+use hickory_proto::ProtoError;
 use hickory_proto::op::ResponseCode;
+use hickory_proto::serialize::binary::DecodeError;
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError as NetDnsError, NetError};
 use hickory_resolver::{TokioResolver, system_conf};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::OnceCell;
 
 /// Timeouts for recursive lookups.
 #[derive(Clone, Debug)]
@@ -43,6 +52,13 @@ pub struct RecursiveResolver {
     metrics: QueryMetrics,
     /// How errors name the upstream, e.g. "resolver 192.0.2.53:53".
     label: String,
+    /// The upstream servers, asked again directly when hickory cannot decode a response
+    /// (a TXT record without strings, see [`super::convert::decode_message`]).
+    servers: Vec<SocketAddr>,
+    /// Timeouts of those direct questions.
+    options: ResolverOptions,
+    /// The direct client for them, created on first need.
+    direct: OnceCell<Arc<DirectClient>>,
 }
 
 /// The nameserver addresses of /etc/resolv.conf, read once per process (hickory's system
@@ -87,10 +103,17 @@ impl RecursiveResolver {
             .map(|ns| ns.ip.to_string())
             .collect();
         let label = format!("system resolver {}", ips.join(", "));
+        let servers = config
+            .name_servers
+            .iter()
+            .map(|ns| SocketAddr::new(ns.ip, 53))
+            .collect();
         // Only the servers are taken from the system; search domains do not apply to the
         // absolute names we ask, and timeouts are ours.
         let config = ResolverConfig::from_parts(None, vec![], config.name_servers);
-        Ok(RecursiveResolver::build(config, options, metrics, label))
+        Ok(RecursiveResolver::build(
+            config, options, metrics, label, servers,
+        ))
     }
 
     /// Asking the given recursive resolvers.
@@ -112,7 +135,7 @@ impl RecursiveResolver {
         let addrs: Vec<String> = servers.iter().map(ToString::to_string).collect();
         let label = format!("resolver {}", addrs.join(", "));
         let config = ResolverConfig::from_parts(None, vec![], name_servers);
-        RecursiveResolver::build(config, options, metrics, label)
+        RecursiveResolver::build(config, options, metrics, label, servers.to_vec())
     }
 
     /// The resolver for `config` with our options.
@@ -121,6 +144,7 @@ impl RecursiveResolver {
         options: &ResolverOptions,
         metrics: QueryMetrics,
         label: String,
+        servers: Vec<SocketAddr>,
     ) -> RecursiveResolver {
         let mut opts = ResolverOpts::default();
         opts.timeout = options.timeout;
@@ -140,6 +164,9 @@ impl RecursiveResolver {
             resolver,
             metrics,
             label,
+            servers,
+            options: options.clone(),
+            direct: OnceCell::new(),
         }
     }
 
@@ -147,7 +174,15 @@ impl RecursiveResolver {
     async fn resolve(&self, name: &str, rtype: RecordType) -> LookupResult {
         let qname = parse_name(name)?;
         let started = Instant::now();
-        let result = match self.resolver.lookup(qname, to_hickory_type(rtype)).await {
+        let lookup = self.resolver.lookup(qname, to_hickory_type(rtype)).await;
+        // hickory refuses a response holding a TXT record without strings; ours reads it.
+        let undecodable = matches!(
+            &lookup,
+            Err(NetError::Proto(ProtoError::Decode(
+                DecodeError::InvalidEmptyRecord
+            )))
+        );
+        let result = match lookup {
             Ok(lookup) => {
                 let chained = follow_chain(name, rtype, lookup.answers().iter());
                 Ok(Answer {
@@ -163,7 +198,46 @@ impl RecursiveResolver {
         };
         self.metrics
             .observe(result_label(&result), started.elapsed());
+        if undecodable {
+            return self.ask_directly(name, rtype).await;
+        }
         result
+    }
+
+    /// Asks the upstream servers in turn through the direct client, whose decoder reads
+    /// what hickory's refuses; the answer looks like the resolver's (no server, no AA).
+    async fn ask_directly(&self, name: &str, rtype: RecordType) -> LookupResult {
+        let options = DirectOptions {
+            timeout: self.options.timeout,
+            attempts: u32::try_from(self.options.attempts).unwrap_or(u32::MAX),
+            ..DirectOptions::default()
+        };
+        let client = self
+            .direct
+            .get_or_try_init(|| DirectClient::new(options, self.metrics.clone()))
+            .await
+            .map_err(|e| DnsError::Transport {
+                server: self.label.clone(),
+                name: name.to_owned(),
+                reason: format!("cannot open a socket to ask directly: {e}"),
+            })?;
+        let mut last = None;
+        for server in &self.servers {
+            match client.query(*server, name, rtype, true).await {
+                Ok(answer) => {
+                    return Ok(Answer {
+                        server: None,
+                        authoritative: false,
+                        ..answer
+                    });
+                }
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.unwrap_or_else(|| DnsError::NoServers {
+            name: name.to_owned(),
+            reason: format!("{} has no server to ask directly", self.label),
+        }))
     }
 
     /// NXDOMAIN/NODATA are answers; everything else an error naming the upstream.

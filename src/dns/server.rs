@@ -7,7 +7,7 @@
 //! and simulates failures.
 
 use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, ResponseCode};
-use hickory_proto::rr::{LowerName, Name};
+use hickory_proto::rr::{LowerName, Name, Record, RecordSet, RrKey};
 use hickory_proto::serialize::txt::Parser;
 use hickory_server::Server;
 use hickory_server::net::runtime::Time;
@@ -160,6 +160,31 @@ fn parse_zone(zone_text: &str) -> Result<(LowerName, Arc<dyn ZoneHandler>), Stri
     Ok((lower, Arc::new(handler)))
 }
 
+/// A zone handler for `records` (which must hold the origin's SOA record). Unlike zone-file
+/// text, records can carry names whose labels hold any octets (`foo:bar/baz`, spaces) and
+/// TXT records with no character-string at all.
+fn records_zone(
+    origin: Name,
+    records: Vec<Record>,
+) -> Result<(LowerName, Arc<dyn ZoneHandler>), String> {
+    let mut sets: BTreeMap<RrKey, RecordSet> = BTreeMap::new();
+    for record in records {
+        let key = RrKey::new(LowerName::new(&record.name), record.record_type());
+        sets.entry(key)
+            .or_insert_with(|| RecordSet::new(record.name.clone(), record.record_type(), 0))
+            .insert(record, 0);
+    }
+    let handler: InMemoryZoneHandler = InMemoryZoneHandler::new(
+        origin.clone(),
+        sets,
+        ZoneType::Primary,
+        AxfrPolicy::Deny,
+        None,
+    )
+    .map_err(|e| format!("invalid zone {origin}: {e}"))?;
+    Ok((LowerName::new(&origin), Arc::new(handler)))
+}
+
 /// A catalog serving `zones`.
 fn build_catalog(zones: &BTreeMap<LowerName, Arc<dyn ZoneHandler>>) -> Catalog {
     let mut catalog = Catalog::new();
@@ -216,6 +241,29 @@ impl LocalDnsServer {
             })?;
             handlers.insert(origin, handler);
         }
+        LocalDnsServer::serve(addr, handlers).await
+    }
+
+    /// Like [`LocalDnsServer::start`] with zones given as records (origin and records, the
+    /// origin's SOA included): for names with any octets and TXT records without strings.
+    pub async fn start_with_records(
+        ip: IpAddr,
+        zones: Vec<(Name, Vec<Record>)>,
+    ) -> std::io::Result<LocalDnsServer> {
+        let mut handlers = BTreeMap::new();
+        for (origin, records) in zones {
+            let (origin, handler) = records_zone(origin, records)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            handlers.insert(origin, handler);
+        }
+        LocalDnsServer::serve(SocketAddr::new(ip, 0), handlers).await
+    }
+
+    /// Binds `addr` and serves `handlers`.
+    async fn serve(
+        addr: SocketAddr,
+        handlers: BTreeMap<LowerName, Arc<dyn ZoneHandler>>,
+    ) -> std::io::Result<LocalDnsServer> {
         let state = Arc::new(ServerState {
             catalog: RwLock::new(Arc::new(build_catalog(&handlers))),
             zones: Mutex::new(handlers),

@@ -13,5 +13,6 @@ mod daemon;
 mod demo;
 mod deploy;
 mod harness;
+mod spf;
 mod state;
 mod web_config;

@@ -1,23 +1,35 @@
-//! RFC 7208 `check_host()` (§4): the result a receiver computes for one client IP, with
-//! macros expanded, the 10-lookup and 2-void-lookup limits (§4.6.4) enforced, and every
-//! mechanism evaluated (§5). `expect.spf.authorizes` runs it for each sending IP.
+//! RFC 7208 `check_host()` (§4): the result a receiver computes for one SMTP connection
+//! (client IP, MAIL FROM, HELO), with macros expanded, every mechanism and modifier
+//! evaluated (§5, §6), the limits of §4.6.4 enforced, the explanation of a `fail` (§6.2),
+//! and a trace of each term evaluated. `maildrift spf` prints it; `expect.spf.authorizes`
+//! runs it for each listed connection.
 //!
-//! The sender is `postmaster@<domain>` and the HELO name the domain: a monitor has no real
-//! transaction, and those are the values a bounce or a probe of the domain would use.
-//! `%{p}` expands to "unknown" (RFC 7208 §7.3 allows it).
+//! Decisions, each from the RFC unless marked:
+//! - an IPv4-mapped IPv6 client (`::ffff:192.0.2.1`) is evaluated as the IPv4 address
+//!   (§5: it "MUST still be considered an IPv4 address");
+//! - the sender: an empty MAIL FROM checks `postmaster@<HELO>` (§2.4), a missing local part
+//!   is `postmaster` (§4.3); a bare domain stands for `postmaster@<domain>` (ours);
+//! - a malformed `<domain>` (an empty or 64+-octet label, a single label, a domain literal)
+//!   gives `none` at once (§4.3);
+//! - a target that cannot be a DNS name (an empty or 64+-octet label once macros are
+//!   expanded) names nothing: it is not asked, `a`/`mx`/`exists`/`ptr` do not match,
+//!   `include`/`redirect` find no record (`permerror`, §5.2, §6.1), `exp` falls back to no
+//!   explanation (§6.2). Any other octets are a valid name (§4.8, §7.3) and are asked;
+//! - counting, see [`super::evaluator`].
 
-use super::expand::spf_texts;
-use super::macros::{MacroContext, MacroString};
-use super::record::{DualCidr, Mechanism, Qualifier, SpfRecord};
-use super::{LOOKUP_LIMIT, MX_HOST_LIMIT, VOID_LOOKUP_LIMIT};
-use crate::dns::{Answer, DnsError, DnsLookup, RData, RecordType};
-use futures::future::BoxFuture;
+use super::evaluator::{Entry, Evaluator};
+use crate::dns::{DnsError, DnsLookup, RData};
 use serde::Serialize;
 use std::net::IpAddr;
+use std::time::Duration;
+
+/// §4.6.4: processors "SHOULD impose a limit on the maximum amount of elapsed time to
+/// evaluate check_host()", allowing at least 20 seconds; past it, the result is temperror.
+pub const TIME_LIMIT: Duration = Duration::from_secs(20);
 
 /// A `check_host()` result (§2.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "lowercase")]
 pub enum SpfResult {
     /// No SPF record.
     None,
@@ -48,22 +60,250 @@ impl SpfResult {
             SpfResult::PermError => "permerror",
         }
     }
+}
 
-    fn of(qualifier: Qualifier) -> SpfResult {
-        match qualifier {
-            Qualifier::Pass => SpfResult::Pass,
-            Qualifier::Fail => SpfResult::Fail,
-            Qualifier::SoftFail => SpfResult::SoftFail,
-            Qualifier::Neutral => SpfResult::Neutral,
+/// One SMTP connection to evaluate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpfConnection {
+    /// The client IP.
+    pub ip: IpAddr,
+    /// MAIL FROM as given: `local@domain`, `@domain`, a bare domain (`postmaster@` it), or
+    /// empty (the null reverse path: the HELO identity is checked).
+    pub sender: String,
+    /// The HELO/EHLO name (`%{h}`, and the identity when `sender` is empty).
+    pub helo: String,
+}
+
+impl SpfConnection {
+    /// A connection; without a HELO name, the sender's domain is used as one.
+    pub fn new(ip: IpAddr, sender: impl Into<String>, helo: Option<&str>) -> SpfConnection {
+        let mut connection = SpfConnection {
+            ip,
+            sender: sender.into(),
+            helo: helo.unwrap_or_default().to_owned(),
+        };
+        if helo.is_none() {
+            connection.helo = connection.identity().1;
+        }
+        connection
+    }
+
+    /// The `<sender>` and `<domain>` of `check_host()` (§2.4, §4.3).
+    pub fn identity(&self) -> (String, String) {
+        let sender = self.sender.trim();
+        let (local, domain) = match sender.rsplit_once('@') {
+            Some((local, domain)) => (local, domain),
+            None if sender.is_empty() => ("", self.helo.trim()),
+            None => ("", sender),
+        };
+        let local = if local.is_empty() {
+            "postmaster"
+        } else {
+            local
+        };
+        (format!("{local}@{domain}"), domain.to_owned())
+    }
+}
+
+/// One DNS question asked while evaluating a term.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SpfQuery {
+    /// The name asked (normalised).
+    pub name: String,
+    /// `A`, `AAAA`, `MX`, `TXT` or `PTR`.
+    #[serde(rename = "type")]
+    pub rtype: &'static str,
+    /// `records`, `nodata`, `nxdomain`, `error` (timeout, SERVFAIL, ...), or `not_asked`
+    /// (the name cannot be a DNS name).
+    pub status: &'static str,
+    /// The records as in zone files, or why there are none.
+    pub answer: Vec<String>,
+}
+
+impl SpfQuery {
+    /// The question and what came back, for the trace.
+    pub(super) fn of(
+        name: &str,
+        rtype: crate::dns::RecordType,
+        outcome: &Result<crate::dns::Answer, DnsError>,
+    ) -> SpfQuery {
+        use crate::dns::AnswerStatus;
+        let (status, answer) = match outcome {
+            Ok(answer) => match answer.status {
+                AnswerStatus::Records => (
+                    "records",
+                    answer.records.iter().map(RData::to_string).collect(),
+                ),
+                AnswerStatus::NoData => ("nodata", Vec::new()),
+                AnswerStatus::NxDomain => ("nxdomain", Vec::new()),
+            },
+            Err(DnsError::InvalidName { reason, .. }) => ("not_asked", vec![reason.clone()]),
+            Err(error) => ("error", vec![error.to_string()]),
+        };
+        SpfQuery {
+            name: name.to_owned(),
+            rtype: rtype.as_str(),
+            status,
+            answer,
         }
     }
 }
 
+/// One term evaluated, in evaluation order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SpfTraceStep {
+    /// The domain whose record holds the term.
+    pub domain: String,
+    /// The term as written, e.g. `include:_spf.example.com` or `-all`.
+    pub term: String,
+    /// For a mechanism, whether it matched. For `redirect=`, whether the target had a
+    /// record that was evaluated; for `exp=`, whether its explanation was used.
+    pub matched: bool,
+    /// The DNS questions the term asked itself (those of an included record are its own
+    /// steps), with their answers.
+    pub queries: Vec<SpfQuery>,
+    /// Include/redirect nesting: 0 for the terms of `<domain>`'s own record.
+    #[serde(skip)]
+    pub depth: usize,
+}
+
 /// The outcome of one `check_host()` run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SpfEvaluation {
+    /// The result.
+    pub result: SpfResult,
+    /// The `exp=` explanation of a `fail`, macros expanded; `None` when there is none (no
+    /// `exp=`, or its target unusable: the caller's default explanation applies).
+    pub explanation: Option<String>,
+    /// DNS-querying terms counted against the limit of 10 (§4.6.4).
+    pub lookups: u32,
+    /// Void lookups counted against the limit of 2 (§4.6.4).
+    pub void_lookups: u32,
+    /// Every term evaluated, in order.
+    pub trace: Vec<SpfTraceStep>,
+    /// The client IP as evaluated (IPv4 for an IPv4-mapped address).
+    pub ip: IpAddr,
+    /// `<sender>` as evaluated.
+    pub sender: String,
+    /// The HELO name.
+    pub helo: String,
+    /// `<domain>`: the domain whose policy was evaluated.
+    pub domain: String,
+    /// Why: the term that decided and its record's domain, or the error.
+    pub reason: String,
+    /// The DNS failure behind a `temperror`, if any.
+    #[serde(skip)]
+    pub dns_error: Option<DnsError>,
+}
+
+/// `check_host()` for `connection`, every record looked up through `dns`.
+pub async fn check_host(dns: &dyn DnsLookup, connection: &SpfConnection) -> SpfEvaluation {
+    check_host_with_record(dns, connection, None).await
+}
+
+/// As [`check_host`], with a record already read: `known` is (domain, record text), used
+/// when the connection's `<domain>` is that domain, so that the daemon's check evaluates
+/// the very record it observed.
+pub async fn check_host_with_record(
+    dns: &dyn DnsLookup,
+    connection: &SpfConnection,
+    known: Option<(&str, &str)>,
+) -> SpfEvaluation {
+    let ip = match connection.ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(connection.ip, IpAddr::V4),
+        v4 => v4,
+    };
+    let (sender, domain) = connection.identity();
+    let helo = connection.helo.trim().to_owned();
+    let domain = crate::dns::normalize_name(&domain);
+    let mut evaluation = SpfEvaluation {
+        result: SpfResult::None,
+        explanation: None,
+        lookups: 0,
+        void_lookups: 0,
+        trace: Vec::new(),
+        ip,
+        sender,
+        helo,
+        domain,
+        reason: String::new(),
+        dns_error: None,
+    };
+    if let Some(why) = malformed_domain(&evaluation.domain) {
+        evaluation.reason = format!(
+            "{:?} is not a domain SPF applies to: {why} (RFC 7208 §4.3)",
+            evaluation.domain
+        );
+        return evaluation;
+    }
+    let record = known
+        .filter(|(domain, _)| crate::dns::normalize_name(domain) == evaluation.domain)
+        .map(|(_, record)| record.to_owned());
+    let mut evaluator = Evaluator::new(dns, ip, &evaluation.sender, &evaluation.helo);
+    let run = evaluator.host(evaluation.domain.clone(), record, Entry::Top);
+    let verdict = tokio::time::timeout(TIME_LIMIT, run).await;
+    match verdict {
+        Ok(verdict) => {
+            evaluation.result = verdict.result;
+            evaluation.reason = verdict.reason;
+            evaluation.explanation = verdict.explanation;
+        }
+        Err(_elapsed) => {
+            let why = format!("check_host() took longer than {TIME_LIMIT:?}");
+            evaluation.result = SpfResult::TempError;
+            evaluator.dns_error.get_or_insert(DnsError::Transport {
+                server: "resolvers".to_owned(),
+                name: evaluation.domain.clone(),
+                reason: why.clone(),
+            });
+            evaluation.reason = why;
+        }
+    }
+    evaluation.lookups = evaluator.lookups;
+    evaluation.void_lookups = evaluator.void;
+    evaluation.trace = evaluator.trace;
+    evaluation.dns_error = evaluator.dns_error;
+    evaluation
+}
+
+/// Why `name` cannot be a DNS name, if it cannot: an empty label, a label of more than 63
+/// octets, more than 253 octets (RFC 1035 §2.3.4). Any octets are allowed in a label.
+pub(super) fn name_problem(name: &str) -> Option<String> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() {
+        return Some("empty name".to_owned());
+    }
+    if name.len() > 253 {
+        return Some(format!("{} octets, more than 253", name.len()));
+    }
+    if name.split('.').any(str::is_empty) {
+        return Some("empty label".to_owned());
+    }
+    name.split('.')
+        .find(|label| label.len() > 63)
+        .map(|label| format!("label of {} octets, more than 63", label.len()))
+}
+
+/// Why `<domain>` makes `check_host()` return `none` at once (§4.3), if it does.
+fn malformed_domain(domain: &str) -> Option<String> {
+    if domain.starts_with('[') {
+        return Some("a domain literal".to_owned());
+    }
+    if let Some(problem) = name_problem(domain) {
+        return Some(problem);
+    }
+    (!domain.contains('.')).then(|| "not a multi-label domain name".to_owned())
+}
+
+/// A `check_host()` outcome as the SPF check keeps it (for `expect.spf.authorizes`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SpfAuthorization {
     /// The client IP evaluated.
     pub ip: IpAddr,
+    /// `<sender>` evaluated.
+    pub sender: String,
+    /// The HELO name.
+    pub helo: String,
     /// The result.
     pub result: SpfResult,
     /// Why: the term that matched and its record's domain, or the error.
@@ -75,330 +315,16 @@ pub struct SpfAuthorization {
     pub dns_error: Option<DnsError>,
 }
 
-/// Evaluates `check_host(ip, domain, postmaster@domain)`. `record` is the domain's SPF
-/// record when already read (so the evaluation sees the same record as the rest of the
-/// check); otherwise it is looked up through `dns`.
-pub async fn check_host(
-    dns: &dyn DnsLookup,
-    ip: IpAddr,
-    domain: &str,
-    record: Option<&str>,
-) -> SpfAuthorization {
-    let sender = format!("postmaster@{domain}");
-    let mut evaluator = Evaluator {
-        dns,
-        ip,
-        sender: &sender,
-        helo: domain,
-        lookups: 0,
-        void: 0,
-        dns_error: None,
-    };
-    let (result, reason) = evaluator
-        .host(domain.to_owned(), record.map(str::to_owned))
-        .await;
-    SpfAuthorization {
-        ip,
-        result,
-        reason,
-        lookups: evaluator.lookups,
-        dns_error: evaluator.dns_error,
-    }
-}
-
-struct Evaluator<'a> {
-    dns: &'a dyn DnsLookup,
-    ip: IpAddr,
-    sender: &'a str,
-    helo: &'a str,
-    lookups: u32,
-    void: u32,
-    dns_error: Option<DnsError>,
-}
-
-/// A mechanism's verdict: matched, did not, or the evaluation stops with a result.
-enum Match {
-    Yes,
-    No,
-    Stop(SpfResult, String),
-}
-
-impl<'a> Evaluator<'a> {
-    fn host(&mut self, domain: String, text: Option<String>) -> BoxFuture<'_, (SpfResult, String)> {
-        Box::pin(async move {
-            let text = match text {
-                Some(text) => text,
-                None => match self.dns.lookup(&domain, RecordType::Txt).await {
-                    Err(error) => return self.temperror(error),
-                    Ok(answer) => match spf_texts(&answer).as_slice() {
-                        [] => return (SpfResult::None, format!("{domain} has no SPF record")),
-                        [one] => one.clone(),
-                        _ => {
-                            let why = format!("{domain} has more than one SPF record");
-                            return (SpfResult::PermError, why);
-                        }
-                    },
-                },
-            };
-            let record = match SpfRecord::parse(&text) {
-                Ok(record) => record,
-                Err(error) => return (SpfResult::PermError, format!("{domain}: {error}")),
-            };
-            for directive in record.directives() {
-                let term = directive.to_string();
-                if directive.mechanism.queries_dns()
-                    && let Some(stop) = self.count(&domain)
-                {
-                    return stop;
-                }
-                match self.matches(&directive.mechanism, &domain).await {
-                    Match::Yes => {
-                        let result = SpfResult::of(directive.qualifier);
-                        return (result, format!("matched {term} in {domain}"));
-                    }
-                    Match::No => {}
-                    Match::Stop(result, why) => return (result, why),
-                }
-            }
-            if let Some(target) = record.redirect() {
-                if let Some(stop) = self.count(&domain) {
-                    return stop;
-                }
-                let target = self.target(Some(target), &domain);
-                return match self.host(target.clone(), None).await {
-                    (SpfResult::None, why) => (
-                        SpfResult::PermError,
-                        format!("redirect={target} of {domain}: {why}"),
-                    ),
-                    other => other,
-                };
-            }
-            (
-                SpfResult::Neutral,
-                format!("nothing matched in {domain} (default neutral)"),
-            )
-        })
-    }
-
-    /// Counts one DNS-querying term; `Some(permerror)` past the limit.
-    fn count(&mut self, domain: &str) -> Option<(SpfResult, String)> {
-        self.lookups += 1;
-        (self.lookups > LOOKUP_LIMIT).then(|| {
-            (
-                SpfResult::PermError,
-                format!("more than {LOOKUP_LIMIT} DNS lookups (reached in {domain})"),
-            )
-        })
-    }
-
-    /// Counts a void answer; `Some(permerror)` past the limit.
-    fn void_if(&mut self, answer: &Answer) -> Option<Match> {
-        if !answer.is_void() {
-            return None;
-        }
-        self.void += 1;
-        (self.void > VOID_LOOKUP_LIMIT).then(|| {
-            Match::Stop(
-                SpfResult::PermError,
-                format!("more than {VOID_LOOKUP_LIMIT} void DNS lookups"),
-            )
-        })
-    }
-
-    fn temperror(&mut self, error: DnsError) -> (SpfResult, String) {
-        let why = error.to_string();
-        self.dns_error.get_or_insert(error);
-        (SpfResult::TempError, why)
-    }
-
-    fn target(&self, spec: Option<&MacroString>, domain: &str) -> String {
-        match spec {
-            None => domain.to_owned(),
-            Some(spec) => spec.expand_for(&MacroContext {
-                sender: self.sender,
-                ip: self.ip,
-                helo: self.helo,
-                domain,
-            }),
-        }
-    }
-
-    fn address_type(&self) -> RecordType {
-        match self.ip {
-            IpAddr::V4(_) => RecordType::A,
-            IpAddr::V6(_) => RecordType::Aaaa,
-        }
-    }
-
-    async fn lookup(&mut self, name: &str, rtype: RecordType) -> Result<Answer, Match> {
-        self.dns.lookup(name, rtype).await.map_err(|error| {
-            let (result, why) = self.temperror(error);
-            Match::Stop(result, why)
-        })
-    }
-
-    async fn matches(&mut self, mechanism: &Mechanism, domain: &str) -> Match {
-        match mechanism {
-            Mechanism::All => Match::Yes,
-            Mechanism::Ip4(addr, len) => {
-                in_network(self.ip, IpAddr::V4(*addr), len.unwrap_or(32)).into()
-            }
-            Mechanism::Ip6(addr, len) => {
-                in_network(self.ip, IpAddr::V6(*addr), len.unwrap_or(128)).into()
-            }
-            Mechanism::A(spec, cidr) => {
-                let target = self.target(spec.as_ref(), domain);
-                let answer = match self.lookup(&target, self.address_type()).await {
-                    Ok(answer) => answer,
-                    Err(stop) => return stop,
-                };
-                if let Some(stop) = self.void_if(&answer) {
-                    return stop;
-                }
-                self.any_address(&answer, *cidr).into()
-            }
-            Mechanism::Mx(spec, cidr) => {
-                let target = self.target(spec.as_ref(), domain);
-                let answer = match self.lookup(&target, RecordType::Mx).await {
-                    Ok(answer) => answer,
-                    Err(stop) => return stop,
-                };
-                if let Some(stop) = self.void_if(&answer) {
-                    return stop;
-                }
-                let hosts: Vec<String> = answer
-                    .records
-                    .iter()
-                    .filter_map(|r| match r {
-                        RData::Mx { exchange, .. } if !exchange.is_empty() => {
-                            Some(exchange.clone())
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                if hosts.len() > MX_HOST_LIMIT {
-                    let why = format!("mx:{target} has {} hosts, more than 10", hosts.len());
-                    return Match::Stop(SpfResult::PermError, why);
-                }
-                for host in hosts {
-                    let answer = match self.lookup(&host, self.address_type()).await {
-                        Ok(answer) => answer,
-                        Err(stop) => return stop,
-                    };
-                    if self.any_address(&answer, *cidr) {
-                        return Match::Yes;
-                    }
-                }
-                Match::No
-            }
-            Mechanism::Exists(spec) => {
-                let target = self.target(Some(spec), domain);
-                let answer = match self.lookup(&target, RecordType::A).await {
-                    Ok(answer) => answer,
-                    Err(stop) => return stop,
-                };
-                if let Some(stop) = self.void_if(&answer) {
-                    return stop;
-                }
-                (!answer.records.is_empty()).into()
-            }
-            Mechanism::Include(spec) => {
-                let target = self.target(Some(spec), domain);
-                match self.host(target.clone(), None).await {
-                    (SpfResult::Pass, _) => Match::Yes,
-                    (SpfResult::Fail | SpfResult::SoftFail | SpfResult::Neutral, _) => Match::No,
-                    (SpfResult::TempError, why) => Match::Stop(SpfResult::TempError, why),
-                    (SpfResult::PermError | SpfResult::None, why) => Match::Stop(
-                        SpfResult::PermError,
-                        format!("include:{target} in {domain}: {why}"),
-                    ),
-                }
-            }
-            Mechanism::Ptr(spec) => {
-                let target = self.target(spec.as_ref(), domain);
-                self.ptr_matches(&target).await
-            }
-        }
-    }
-
-    fn any_address(&self, answer: &Answer, cidr: DualCidr) -> bool {
-        answer.records.iter().any(|r| match r {
-            RData::A(a) => in_network(self.ip, IpAddr::V4(*a), cidr.ip4.unwrap_or(32)),
-            RData::Aaaa(a) => in_network(self.ip, IpAddr::V6(*a), cidr.ip6.unwrap_or(128)),
-            _ => false,
-        })
-    }
-
-    /// §5.5: the validated names of the client IP, one of which is `target` or below it.
-    /// DNS errors here make the mechanism not match, as the RFC says.
-    async fn ptr_matches(&mut self, target: &str) -> Match {
-        let Ok(answer) = self
-            .dns
-            .lookup(&reverse_name(self.ip), RecordType::Ptr)
-            .await
-        else {
-            return Match::No;
-        };
-        let names: Vec<String> = answer
-            .records
-            .iter()
-            .filter_map(|r| match r {
-                RData::Ptr(name) => Some(name.clone()),
-                _ => None,
-            })
-            .take(10)
-            .collect();
-        for name in names {
-            let in_target = name == target || name.ends_with(&format!(".{target}"));
-            if !in_target {
-                continue;
-            }
-            if let Ok(answer) = self.dns.lookup(&name, self.address_type()).await
-                && answer.records.iter().any(|r| match r {
-                    RData::A(a) => IpAddr::V4(*a) == self.ip,
-                    RData::Aaaa(a) => IpAddr::V6(*a) == self.ip,
-                    _ => false,
-                })
-            {
-                return Match::Yes;
-            }
-        }
-        Match::No
-    }
-}
-
-impl From<bool> for Match {
-    fn from(matched: bool) -> Match {
-        if matched { Match::Yes } else { Match::No }
-    }
-}
-
-/// Whether `ip` is in `network/len` (different families never match).
-fn in_network(ip: IpAddr, network: IpAddr, len: u8) -> bool {
-    match (ip, network) {
-        (IpAddr::V4(ip), IpAddr::V4(net)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-            u32::from(ip) & mask == u32::from(net) & mask
-        }
-        (IpAddr::V6(ip), IpAddr::V6(net)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-            u128::from(ip) & mask == u128::from(net) & mask
-        }
-        _ => false,
-    }
-}
-
-/// `in-addr.arpa`/`ip6.arpa` name of an address.
-fn reverse_name(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(ip) => {
-            let [a, b, c, d] = ip.octets();
-            format!("{d}.{c}.{b}.{a}.in-addr.arpa")
-        }
-        IpAddr::V6(ip) => {
-            let mut nibbles = super::macros::nibbles(ip);
-            nibbles.reverse();
-            format!("{}.ip6.arpa", nibbles.join("."))
+impl From<SpfEvaluation> for SpfAuthorization {
+    fn from(evaluation: SpfEvaluation) -> SpfAuthorization {
+        SpfAuthorization {
+            ip: evaluation.ip,
+            sender: evaluation.sender,
+            helo: evaluation.helo,
+            result: evaluation.result,
+            reason: evaluation.reason,
+            lookups: evaluation.lookups,
+            dns_error: evaluation.dns_error,
         }
     }
 }

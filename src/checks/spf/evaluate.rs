@@ -329,22 +329,30 @@ fn expectation_findings(
 }
 
 fn authorization_findings(domain: &str, observation: &SpfObservation) -> Vec<Finding> {
+    let default_sender = format!("postmaster@{domain}");
     observation
         .authorizations
         .iter()
         .filter(|a| a.result != SpfResult::Pass)
         .map(|a| {
+            let connection = if a.sender == default_sender && a.helo == domain {
+                String::new()
+            } else {
+                format!(" (MAIL FROM {}, HELO {})", a.sender, a.helo)
+            };
             Finding::new(
                 FindingCode::SpfNotAuthorized,
                 Severity::Critical,
                 format!(
-                    "SPF of {domain} gives {} for sending IP {}, not pass: {}",
+                    "SPF of {domain} gives {} for sending IP {}{connection}, not pass: {}",
                     a.result.as_str(),
                     a.ip,
                     a.reason
                 ),
             )
             .with("ip", a.ip)
+            .with("sender", &a.sender)
+            .with("helo", &a.helo)
             .with("result", a.result)
             .with("reason", &a.reason)
             .with("lookups", a.lookups)

@@ -3,19 +3,24 @@
 //!
 //! Counting choices, all "worst case: a sender that matches nothing":
 //! - every `include`, `a`, `mx`, `ptr`, `exists` and a `redirect` that is not shadowed by
-//!   an `all` (§6.1) counts one lookup, in evaluation order, recursively; `exp` does not;
+//!   an `all` (§6.1) counts one lookup, in evaluation order, recursively, and each `%{p}`
+//!   in their targets one more (its PTR query); `exp` does not;
 //! - a void lookup is a counted term whose query returned NODATA/NXDOMAIN: the TXT of an
 //!   include/redirect target, the MX of an `mx`, the A of an `exists`, and for `a` both A
 //!   and AAAA (an address of either family is not void). The per-`mx` address queries
 //!   are bounded by the 10-host limit, not counted as void;
 //! - terms whose target needs the sender (`%{i}`, `%{s}`, ... or `ptr`) are counted but
 //!   not followed, and listed in the node's `unexpanded`;
-//! - a loop is counted once and not followed (an evaluator would recurse to permerror).
+//! - a loop is counted once and not followed (an evaluator would recurse to permerror);
+//! - a target that cannot be a DNS name (an empty or 64+-octet label) is counted, not
+//!   asked and not void; as an include or redirect target it has no record.
 //!
 //! Within one record, all first-stage queries (and then all MX host addresses) are asked
 //! concurrently; children are then expanded one after another in evaluation order so the
 //! counts, and where a bound stops expansion, do not depend on answer timing.
 
+use super::check_host::name_problem;
+use super::macros::MacroLetter;
 use super::network::{masked, static_network};
 use super::record::{DualCidr, Mechanism, Qualifier, SpfRecord};
 use super::{
@@ -208,6 +213,11 @@ impl Expander<'_> {
                 Some(Mechanism::A(s, _) | Mechanism::Mx(s, _)) => s.as_ref(),
                 _ => None,
             };
+            // §4.6.4: the PTR query of a `%{p}` counts against the limit too.
+            if spec.is_some_and(|s| s.uses(MacroLetter::ValidatedName)) {
+                self.lookups += 1;
+                node.lookups += 1;
+            }
             let target = match (mechanism, spec) {
                 (Some(Mechanism::Ptr(_)), _) => None,
                 (_, Some(spec)) => spec.expand(&domain),
@@ -218,6 +228,19 @@ impl Expander<'_> {
                 steps.push(Step::Skip);
                 continue;
             };
+            // A target that cannot be a DNS name names nothing: not asked, not void; an
+            // include or redirect of it finds no record (as check_host() decides).
+            if name_problem(&target).is_some() {
+                if matches!(mechanism, None | Some(Mechanism::Include(_))) {
+                    node.includes.push(target);
+                    let path = path.to_vec();
+                    let void = false;
+                    self.problems
+                        .push(SpfProblem::NoRecord { path, term, void });
+                }
+                steps.push(Step::Skip);
+                continue;
+            }
             let step = match mechanism {
                 None | Some(Mechanism::Include(_)) => {
                     let via = match directive {
@@ -431,7 +454,7 @@ impl Expander<'_> {
 
 /// The answers to one term's questions. A failed address family does not make the term
 /// inconclusive when the other family has records (some servers fail AAAA queries); the
-/// failure stands only when nothing was found.
+/// failure stands only when nothing was found. A name that cannot be asked has no records.
 fn settle(results: Vec<LookupResult>) -> Result<Vec<Answer>, DnsError> {
     let found = results
         .iter()
@@ -440,6 +463,10 @@ fn settle(results: Vec<LookupResult>) -> Result<Vec<Answer>, DnsError> {
         .into_iter()
         .map(|r| match r {
             Err(_) if found => Ok(Answer::empty(crate::dns::AnswerStatus::NoData)),
+            // A name that cannot be asked (an MX host read back oddly) has nothing.
+            Err(DnsError::InvalidName { .. }) => {
+                Ok(Answer::empty(crate::dns::AnswerStatus::NoData))
+            }
             other => other,
         })
         .collect()

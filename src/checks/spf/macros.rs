@@ -1,5 +1,6 @@
-//! SPF macro-strings (RFC 7208 §7): parsing, validation, and expansion of the macros that
-//! do not depend on the sender (only `%{d}` and the escapes).
+//! SPF macro-strings (RFC 7208 §7): parsing and validation; expansion of the macros that
+//! do not depend on the sender (only `%{d}` and the escapes) for the expansion tree, and
+//! of every macro for `check_host` and its explanations.
 
 use std::fmt;
 
@@ -137,12 +138,16 @@ impl MacroString {
 pub struct MacroContext<'a> {
     /// `%{s}`: the sender address (`local@domain`).
     pub sender: &'a str,
-    /// `%{i}`, `%{v}`: the client IP.
+    /// `%{i}`, `%{c}`, `%{v}`: the client IP.
     pub ip: std::net::IpAddr,
     /// `%{h}`: the HELO/EHLO name.
     pub helo: &'a str,
     /// `%{d}`: the domain whose record is being evaluated.
     pub domain: &'a str,
+    /// `%{p}`: the validated domain name of the client IP (§5.5), "unknown" when none is.
+    /// Finding it takes DNS queries, so it is looked up only for strings that use it
+    /// ([`MacroString::uses`]).
+    pub validated: &'a str,
 }
 
 impl MacroContext<'_> {
@@ -154,21 +159,26 @@ impl MacroContext<'_> {
             MacroLetter::LocalPart => local.to_owned(),
             MacroLetter::SenderDomain => sender_domain.to_owned(),
             MacroLetter::Domain => self.domain.to_owned(),
+            // Upper-case nibbles for IPv6: DNS names compare without case, and in
+            // explanation text this is the form the OpenSPF suite expects (v-macro-ip6).
             MacroLetter::Ip => match self.ip {
                 std::net::IpAddr::V4(ip) => ip.to_string(),
-                std::net::IpAddr::V6(ip) => nibbles(ip).join("."),
+                std::net::IpAddr::V6(ip) => nibbles(ip).join(".").to_ascii_uppercase(),
             },
             MacroLetter::IpVersion => match self.ip {
                 std::net::IpAddr::V4(_) => "in-addr".to_owned(),
                 std::net::IpAddr::V6(_) => "ip6".to_owned(),
             },
             MacroLetter::Helo => self.helo.to_owned(),
+            MacroLetter::ValidatedName => self.validated.to_owned(),
             MacroLetter::ClientIp => self.ip.to_string(),
-            // %{p} would need a validated reverse lookup; RFC 7208 §7.3 discourages it and
-            // allows "unknown". %{r} and %{t} occur only in explanations, never evaluated.
-            MacroLetter::ValidatedName | MacroLetter::Receiver | MacroLetter::Timestamp => {
-                "unknown".to_owned()
-            }
+            // The receiving host: a monitor or an admin's command is none (§7.3 allows
+            // "unknown" when the name is not available).
+            MacroLetter::Receiver => "unknown".to_owned(),
+            MacroLetter::Timestamp => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                .to_string(),
         }
     }
 }
@@ -183,10 +193,24 @@ pub fn nibbles(ip: std::net::Ipv6Addr) -> Vec<String> {
 }
 
 impl MacroString {
-    /// Expands every macro with the values of a real SMTP transaction (`check_host`).
+    /// Expands every macro with the values of a real SMTP transaction (`check_host`), as a
+    /// domain name: lower-case, one trailing dot dropped, left-hand labels dropped until it
+    /// fits in 253 octets (§7.3).
     pub fn expand_for(&self, context: &MacroContext<'_>) -> String {
         let out = self.render(|letter| context.value(letter));
         truncate_name(crate::dns::normalize_name(&out))
+    }
+
+    /// Expands an explanation string (§6.2): the text as it is, nothing normalised.
+    pub fn explain(&self, context: &MacroContext<'_>) -> String {
+        self.render(|letter| context.value(letter))
+    }
+
+    /// True when some macro of the string is `letter`.
+    pub fn uses(&self, letter: MacroLetter) -> bool {
+        self.parts
+            .iter()
+            .any(|part| matches!(part, MacroPart::Expand(m) if m.letter == letter))
     }
 }
 
@@ -281,12 +305,23 @@ const DELIMITERS: &str = ".-+,/_=";
 
 /// Parses a macro-string (§7.1). `in_domain` forbids the explanation-only letters.
 pub fn parse_macro_string(text: &str, in_domain: bool) -> Result<MacroString, String> {
+    parse(text, in_domain, false)
+}
+
+/// Parses the explanation string an `exp=` target publishes (§6.2): a macro-string that
+/// may also hold spaces, and the explanation-only letters `c`, `r` and `t`.
+pub fn parse_explanation(text: &str) -> Result<MacroString, String> {
+    parse(text, false, true)
+}
+
+fn parse(text: &str, in_domain: bool, spaces: bool) -> Result<MacroString, String> {
     let mut parts = Vec::new();
     let mut literal = String::new();
     let mut chars = text.chars();
     while let Some(c) = chars.next() {
         if c != '%' {
-            if !('\x21'..='\x7e').contains(&c) {
+            let visible = ('\x21'..='\x7e').contains(&c);
+            if !(visible || spaces && c == ' ') {
                 return Err(format!("invalid character {c:?}"));
             }
             literal.push(c);
@@ -387,121 +422,5 @@ fn is_toplabel(label: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn domain_specs() {
-        assert!(parse_domain_spec("spf.qiye.aliyun.com").is_ok());
-        assert!(parse_domain_spec("spf.example.com.").is_ok());
-        assert!(parse_domain_spec("%{d}").is_ok());
-        assert!(parse_domain_spec("_spf.%{d2}").is_ok());
-        let err = parse_domain_spec("localhost").unwrap_err();
-        assert!(err.contains("top-level label"), "{err}");
-        assert!(parse_domain_spec("1.2.3.4").is_err(), "numeric toplabel");
-        assert!(parse_domain_spec("x.-com").is_err());
-        assert!(parse_domain_spec("").is_err());
-    }
-
-    #[test]
-    fn bad_macros() {
-        for bad in [
-            "%{x}.example.com",
-            "%{d0}.example.com",
-            "%{d.example.com",
-            "%a.example.com",
-            "%{c}.example.com",
-            "%{d!}.example.com",
-            "ex ample.com",
-        ] {
-            assert!(parse_domain_spec(bad).is_err(), "{bad} should be rejected");
-        }
-        // Explanation-only letters are fine outside domains (unknown modifiers).
-        assert!(parse_macro_string("%{c}", false).is_ok());
-    }
-
-    #[test]
-    fn expansion_of_domain_macros() {
-        let spec = parse_domain_spec("_spf.%{d}").unwrap();
-        assert!(!spec.depends_on_sender());
-        assert_eq!(
-            spec.expand("Mail.Example.COM").unwrap(),
-            "_spf.mail.example.com"
-        );
-        let spec = parse_domain_spec("%{d2}.x.example").unwrap();
-        assert_eq!(spec.expand("a.b.c.org").unwrap(), "c.org.x.example");
-        let spec = parse_domain_spec("%{dr}.x.example").unwrap();
-        assert_eq!(spec.expand("a.b.org").unwrap(), "org.b.a.x.example");
-        let spec = parse_domain_spec("%{d1r-}.x.example").unwrap();
-        assert_eq!(spec.expand("a-b.org").unwrap(), "a.x.example");
-    }
-
-    #[test]
-    fn rfc_7208_section_7_4_examples() {
-        let context = MacroContext {
-            sender: "strong-bad@email.example.com",
-            ip: "192.0.2.3".parse().unwrap(),
-            helo: "mx.example.org",
-            domain: "email.example.com",
-        };
-        let cases = [
-            ("%{s}", "strong-bad@email.example.com"),
-            ("%{o}", "email.example.com"),
-            ("%{d}", "email.example.com"),
-            ("%{d4}", "email.example.com"),
-            ("%{d3}", "email.example.com"),
-            ("%{d2}", "example.com"),
-            ("%{d1}", "com"),
-            ("%{dr}", "com.example.email"),
-            ("%{d2r}", "example.email"),
-            ("%{l}", "strong-bad"),
-            ("%{l-}", "strong.bad"),
-            ("%{lr}", "strong-bad"),
-            ("%{lr-}", "bad.strong"),
-            ("%{l1r-}", "strong"),
-            (
-                "%{ir}.%{v}._spf.%{d2}",
-                "3.2.0.192.in-addr._spf.example.com",
-            ),
-            ("%{lr-}.lp._spf.%{d2}", "bad.strong.lp._spf.example.com"),
-            (
-                "%{lr-}.lp.%{ir}.%{v}._spf.%{d2}",
-                "bad.strong.lp.3.2.0.192.in-addr._spf.example.com",
-            ),
-            (
-                "%{ir}.%{v}.%{l1r-}.lp._spf.%{d2}",
-                "3.2.0.192.in-addr.strong.lp._spf.example.com",
-            ),
-            (
-                "%{d2}.trusted-domains.example.net",
-                "example.com.trusted-domains.example.net",
-            ),
-        ];
-        for (spec, want) in cases {
-            let parsed = parse_macro_string(spec, false).unwrap();
-            assert_eq!(parsed.expand_for(&context), want, "{spec}");
-        }
-        let v6 = MacroContext {
-            ip: "2001:db8::cb01".parse().unwrap(),
-            ..context
-        };
-        let parsed = parse_macro_string("%{ir}.%{v}._spf.%{d2}", false).unwrap();
-        assert_eq!(
-            parsed.expand_for(&v6),
-            "1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6._spf.example.com"
-        );
-        let escaped = parse_macro_string("%{S}", false).unwrap();
-        assert_eq!(escaped.expand_for(&v6), "strong-bad%40email.example.com");
-    }
-
-    #[test]
-    fn sender_macros_are_not_expanded_and_render_back() {
-        let text = "%{ir}.%{v}._spf.%{d}";
-        let spec = parse_domain_spec(text).unwrap();
-        assert!(spec.depends_on_sender());
-        assert_eq!(spec.expand("example.com"), None);
-        assert_eq!(spec.to_string(), text);
-        let text = "%{L2r+}%%%_%-.example.com";
-        assert_eq!(parse_domain_spec(text).unwrap().to_string(), text);
-    }
-}
+#[path = "macros_tests.rs"]
+mod tests;

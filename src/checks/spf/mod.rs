@@ -7,25 +7,29 @@
 
 pub mod check_host;
 mod evaluate;
+mod evaluator;
 mod expand;
 pub mod macros;
 mod network;
 pub mod record;
+mod validated;
 
 #[cfg(test)]
 mod tests;
 
-pub use check_host::{SpfAuthorization, SpfResult, check_host};
+pub use check_host::{
+    SpfAuthorization, SpfConnection, SpfEvaluation, SpfQuery, SpfResult, SpfTraceStep, check_host,
+    check_host_with_record,
+};
 pub use evaluate::{evaluate, ipset_finding};
 pub use record::{Qualifier, SpfRecord, SpfSyntaxError};
 
 use super::{Check, Context, Evaluation, GaugeFamily, Input, JsonShape};
-use crate::config::DomainConfig;
+use crate::config::{AuthorizedSender, DomainConfig};
 use crate::dns::{DnsError, DnsLookup, DnsView};
 use crate::finding::CheckKind;
 use futures::future::BoxFuture;
 use serde::Serialize;
-use std::net::IpAddr;
 
 /// `maildrift_spf_dns_lookups`.
 pub static LOOKUPS: GaugeFamily = GaugeFamily {
@@ -281,7 +285,7 @@ pub struct SpfObservation {
     /// Why expansion stopped early (a [`SpfLimits`] bound), when it did; counts are then
     /// lower bounds.
     pub truncated: Option<String>,
-    /// `check_host()` results for the IPs of `expect.spf.authorizes`.
+    /// `check_host()` results for the connections of `expect.spf.authorizes`.
     pub authorizations: Vec<SpfAuthorization>,
 }
 
@@ -318,29 +322,43 @@ impl SpfObservation {
     }
 }
 
-/// Runs `check_host()` for each of `ips` (concurrently) against the one SPF record of the
-/// observation, asking everything else through `dns`. Nothing is done when the observation
-/// is inconclusive or has no single record (the check reports that already). A DNS failure
-/// during an evaluation makes the observation inconclusive: an unknown result is not a
-/// finding.
-pub async fn authorize(observation: &mut SpfObservation, dns: &dyn DnsLookup, ips: &[IpAddr]) {
-    if observation.error.is_some() || ips.is_empty() {
+/// Runs `check_host()` for each connection of `expect.spf.authorizes` (concurrently), the
+/// watched domain's own record being the one the observation read; everything else is
+/// asked through `dns`. A bare IP is `postmaster@<domain>`, with the sender's domain as
+/// HELO. Nothing is done when the observation is inconclusive or has no single record
+/// (the check reports that already). A DNS failure during an evaluation makes the
+/// observation inconclusive: an unknown result is not a finding.
+pub async fn authorize(
+    observation: &mut SpfObservation,
+    dns: &dyn DnsLookup,
+    senders: &[AuthorizedSender],
+) {
+    if observation.error.is_some() || senders.is_empty() {
         return;
     }
     let Some(tree) = &observation.tree else {
         return;
     };
-    let (domain, record) = (observation.domain.as_str(), tree.record.as_str());
+    let known = Some((observation.domain.as_str(), tree.record.as_str()));
+    let connections: Vec<SpfConnection> = senders
+        .iter()
+        .map(|s| {
+            let default_sender = || format!("postmaster@{}", observation.domain);
+            let sender = s.sender.clone().unwrap_or_else(default_sender);
+            SpfConnection::new(s.ip, sender, s.helo.as_deref())
+        })
+        .collect();
     let results = futures::future::join_all(
-        ips.iter()
-            .map(|ip| check_host::check_host(dns, *ip, domain, Some(record))),
+        connections
+            .iter()
+            .map(|connection| check_host_with_record(dns, connection, known)),
     )
     .await;
     if let Some(error) = results.iter().find_map(|r| r.dns_error.clone()) {
         observation.error = Some(error);
         return;
     }
-    observation.authorizations = results;
+    observation.authorizations = results.into_iter().map(SpfAuthorization::from).collect();
 }
 
 /// Collapses runs of whitespace to one space and trims.

@@ -218,6 +218,14 @@ impl SpfRecord {
             _ => None,
         })
     }
+
+    /// The `exp=` target, if any.
+    pub fn exp(&self) -> Option<&MacroString> {
+        self.terms.iter().find_map(|t| match t {
+            Term::Modifier(Modifier::Exp(target)) => Some(target),
+            _ => None,
+        })
+    }
 }
 
 fn syntax(term: &str, reason: impl Into<String>) -> SpfSyntaxError {

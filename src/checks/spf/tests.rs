@@ -197,32 +197,93 @@ async fn lookups_of_one_record_are_concurrent() {
 #[tokio::test]
 async fn check_host_cases() {
     let cases = fixture::load("spf_check_host.yaml");
-    assert!(cases.len() >= 20, "only {} cases", cases.len());
+    assert!(cases.len() >= 40, "only {} cases", cases.len());
     let mut failures = Vec::new();
     for case in &cases {
         let dns = case.fake_dns();
+        let text = |key: &str| case.want.get(key).and_then(|v| v.as_str());
         let results = case.want["results"].as_object().expect("want.results");
         for (i, (ip, want)) in results.iter().enumerate() {
             let ip: std::net::IpAddr = ip.parse().expect("IP in want.results");
-            let got = check_host(&dns, ip, &case.domain, None).await;
+            let default_sender = format!("postmaster@{}", case.domain);
+            let sender = text("sender").unwrap_or(&default_sender);
+            let connection = SpfConnection::new(ip, sender, text("helo"));
+            let got = check_host(&dns, &connection).await;
+            let mut problems = Vec::new();
             if got.result.as_str() != want.as_str().unwrap_or_default() {
-                failures.push(format!(
-                    "{}: {ip} gives {} ({}), want {want}",
-                    case.name,
+                problems.push(format!(
+                    "{ip} gives {} ({}), want {want}",
                     got.result.as_str(),
                     got.reason
                 ));
             }
-            if i == 0
-                && let Some(lookups) = case.want.get("lookups")
-                && Some(u64::from(got.lookups)) != lookups.as_u64()
+            // Counts and explanation are those of the first IP.
+            let first = |key: &str| case.want.get(key).filter(|_| i == 0);
+            if let Some(want) = first("lookups")
+                && Some(u64::from(got.lookups)) != want.as_u64()
             {
-                failures.push(format!(
-                    "{}: {} lookups, want {lookups}",
-                    case.name, got.lookups
-                ));
+                problems.push(format!("{} lookups, want {want}", got.lookups));
             }
+            if let Some(want) = first("void")
+                && Some(u64::from(got.void_lookups)) != want.as_u64()
+            {
+                problems.push(format!("{} void lookups, want {want}", got.void_lookups));
+            }
+            if let Some(want) = first("explanation")
+                && got.explanation.as_deref() != want.as_str()
+            {
+                problems.push(format!("explanation {:?}, want {want}", got.explanation));
+            }
+            if let Some(want) = first("trace") {
+                let steps: Vec<String> = got
+                    .trace
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{} {}{}",
+                            s.domain,
+                            s.term,
+                            if s.matched { " +" } else { "" }
+                        )
+                    })
+                    .collect();
+                if serde_json::json!(steps) != *want {
+                    problems.push(format!("trace {steps:?}, want {want}"));
+                }
+            }
+            failures.extend(problems.into_iter().map(|p| format!("{}: {p}", case.name)));
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// Answers nothing, ever.
+struct SilentDns;
+
+impl crate::dns::DnsLookup for SilentDns {
+    fn lookup<'a>(
+        &'a self,
+        _name: &'a str,
+        _rtype: crate::dns::RecordType,
+    ) -> futures::future::BoxFuture<'a, crate::dns::LookupResult> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_evaluation_that_outlasts_the_time_limit_is_temperror_and_inconclusive() {
+    let connection = SpfConnection::new("192.0.2.1".parse().unwrap(), "a@example.com", None);
+    let started = tokio::time::Instant::now();
+    let got = check_host(&SilentDns, &connection).await;
+    assert_eq!(started.elapsed(), check_host::TIME_LIMIT);
+    assert_eq!(got.result, SpfResult::TempError);
+    assert_eq!(got.reason, "check_host() took longer than 20s");
+    assert!(
+        got.dns_error.is_some(),
+        "the daemon must see it as inconclusive"
+    );
+    assert_eq!(
+        (got.helo.as_str(), got.sender.as_str()),
+        ("example.com", "a@example.com")
+    );
 }

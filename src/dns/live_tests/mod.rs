@@ -2,6 +2,7 @@
 
 mod direct;
 mod lookups;
+mod odd_data;
 
 use super::QueryMetrics;
 use super::direct::{DirectClient, DirectOptions};

@@ -131,6 +131,16 @@ impl StateDaemon {
             .clone()
     }
 
+    /// The events once `until` holds for them (bounded wait): the writer thread commits
+    /// them shortly after the check that produced them, not with it.
+    async fn events_when(&self, query: &str, until: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        wait_until(Duration::from_secs(10), || async {
+            until(&self.events(query).await)
+        })
+        .await;
+        self.events(query).await
+    }
+
     pub async fn stop(self) {
         self.shutdown.cancel();
         let result = tokio::time::timeout(Duration::from_secs(15), self.task)
@@ -161,7 +171,11 @@ async fn learned_baseline_drift_from_to_accept_clears() {
         domain["checks"]["mx"]["baseline"],
         serde_json::json!(["10 mx-a.learned.example"])
     );
-    let learned = daemon.events("domain=learned.example&check=mx").await;
+    let learned = daemon
+        .events_when("domain=learned.example&check=mx", |e| {
+            !of_kind(e, "baseline_learned", None).is_empty()
+        })
+        .await;
     assert_eq!(
         of_kind(&learned, "baseline_learned", None).len(),
         1,
@@ -170,7 +184,11 @@ async fn learned_baseline_drift_from_to_accept_clears() {
 
     dns.set_zone(&learned_zone("mx-b")).unwrap();
     daemon.wait_drift(1.0).await;
-    let events = daemon.events("domain=learned.example&check=mx").await;
+    let events = daemon
+        .events_when("domain=learned.example&check=mx", |e| {
+            !of_kind(e, "changed", None).is_empty()
+        })
+        .await;
     let opened = of_kind(&events, "opened", Some("drift"));
     assert_eq!(opened.len(), 1, "{events:?}");
     assert_eq!(
@@ -238,7 +256,11 @@ async fn learned_baseline_drift_from_to_accept_clears() {
     daemon.wait_next_check().await;
     daemon.wait_next_check().await;
     daemon.wait_drift(0.0).await;
-    let events = daemon.events("domain=learned.example&check=mx").await;
+    let events = daemon
+        .events_when("domain=learned.example&check=mx", |e| {
+            !of_kind(e, "resolved", Some("drift")).is_empty()
+        })
+        .await;
     let resolved = of_kind(&events, "resolved", Some("drift"));
     assert_eq!(resolved.len(), 1, "{events:?}");
     assert!(resolved[0]["resolution_seconds"].as_f64().unwrap() >= 0.0);
@@ -332,7 +354,11 @@ async fn restart_keeps_baseline_and_incidents_and_finds_changes_made_while_stopp
     let daemon = start(dir.path(), &yaml, &state_dir).await.unwrap();
     daemon.wait_ready().await;
     daemon.wait_drift(1.0).await;
-    let events = daemon.events("domain=learned.example&check=mx").await;
+    let events = daemon
+        .events_when("domain=learned.example&check=mx", |e| {
+            of_kind(e, "opened", Some("drift")).len() >= 2
+        })
+        .await;
     let opened = of_kind(&events, "opened", Some("drift"));
     assert_eq!(opened.len(), 2, "{events:?}");
     assert_eq!(
