@@ -14,6 +14,7 @@ pub mod finding;
 pub mod http;
 pub mod metrics;
 pub mod monitor;
+pub mod notify;
 pub mod report;
 pub mod scheduler;
 pub mod state;

@@ -1,27 +1,37 @@
 //! The HTTP surface (SPEC.md "HTTP endpoints"): metrics, health, reload, JSON API, status page.
 
 mod api;
+pub mod exposition;
+mod listeners;
 mod status_page;
 pub mod web_config;
 
+pub use listeners::Listeners;
+
 use crate::app::AppState;
-use crate::metrics::TEXT_CONTENT_TYPE;
 use crate::monitor::WatchedDomain;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-/// Every route of the daemon.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The default of `--web.telemetry-path`.
+pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
+
+/// Where the metrics are served (`--web.telemetry-path`), for the status page's link.
+#[derive(Clone, Debug)]
+pub(crate) struct TelemetryPath(pub(crate) String);
+
+/// Every route of the daemon, the metrics at `telemetry_path` (`/metrics` by default).
+pub fn router(state: Arc<AppState>, telemetry_path: &str) -> Router {
     Router::new()
         .route("/", get(status_page::index))
-        .route("/metrics", get(metrics))
+        .route(telemetry_path, get(metrics))
         .route("/-/healthy", get(healthy))
         .route("/healthz", get(healthy))
         .route("/-/ready", get(ready))
@@ -32,12 +42,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/domains/{domain}/accept", post(api::accept))
         .route("/api/v1/events", get(api::events))
         .route("/domains/{domain}", get(status_page::domain_page))
+        .layer(axum::Extension(TelemetryPath(telemetry_path.to_owned())))
         .with_state(state)
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+/// The exposition, in the format the scraper prefers (text 0.0.4 unless it asks for
+/// OpenMetrics).
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let body = state.metrics.encode();
-    ([(header::CONTENT_TYPE, TEXT_CONTENT_TYPE)], body).into_response()
+    let format = exposition::negotiate(&headers);
+    let body = match format {
+        exposition::Format::Text => body,
+        exposition::Format::OpenMetrics => {
+            exposition::to_openmetrics(&String::from_utf8_lossy(&body)).into_bytes()
+        }
+    };
+    ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }
 
 /// Liveness: the process serves HTTP. Never depends on DNS or receivers.
