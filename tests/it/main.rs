@@ -7,10 +7,14 @@
 mod alerting;
 mod analysis;
 mod authoritative;
+mod binary;
 mod cli;
 mod daemon;
 mod demo;
 mod deploy;
+mod exporter;
 mod harness;
+mod progress;
+mod prometheus;
 mod state;
 mod web_config;
