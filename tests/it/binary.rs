@@ -53,6 +53,7 @@ impl Running {
             seen.push(line);
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("no start-up line within 20 s; stderr:\n{}", seen.join("\n"));
     }
 

@@ -13,6 +13,7 @@ mod daemon;
 mod demo;
 mod deploy;
 mod exporter;
+mod generated;
 mod harness;
 mod progress;
 mod prometheus;

@@ -434,6 +434,7 @@ fn start_demo() -> (Child, SocketAddr) {
         Ok(Ok(addr)) => (child, addr),
         other => {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("the demo printed no metrics URL: {other:?}");
         }
     }
