@@ -65,23 +65,29 @@ impl Running {
     /// SIGTERM by PID; waits up to 15 s for the exit. Returns the exit code and the rest of
     /// stderr.
     pub async fn terminate(mut self) -> (Option<i32>, Vec<String>) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exited = wait_until(Duration::from_secs(15), || {
-            let done = matches!(self.child.try_wait(), Ok(Some(_)));
-            async move { done }
-        })
-        .await;
-        if !exited {
-            let _ = self.child.kill();
-            panic!("maildrift did not exit within 15 s of SIGTERM");
-        }
-        let code = self.child.wait().unwrap().code();
+        let code = terminate(&mut self.child).await;
         (code, self.lines.try_iter().collect())
     }
+}
+
+/// SIGTERM to `child` by PID; waits up to 15 s for its exit code (killed and a panic after).
+pub async fn terminate(child: &mut Child) -> Option<i32> {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exited = wait_until(Duration::from_secs(15), || {
+        let done = matches!(child.try_wait(), Ok(Some(_)));
+        async move { done }
+    })
+    .await;
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("process {} did not exit within 15 s of SIGTERM", child.id());
+    }
+    child.wait().unwrap().code()
 }
 
 /// `maildrift run` with JSON logs, a state directory in `dir`, and both the resolver and

@@ -141,18 +141,7 @@ async fn daemon_binary_serves_and_stops_on_sigterm() {
         "{metrics}"
     );
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exited = wait_until(Duration::from_secs(15), || {
-        let done = matches!(child.try_wait(), Ok(Some(_)));
-        async move { done }
-    })
-    .await;
-    assert!(exited, "daemon exits within 15 s of SIGTERM");
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(crate::binary::terminate(&mut child).await, Some(0));
     let rest: Vec<String> = rx.try_iter().collect();
     assert!(
         rest.iter().any(|l| l.contains("maildrift stopped")),

@@ -269,18 +269,7 @@ async fn systemd_socket_activation_serves_on_the_passed_socket() {
     })
     .await;
     assert!(healthy, "the daemon serves on the socket systemd passed");
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let exited = wait_until(Duration::from_secs(15), || {
-        let done = matches!(child.try_wait(), Ok(Some(_)));
-        async move { done }
-    })
-    .await;
-    assert!(exited, "exits on SIGTERM");
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(crate::binary::terminate(&mut child).await, Some(0));
 }
 
 #[test]
