@@ -1,7 +1,8 @@
 //! The files a valid config names (secret files, webhook URL files, CA and client
-//! certificates): `maildrift validate` and `maildrift run` check that each can be read and
-//! holds what it should, as `promtool check config` does. Each problem is located at the
-//! field that names the file. Contents are never quoted: they may be secrets.
+//! certificates): `maildrift validate` checks that each can be read and holds what it
+//! should, as `promtool check config` does (`run` reads the secrets and certificates when it
+//! builds the alerting, and a webhook's URL file at each delivery). Each problem is located
+//! at the field that names the file. Contents are never quoted: they may be secrets.
 
 use super::issues::Issues;
 use super::{Config, SecretSource, WebhookUrl};
