@@ -1,5 +1,9 @@
 # Two stages: build with the Rust toolchain, run on a small Debian base as a non-root user.
 FROM rust:1.95-bookworm AS build
+# The commit, for maildrift_build_info{revision}:
+#   docker build --build-arg MAILDRIFT_REVISION="$(git rev-parse HEAD)" .
+# Without it, build.rs asks git (when .git is in the build context) or writes "unknown".
+ARG MAILDRIFT_REVISION=
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked && strip target/release/maildrift

@@ -115,6 +115,7 @@ async fn main() -> anyhow::Result<()> {
         shard: None,
         state_dir: state_dir.as_ref().map(|d| d.path().to_owned()),
         web_config: None,
+        telemetry_path: None,
     };
     let started = Instant::now();
     let daemon = tokio::spawn(app::run(config, options, listener, shutdown.clone()));

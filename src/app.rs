@@ -16,7 +16,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::net::TcpListener;
 use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -65,6 +64,8 @@ pub struct RunOptions {
     pub state_dir: Option<std::path::PathBuf>,
     /// `--web.config.file`: TLS and basic auth for the HTTP server (`None`: plain, open).
     pub web_config: Option<Arc<http::web_config::WebConfig>>,
+    /// `--web.telemetry-path`: where the metrics are served (`None`: `/metrics`).
+    pub telemetry_path: Option<String>,
 }
 
 impl RunOptions {
@@ -139,6 +140,7 @@ impl Reloader {
 
     async fn reload(&self, metrics: &Metrics, monitor: &Monitor) -> Result<usize, String> {
         let _serial = self.lock.lock().await;
+        crate::notify::reloading();
         let result = Config::load(&self.source)
             .map_err(|e| e.to_string())
             .and_then(|config| {
@@ -152,6 +154,7 @@ impl Reloader {
                     .reconfigure(alerting, domain_names(&self.options, &config));
                 Ok(domains)
             });
+        crate::notify::reloaded(result.is_ok());
         match &result {
             Ok(domains) => {
                 metrics.reload_successful.set(1);
@@ -225,6 +228,7 @@ impl RoundObserver for ReadyOnFirstRound {
         state.metrics.round_duration.observe(duration.as_secs_f64());
         if first {
             state.ready.store(true, Ordering::Release);
+            crate::notify::ready();
             tracing::info!(
                 domains,
                 seconds = duration.as_secs_f64(),
@@ -254,13 +258,15 @@ fn alert_store(state: &StateService) -> Arc<dyn alert::AlertStore> {
     Arc::new(MemoryAlertStore::default())
 }
 
-/// Runs the daemon until `shutdown` fires: serves HTTP on `listener`, checks on schedule.
+/// Runs the daemon until `shutdown` fires: serves HTTP on `listener` (one or several),
+/// checks on schedule.
 pub async fn run(
     config: Config,
     options: RunOptions,
-    listener: TcpListener,
+    listener: impl Into<http::Listeners>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let listener: http::Listeners = listener.into();
     let checks = Arc::new(Registry::standard());
     let metrics = Arc::new(Metrics::new(
         VERSION,
@@ -302,6 +308,7 @@ pub async fn run(
     log_warnings(&config);
     let (plan_tx, plan_rx) = watch::channel(Arc::new(Vec::new()));
     let web_config = options.web_config.clone();
+    let telemetry_path = options.telemetry_path.clone();
     let reloader = Reloader {
         source: config.source.clone(),
         options,
@@ -329,7 +336,8 @@ pub async fn run(
         }),
     });
     let state = app_state;
-    tracing::info!(%address, domains, config = %config.source.display(), "maildrift started");
+    let addresses: Vec<String> = listener.addresses().iter().map(|a| a.to_string()).collect();
+    tracing::info!(%address, addresses = %addresses.join(","), domains, config = %config.source.display(), "maildrift started");
 
     let scheduler = tokio::spawn(scheduler::run(
         plan_rx,
@@ -342,8 +350,13 @@ pub async fn run(
     ));
     let hangups = tokio::spawn(reload_on_sighup(state.clone(), shutdown.clone()));
 
-    let router = http::router(state.clone());
+    crate::notify::spawn_watchdog(shutdown.clone());
+    let telemetry_path = telemetry_path
+        .as_deref()
+        .unwrap_or(http::DEFAULT_TELEMETRY_PATH);
+    let router = http::router(state.clone(), telemetry_path);
     let served = http::web_config::serve(listener, router, web_config, shutdown.clone()).await;
+    crate::notify::stopping();
     shutdown.cancel();
     hangups.abort();
     let _ = scheduler.await;

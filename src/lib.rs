@@ -18,6 +18,7 @@ pub mod finding;
 mod http;
 mod metrics;
 mod monitor;
+mod notify;
 mod report;
 mod scheduler;
 mod state;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = maildrift::cli::Cli::parse();
-    maildrift::cli::init_tracing(&cli.common);
+    maildrift::cli::init_tracing(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -47,6 +47,15 @@ pub(crate) fn check_config(file: Option<&Path>, domains: &[String]) -> Result<Co
 /// Checks every domain of `config` once, at most `defaults.concurrency` at a time (as the
 /// daemon does), each within its timeout; reports come back in the config's order.
 pub async fn run_once(config: &Config, options: &RunOptions) -> anyhow::Result<Vec<DomainReport>> {
+    run_once_with_progress(config, options, &|| ()).await
+}
+
+/// [`run_once`], calling `done` as each domain's check completes (for a progress display).
+pub(crate) async fn run_once_with_progress(
+    config: &Config,
+    options: &RunOptions,
+    done: &(dyn Fn() + Sync),
+) -> anyhow::Result<Vec<DomainReport>> {
     use futures::StreamExt;
     let registry = &Registry::standard();
     let metrics = Metrics::new(crate::app::VERSION, "unknown", registry);
@@ -60,6 +69,7 @@ pub async fn run_once(config: &Config, options: &RunOptions) -> anyhow::Result<V
         let report = tokio::time::timeout(domain.timeout, run)
             .await
             .unwrap_or_else(|_| DomainReport::empty(&domain.name, std::time::SystemTime::now()));
+        done();
         Ok::<_, anyhow::Error>(report)
     });
     runs.buffered(config.global.concurrency.max(1))

@@ -2,7 +2,8 @@
 //! from the URL), or straight into the state database when nothing listens.
 #![allow(clippy::print_stdout)]
 
-use super::{AcceptArgs, parse_listen_address};
+use super::AcceptArgs;
+use super::web::parse_listen_address;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -3,14 +3,19 @@
 #![allow(clippy::print_stdout)]
 
 mod accept;
+mod logging;
+mod progress;
 mod spf;
+mod web;
+
+pub use logging::{LogFormat, init_tracing, log_filter};
+pub use web::{parse_listen_address, parse_telemetry_path};
 
 use crate::app::{self, RunOptions, Shard};
 use crate::config::Config;
 use crate::dns::parse_server_addr;
 use crate::finding::CheckKind;
 use crate::{demo, report};
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,24 +35,15 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Log output format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
 /// Flags shared by every command (each has a `MAILDRIFT_*` environment equivalent).
 #[derive(Debug, Args)]
 pub struct CommonArgs {
-    /// Log format.
+    /// Log format (`text` is an alias of `logfmt`).
     #[arg(
         long = "log.format",
         env = "MAILDRIFT_LOG_FORMAT",
         value_enum,
-        default_value = "text",
+        default_value = "logfmt",
         global = true
     )]
     pub log_format: LogFormat,
@@ -80,10 +76,14 @@ pub struct CommonArgs {
 pub enum Command {
     /// Run the daemon.
     Run(RunArgs),
-    /// Check a config file; every error is listed with line:column.
+    /// Check a config file and the files it names; every error is listed with line:column.
     Validate {
         /// The config file.
         file: PathBuf,
+        /// Check only the config file itself, not the secret, URL and certificate files it
+        /// names (e.g. on a machine without them).
+        #[arg(long)]
+        syntax_only: bool,
     },
     /// One-shot analysis of the given domains (or every domain in --config).
     Check(CheckArgs),
@@ -137,13 +137,27 @@ pub struct RunArgs {
     /// The config file.
     #[arg(long, env = "MAILDRIFT_CONFIG")]
     pub config: PathBuf,
-    /// Address to serve metrics, health and the API on (`:PORT` means every interface).
+    /// Address to serve metrics, health and the API on (`:PORT` means every interface);
+    /// repeatable.
     #[arg(
         long = "web.listen-address",
         env = "MAILDRIFT_WEB_LISTEN_ADDRESS",
-        default_value = ":9725"
+        default_value = ":9725",
+        value_delimiter = ','
     )]
-    pub listen_address: String,
+    pub listen_addresses: Vec<String>,
+    /// Serve on the sockets systemd passes (socket activation) instead of
+    /// --web.listen-address.
+    #[arg(long = "web.systemd-socket", env = "MAILDRIFT_WEB_SYSTEMD_SOCKET")]
+    pub systemd_socket: bool,
+    /// Path under which the metrics are served.
+    #[arg(
+        long = "web.telemetry-path",
+        env = "MAILDRIFT_WEB_TELEMETRY_PATH",
+        default_value = "/metrics",
+        value_parser = parse_telemetry_path
+    )]
+    pub telemetry_path: String,
     /// Watch only shard I of N (`I/N`, 0-based): domains are split by a stable hash.
     #[arg(long, env = "MAILDRIFT_SHARD", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
@@ -196,61 +210,6 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     crate::config::parse_duration(text)
 }
 
-/// The tracing filter for `--log.level`: a bare level applies to maildrift and caps the DNS
-/// libraries at `warn` (hickory logs every query at `info`); anything else is a full
-/// tracing filter, used as given.
-pub fn log_filter(level: &str) -> String {
-    let bare = ["trace", "debug", "info", "warn", "error", "off"];
-    if bare.contains(&level.trim().to_ascii_lowercase().as_str()) {
-        let level = level.trim();
-        format!(
-            "{level},hickory_server=warn,hickory_proto=warn,hickory_resolver=warn,hickory_net=warn"
-        )
-    } else {
-        level.to_owned()
-    }
-}
-
-/// Sets up tracing on stderr (colours only on a terminal).
-pub fn init_tracing(common: &CommonArgs) {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_new(log_filter(&common.log_level))
-        .unwrap_or_else(|e| {
-            eprintln!(
-                "invalid --log.level {:?} ({e}); using info",
-                common.log_level
-            );
-            tracing_subscriber::EnvFilter::new(log_filter("info"))
-        });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match common.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
-/// `:PORT` → every interface; otherwise `IP:PORT` or `[IPv6]:PORT`.
-pub fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
-    if let Some(port) = text.strip_prefix(':') {
-        let port: u16 = port
-            .parse()
-            .map_err(|_| format!("{text:?} is not a listen address: bad port"))?;
-        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
-    }
-    text.parse()
-        .map_err(|_| format!("{text:?} is not a listen address: expected :PORT or IP:PORT"))
-}
-
-async fn bind(text: &str) -> anyhow::Result<tokio::net::TcpListener> {
-    let address = parse_listen_address(text).map_err(anyhow::Error::msg)?;
-    tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on {address}"))
-}
-
 /// A token cancelled by SIGTERM or SIGINT.
 fn shutdown_on_signals() -> CancellationToken {
     let token = CancellationToken::new();
@@ -290,6 +249,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         shard,
         state_dir: Some(cli.common.state_dir.clone()),
         web_config: None,
+        telemetry_path: None,
     };
     match &cli.command {
         Command::Run(args) => {
@@ -302,15 +262,20 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 )),
                 None => None,
             };
-            let listener = bind(&args.listen_address).await?;
+            let listener = web::listeners(args).await?;
             let options = RunOptions {
                 web_config,
+                telemetry_path: Some(args.telemetry_path.clone()),
                 ..options(args.shard)
             };
             app::run(config, options, listener, shutdown_on_signals()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { file } => match Config::load(file) {
+        Command::Validate { file, syntax_only } => match if *syntax_only {
+            Config::load(file)
+        } else {
+            Config::load_checking_files(file)
+        } {
             Ok(config) => {
                 println!(
                     "{}: valid, {} domains",
@@ -333,7 +298,12 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            let reports = report::run_once(&config, &options(None)).await?;
+            let options = options(None);
+            let progress = progress::Progress::on_stderr(options.domains(&config).len());
+            let reports =
+                report::run_once_with_progress(&config, &options, &|| progress.inc()).await;
+            progress.finish();
+            let reports = reports?;
             match args.format {
                 CheckFormat::Json => println!("{}", report::to_json(&reports)),
                 CheckFormat::Text => {
@@ -345,7 +315,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(report::exit_code(&reports)))
         }
         Command::Demo(args) => {
-            let listener = bind(&args.listen_address).await?;
+            let listener = web::bind(&args.listen_address).await?;
             let settings = demo::DemoSettings {
                 duration: args.duration,
                 drift_after: args.drift_after,
@@ -364,35 +334,5 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Baseline {
             command: BaselineCommand::Accept(args),
         } => accept::accept(args, &cli.common.state_dir).await,
-    }
-}
-
-/// The daemon's URL for the CLI: `--url`, else the loopback form of the listen address.
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn listen_addresses() {
-        assert_eq!(
-            parse_listen_address(":9725").unwrap().to_string(),
-            "0.0.0.0:9725"
-        );
-        assert_eq!(parse_listen_address("127.0.0.1:0").unwrap().port(), 0);
-        assert_eq!(
-            parse_listen_address("[::1]:9725").unwrap().to_string(),
-            "[::1]:9725"
-        );
-        assert!(
-            parse_listen_address("localhost:80")
-                .unwrap_err()
-                .contains("\"localhost:80\"")
-        );
-    }
-
-    #[test]
-    fn bare_levels_quiet_the_dns_libraries() {
-        assert!(log_filter("info").contains("hickory_server=warn"));
-        assert_eq!(log_filter("maildrift=debug"), "maildrift=debug");
     }
 }

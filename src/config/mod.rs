@@ -6,6 +6,7 @@ mod alerting;
 mod analysis;
 mod duration;
 mod expect;
+mod files;
 mod issues;
 mod names;
 mod position;
@@ -183,17 +184,21 @@ impl ConfigError {
 impl Config {
     /// Reads and validates a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Config::parse(&text, path),
-            Err(err) => Err(ConfigError::new(
-                path,
-                vec![ConfigIssue {
-                    line: 0,
-                    column: 0,
-                    field: String::new(),
-                    message: format!("cannot read the config file: {err}"),
-                }],
-            )),
+        Config::parse(&read(path)?, path)
+    }
+
+    /// Reads and validates a file, and checks the files it names (secrets, URL files,
+    /// certificates and keys): each must be readable and hold what its field says.
+    pub fn load_checking_files(path: &Path) -> Result<Config, ConfigError> {
+        let text = read(path)?;
+        let config = Config::parse(&text, path)?;
+        let index = PositionIndex::build(&text);
+        let mut issues = Issues::new(&index);
+        files::check(&config, &mut issues);
+        if issues.list.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::new(path, issues.list))
         }
     }
 
@@ -219,6 +224,21 @@ impl Config {
         }
         warnings
     }
+}
+
+/// The file's text, or one issue at line 0 saying why it cannot be read.
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|err| {
+        ConfigError::new(
+            path,
+            vec![ConfigIssue {
+                line: 0,
+                column: 0,
+                field: String::new(),
+                message: format!("cannot read the config file: {err}"),
+            }],
+        )
+    })
 }
 
 /// Parses and validates, recording every issue; `None` when nothing can be built.

@@ -204,14 +204,53 @@ fn timeout_longer_than_interval_is_reported_where_it_was_written() {
         lines[0]
             .starts_with("t.yml:2:12: defaults.timeout: timeout 10m is longer than interval 5m")
     );
-    // A domain interval shorter than the default timeout.
-    let text = "domains:\n  - name: a.com\n    interval: 10s\n";
+    // A domain interval shorter than a written default timeout.
+    let text = "defaults:\n  timeout: 30s\ndomains:\n  - name: a.com\n    interval: 10s\n";
     assert_eq!(
         error_lines(text),
         [
-            "t.yml:3:15: domains[0].interval: timeout 30s is longer than interval 10s: a check \
+            "t.yml:5:15: domains[0].interval: timeout 30s is longer than interval 10s: a check \
           must end before the next one starts (the timeout comes from defaults)"
         ]
+    );
+    // An explicit domain timeout longer than the default interval.
+    let text = "domains:\n  - name: a.com\n    timeout: 6m\n";
+    assert_eq!(
+        error_lines(text),
+        [
+            "t.yml:3:14: domains[0].timeout: timeout 6m is longer than interval 5m: a check \
+          must end before the next one starts (the interval comes from defaults)"
+        ]
+    );
+}
+
+/// Like Prometheus' `scrape_timeout`: a timeout nobody wrote is clamped to the interval.
+#[test]
+fn default_timeout_is_clamped_to_the_interval() {
+    let timeouts = |text: &str| -> Vec<(u64, u64)> {
+        Config::parse(text, Path::new("t.yml"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .domains
+            .iter()
+            .map(|d| (d.interval.as_secs(), d.timeout.as_secs()))
+            .collect()
+    };
+    // `defaults: { interval: 10s }` alone: the issue's new user.
+    assert_eq!(
+        timeouts("defaults:\n  interval: 10s\ndomains:\n  - name: a.com\n"),
+        [(10, 10)]
+    );
+    // A domain's own short interval clamps the default too; longer ones keep 30 s.
+    assert_eq!(
+        timeouts(
+            "domains:\n  - name: a.com\n    interval: 5s\n  - name: b.com\n  - name: c.com\n    interval: 1m\n"
+        ),
+        [(5, 5), (300, 30), (60, 30)]
+    );
+    // A written timeout is kept as written.
+    assert_eq!(
+        timeouts("defaults:\n  interval: 10s\n  timeout: 4s\ndomains:\n  - name: a.com\n"),
+        [(10, 4)]
     );
 }
 

@@ -55,8 +55,11 @@ const MAX_CONCURRENCY: i64 = 100_000;
 pub(crate) struct Defaults {
     /// Check interval, inherited by domains that do not set one.
     interval: Option<Duration>,
-    /// Check deadline, inherited likewise.
+    /// Check deadline, inherited likewise; `None` when not written (the default applies,
+    /// clamped to each domain's interval) or invalid (already reported).
     timeout: Option<Duration>,
+    /// Whether `defaults.timeout` was written (an invalid value counts as written).
+    timeout_written: bool,
     /// Recursive resolvers, inherited likewise.
     resolvers: Vec<ResolverSpec>,
     /// Ask authoritative servers directly, inherited likewise.
@@ -78,19 +81,16 @@ pub(crate) fn defaults(raw: RawDefaults, issues: &mut Issues<'_>) -> Defaults {
         None => Some(default_interval()),
         Some(text) => issues.duration(text, "defaults.interval", true),
     };
-    let timeout = match &raw.timeout {
-        None => Some(default_timeout()),
-        Some(text) => issues.duration(text, "defaults.timeout", true),
-    };
+    // Like Prometheus' scrape_timeout: the default is clamped to the interval; only a
+    // timeout that was written and is longer than the interval is an error.
+    let timeout = raw
+        .timeout
+        .as_ref()
+        .and_then(|text| issues.duration(text, "defaults.timeout", true));
     if let (Some(interval), Some(timeout)) = (interval, timeout)
         && timeout > interval
     {
-        let field = if raw.timeout.is_some() {
-            "defaults.timeout"
-        } else {
-            "defaults.interval"
-        };
-        issues.value(field, timeout_message(timeout, interval));
+        issues.value("defaults.timeout", timeout_message(timeout, interval));
     }
     let concurrency = match raw.concurrency {
         None => default_concurrency(),
@@ -126,6 +126,7 @@ pub(crate) fn defaults(raw: RawDefaults, issues: &mut Issues<'_>) -> Defaults {
     Defaults {
         interval,
         timeout,
+        timeout_written: raw.timeout.is_some(),
         ns_serial_grace,
         resolvers: raw
             .resolvers
@@ -243,7 +244,9 @@ fn domain(
         Some(text) => issues.duration(text, &format!("{field}.interval"), true),
     };
     let timeout = match &raw.timeout {
-        None => defaults.timeout,
+        None if defaults.timeout_written => defaults.timeout,
+        // Not written anywhere: the default, clamped to this domain's interval.
+        None => Some(interval.map_or_else(default_timeout, |i| default_timeout().min(i))),
         Some(text) => issues.duration(text, &format!("{field}.timeout"), true),
     };
     let overridden = raw.interval.is_some() || raw.timeout.is_some();

@@ -68,6 +68,7 @@ pub async fn run(
         shard: None,
         state_dir: Some(state_dir.clone()),
         web_config: None,
+        telemetry_path: None,
     };
     let web = listener
         .local_addr()

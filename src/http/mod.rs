@@ -1,16 +1,20 @@
 //! The HTTP surface (SPEC.md "HTTP endpoints"): metrics, health, reload, JSON API, status page.
 
 mod api;
+pub(crate) mod exposition;
+mod listeners;
 mod status_page;
 pub(crate) mod web_config;
 
-use crate::metrics::{Metrics, TEXT_CONTENT_TYPE};
+pub(crate) use listeners::Listeners;
+
+use crate::metrics::Metrics;
 use crate::monitor::{Monitor, WatchedDomain};
 use crate::state::StateService;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::future::BoxFuture;
@@ -46,11 +50,18 @@ impl AppState {
     }
 }
 
-/// Every route of the daemon.
-pub(crate) fn router(state: Arc<AppState>) -> Router {
+/// The default of `--web.telemetry-path`.
+pub(crate) const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
+
+/// Where the metrics are served (`--web.telemetry-path`), for the status page's link.
+#[derive(Clone, Debug)]
+pub(crate) struct TelemetryPath(pub(crate) String);
+
+/// Every route of the daemon, the metrics at `telemetry_path` (`/metrics` by default).
+pub(crate) fn router(state: Arc<AppState>, telemetry_path: &str) -> Router {
     Router::new()
         .route("/", get(status_page::index))
-        .route("/metrics", get(metrics))
+        .route(telemetry_path, get(metrics))
         .route("/-/healthy", get(healthy))
         .route("/healthz", get(healthy))
         .route("/-/ready", get(ready))
@@ -61,12 +72,22 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/domains/{domain}/accept", post(api::accept))
         .route("/api/v1/events", get(api::events))
         .route("/domains/{domain}", get(status_page::domain_page))
+        .layer(axum::Extension(TelemetryPath(telemetry_path.to_owned())))
         .with_state(state)
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+/// The exposition, in the format the scraper prefers (text 0.0.4 unless it asks for
+/// OpenMetrics).
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let body = state.metrics.encode();
-    ([(header::CONTENT_TYPE, TEXT_CONTENT_TYPE)], body).into_response()
+    let format = exposition::negotiate(&headers);
+    let body = match format {
+        exposition::Format::Text => body,
+        exposition::Format::OpenMetrics => {
+            exposition::to_openmetrics(&String::from_utf8_lossy(&body)).into_bytes()
+        }
+    };
+    ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }
 
 /// Liveness: the process serves HTTP. Never depends on DNS or receivers.

@@ -6,6 +6,7 @@ use super::api::domain_history;
 use crate::finding::Severity;
 use crate::monitor::CheckStatus;
 use crate::state::{EventQuery, StoredEvent, unix_seconds};
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -138,7 +139,10 @@ fn events_table(page: &mut String, events: &[StoredEvent], with_domain: bool) {
     page.push_str("</tbody></table></div>");
 }
 
-pub(crate) async fn index(State(state): State<Arc<AppState>>) -> Html<String> {
+pub(crate) async fn index(
+    State(state): State<Arc<AppState>>,
+    Extension(metrics): Extension<super::TelemetryPath>,
+) -> Html<String> {
     let now = unix_seconds(SystemTime::now());
     let recent = state
         .state
@@ -168,7 +172,7 @@ pub(crate) async fn index(State(state): State<Arc<AppState>>) -> Html<String> {
     let domains = state.monitor.domains();
     let _ = write!(
         page,
-        "<p>{} domains watched; {}{}. <a href=\"/metrics\">metrics</a> · <a href=\"/api/v1/domains\">API</a> · <a href=\"/api/v1/events\">events</a></p>",
+        "<p>{} domains watched; {}{}. <a href=\"{}\">metrics</a> · <a href=\"/api/v1/domains\">API</a> · <a href=\"/api/v1/events\">events</a></p>",
         domains.len(),
         if ready {
             "first round finished"
@@ -180,6 +184,7 @@ pub(crate) async fn index(State(state): State<Arc<AppState>>) -> Html<String> {
             (false, true) => "; <strong>state store unavailable: no history</strong>",
             (false, false) => "; no state directory: history is not kept",
         },
+        escape(&metrics.0),
     );
 
     let mut open_rows = String::new();

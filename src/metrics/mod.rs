@@ -84,6 +84,14 @@ impl Metrics {
         register(&registry, build_info)
             .with_label_values(&[version, revision])
             .set(1.0);
+        // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ...:
+        // the standard process metrics every exporter has.
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("process collector registered once");
         let domains = IntGauge::new(
             "maildrift_domains",
             "Domains watched by this instance (this shard).",

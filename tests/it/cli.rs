@@ -141,21 +141,58 @@ async fn daemon_binary_serves_and_stops_on_sigterm() {
         "{metrics}"
     );
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exited = wait_until(Duration::from_secs(15), || {
-        let done = matches!(child.try_wait(), Ok(Some(_)));
-        async move { done }
-    })
-    .await;
-    assert!(exited, "daemon exits within 15 s of SIGTERM");
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(crate::binary::terminate(&mut child).await, Some(0));
     let rest: Vec<String> = rx.try_iter().collect();
     assert!(
         rest.iter().any(|l| l.contains("maildrift stopped")),
         "{rest:?}"
     );
+}
+
+#[test]
+fn validate_names_a_missing_secret_file_and_clamps_the_default_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("maildrift.yml");
+    let missing = dir.path().join("am-password");
+    // `interval: 10s` with no timeout written: valid (the 30 s default is clamped).
+    std::fs::write(
+        &file,
+        format!(
+            "defaults:\n  interval: 10s\ndomains:\n  - name: ok.example\nalerting:\n  alertmanager:\n    url: http://127.0.0.1:9093\n    basic_auth:\n      username: maildrift\n      password_file: {}\n",
+            missing.display()
+        ),
+    )
+    .unwrap();
+    let validate = |extra: &[&str]| {
+        Command::new(BIN)
+            .arg("validate")
+            .args(extra)
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let output = validate(&[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let expected = format!(
+        "{}:10:22: alerting.alertmanager.basic_auth.password_file: cannot read {}: No such file or directory",
+        file.display(),
+        missing.display()
+    );
+    assert!(stdout.contains(&expected), "{expected:?} not in:\n{stdout}");
+    assert!(!stdout.contains("interval"), "{stdout}");
+    // `--syntax-only` does not look at the files.
+    let output = validate(&["--syntax-only"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    // Once the file exists, the config is valid.
+    std::fs::write(&missing, "s3cret\n").unwrap();
+    let output = validate(&[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains("s3cret"));
 }

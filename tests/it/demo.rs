@@ -94,3 +94,32 @@ async fn demo_drifts_the_mx_and_reports_it() {
     assert!(out.contains(&format!("http://{addr}/metrics")), "{out}");
     assert!(out.contains("edited jade-trading.example"), "{out}");
 }
+
+/// The embedded DNS server warns about every query outside its zones (hundreds of lines in
+/// the first seconds): quiet by default, shown again when `--log.level` asks for them.
+#[test]
+fn demo_keeps_the_embedded_dns_server_quiet_unless_asked() {
+    let hickory_lines = |extra: &[&str]| {
+        let output = std::process::Command::new(crate::binary::BIN)
+            .args([
+                "demo",
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--duration",
+                "2s",
+                "--interval",
+                "500ms",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        assert!(String::from_utf8_lossy(&output.stdout).contains("demo stopped"));
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .filter(|line| line.contains("hickory_server"))
+            .count()
+    };
+    assert_eq!(hickory_lines(&[]), 0);
+    assert!(hickory_lines(&["--log.level", "info,hickory_server=warn"]) > 0);
+}

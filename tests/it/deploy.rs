@@ -245,8 +245,14 @@ fn deploy_json_and_yaml_files_parse() {
 }
 
 #[test]
-fn dashboard_uses_datasource_and_domain_variables() {
-    let text = std::fs::read_to_string(repo().join("dashboards/maildrift.json")).unwrap();
+fn dashboards_use_datasource_and_domain_variables() {
+    for file in files_under(&repo().join("dashboards")) {
+        dashboard_uses_datasource_and_domain_variables(&file);
+    }
+}
+
+fn dashboard_uses_datasource_and_domain_variables(file: &Path) {
+    let text = std::fs::read_to_string(file).unwrap();
     let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
     let variables: Vec<&str> = dashboard["templating"]["list"]
         .as_array()
@@ -264,13 +270,16 @@ fn dashboard_uses_datasource_and_domain_variables() {
             continue;
         }
         assert_eq!(
-            panel["datasource"]["uid"], "${datasource}",
-            "panel {:?}",
+            panel["datasource"]["uid"],
+            "${datasource}",
+            "{}: panel {:?}",
+            file.display(),
             panel["title"]
         );
         assert!(
             !panel["targets"].as_array().unwrap().is_empty(),
-            "panel {:?} has no query",
+            "{}: panel {:?} has no query",
+            file.display(),
             panel["title"]
         );
     }

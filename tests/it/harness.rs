@@ -128,9 +128,23 @@ pub struct Response {
 
 /// A minimal HTTP/1.1 client (Connection: close), enough for the daemon's endpoints.
 pub async fn request(addr: SocketAddr, method: &str, path: &str) -> Response {
+    request_with(addr, method, path, &[]).await
+}
+
+/// [`request`] with extra request headers.
+pub async fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Response {
     let mut stream = TcpStream::connect(addr).await.unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}Content-Length: 0\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
@@ -192,4 +206,19 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
             })
         })
         .and_then(|(_, value)| value.parse().ok())
+}
+
+/// Whether the program a test needs is installed. When it is not: outside CI the test
+/// prints `SKIPPED …` and returns; with `CI` set it fails (`.ci/run` installs it).
+pub fn tool_installed(program: &str, install: &str, test: &str) -> bool {
+    if std::path::Path::new(program).exists() {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+    assert!(
+        !ci,
+        "{program} is missing in CI: .ci/run must install it ({install})"
+    );
+    eprintln!("SKIPPED {test}: {program} not installed ({install})");
+    false
 }

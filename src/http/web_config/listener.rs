@@ -3,7 +3,9 @@
 //! accept loop) before handing the connection to axum.
 
 use super::WebConfig;
+use crate::http::Listeners;
 use axum::Router;
+use std::future::IntoFuture;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -34,15 +36,17 @@ pub(crate) struct WebListener {
 }
 
 impl WebListener {
-    /// Starts accepting on `tcp` with the settings of `web` until `shutdown` fires.
+    /// Starts accepting on every listener with the settings of `web` until `shutdown` fires.
     pub(crate) fn start(
-        tcp: TcpListener,
+        listeners: Listeners,
         web: Arc<WebConfig>,
         shutdown: CancellationToken,
     ) -> io::Result<WebListener> {
-        let local = tcp.local_addr()?;
+        let local = listeners.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
-        tokio::spawn(accept_loop(tcp, web, tx, shutdown));
+        for tcp in listeners.into_inner() {
+            tokio::spawn(accept_loop(tcp, web.clone(), tx.clone(), shutdown.clone()));
+        }
         Ok(WebListener { ready, local })
     }
 }
@@ -168,26 +172,31 @@ impl AsyncWrite for Conn {
     }
 }
 
-/// Serves `router` on `tcp` until `shutdown` fires: plain axum without a web config; with
-/// one, TLS and basic auth per the settings in force (re-read every [`super::POLL_INTERVAL`]).
+/// Serves `router` on every listener until `shutdown` fires: plain axum without a web
+/// config; with one, TLS and basic auth per the settings in force (re-read every
+/// [`super::POLL_INTERVAL`]).
 pub(crate) async fn serve(
-    tcp: TcpListener,
+    listeners: Listeners,
     router: Router,
     web: Option<Arc<WebConfig>>,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let stop = shutdown.clone();
     let Some(web) = web else {
-        return axum::serve(tcp, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
+        let servers = listeners.into_inner().into_iter().map(|tcp| {
+            let stop = shutdown.clone();
+            axum::serve(tcp, router.clone())
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .into_future()
+        });
+        return futures::future::try_join_all(servers).await.map(|_| ());
     };
     tokio::spawn(web.clone().watch(super::POLL_INTERVAL, shutdown.clone()));
     let router = router.layer(axum::middleware::from_fn_with_state(
         web.clone(),
         super::require_auth,
     ));
-    let listener = WebListener::start(tcp, web, shutdown)?;
+    let listener = WebListener::start(listeners, web, shutdown)?;
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await

@@ -19,6 +19,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* The image: pinned by digest when one is set, else by tag. */}}
+{{- define "maildrift.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag }}
+{{- end -}}
 {{- end -}}
 
 {{/* The pod template shared by the Deployment (shards: 1) and the StatefulSet (shards > 1). */}}
@@ -26,7 +38,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 metadata:
   labels:
     {{- include "maildrift.selectorLabels" . | nindent 4 }}
-  {{- if not .Values.reloader.enabled }}
+    {{- with .Values.commonLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- if and (not .Values.reloader.enabled) (not .Values.configExistingSecretName) }}
   annotations:
     checksum/config: {{ toYaml .Values.config | sha256sum }}
   {{- end }}
@@ -36,7 +51,7 @@ spec:
     {{- toYaml .Values.podSecurityContext | nindent 4 }}
   containers:
     - name: maildrift
-      image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+      image: {{ include "maildrift.image" . | quote }}
       imagePullPolicy: {{ .Values.image.pullPolicy }}
       args:
         - run
@@ -47,14 +62,19 @@ spec:
         {{- range .Values.extraArgs }}
         - {{ . | quote }}
         {{- end }}
-      {{- if gt (int .Values.shards) 1 }}
+      {{- if or (gt (int .Values.shards) 1) .Values.extraEnv }}
       env:
+        {{- if gt (int .Values.shards) 1 }}
         - name: POD_INDEX
           valueFrom:
             fieldRef:
               fieldPath: metadata.labels['apps.kubernetes.io/pod-index']
         - name: MAILDRIFT_SHARD
           value: "$(POD_INDEX)/{{ .Values.shards }}"
+        {{- end }}
+        {{- with .Values.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
       {{- end }}
       ports:
         - name: http-metrics
@@ -76,6 +96,9 @@ spec:
         - { name: config, mountPath: /etc/maildrift, readOnly: true }
         - { name: state, mountPath: /var/lib/maildrift }
         - { name: tmp, mountPath: /tmp }
+        {{- with .Values.extraVolumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
     {{- if .Values.reloader.enabled }}
     - name: config-reloader
       image: {{ .Values.reloader.image }}
@@ -104,8 +127,13 @@ spec:
     {{- end }}
   volumes:
     - name: config
+      {{- if .Values.configExistingSecretName }}
+      secret:
+        secretName: {{ .Values.configExistingSecretName }}
+      {{- else }}
       configMap:
         name: {{ include "maildrift.fullname" . }}
+      {{- end }}
     - name: tmp
       emptyDir:
         sizeLimit: 64Mi
@@ -116,6 +144,9 @@ spec:
     - name: state
       persistentVolumeClaim:
         claimName: {{ include "maildrift.fullname" . }}-state
+    {{- end }}
+    {{- with .Values.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
     {{- end }}
   {{- with .Values.nodeSelector }}
   nodeSelector:
