@@ -32,23 +32,66 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// Parses `I/N` with `I < N`.
+    /// Parses `I/N` with `I < N`, or `auto/N`: `I` is the ordinal at the end of the host name
+    /// (`maildrift-2` in a StatefulSet), read from `HOSTNAME`.
     pub fn parse(text: &str) -> Result<Shard, String> {
-        let bad = || format!("{text:?} is not a shard: expected I/N with 0 <= I < N, e.g. 0/3");
+        Shard::parse_with_hostname(text, std::env::var("HOSTNAME").ok().as_deref())
+    }
+
+    /// [`Shard::parse`] with the host name given (tests).
+    pub fn parse_with_hostname(text: &str, hostname: Option<&str>) -> Result<Shard, String> {
+        let bad = || {
+            format!("{text:?} is not a shard: expected I/N with 0 <= I < N (e.g. 0/3), or auto/N")
+        };
         let (index, count) = text.split_once('/').ok_or_else(bad)?;
-        let index: u32 = index.trim().parse().map_err(|_| bad())?;
         let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        let index: u32 = if index.trim() == "auto" {
+            let hostname = hostname.unwrap_or("");
+            hostname
+                .rsplit_once('-')
+                .and_then(|(_, ordinal)| ordinal.parse().ok())
+                .ok_or_else(|| {
+                    format!(
+                        "--shard auto/{count}: the host name {hostname:?} does not end in -ORDINAL \
+                         (a StatefulSet pod name such as maildrift-2); give I/{count} instead"
+                    )
+                })?
+        } else {
+            index.trim().parse().map_err(|_| bad())?
+        };
         if count == 0 || index >= count {
             return Err(bad());
         }
         Ok(Shard { index, count })
     }
 
-    /// Whether `domain` belongs to this shard (stable across restarts and versions).
+    /// Whether `domain` belongs to this shard: the shard with the highest score for the
+    /// domain owns it (rendezvous hashing). Stable across restarts and versions; growing N
+    /// to N+1 moves only the domains the new shard wins, about 1/(N+1) of them.
     pub fn owns(&self, domain: &str) -> bool {
-        let hash = crate::checks::fingerprint(&[domain.to_owned()]);
-        hash % u64::from(self.count) == u64::from(self.index)
+        Shard::owner(domain, self.count) == self.index
     }
+
+    /// The shard of `count` that owns `domain`.
+    pub fn owner(domain: &str, count: u32) -> u32 {
+        (0..count)
+            .max_by_key(|shard| (rendezvous_score(domain, *shard), *shard))
+            .unwrap_or(0)
+    }
+}
+
+/// A domain's score on one shard: FNV-1a over the name and the shard number, then a
+/// SplitMix64 finish so that nearby inputs spread over the whole range. Fixed here (not a
+/// library hasher) so the assignment never changes between versions.
+fn rendezvous_score(domain: &str, shard: u32) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in domain.bytes().chain([0]).chain(shard.to_le_bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash = (hash ^ (hash >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    hash = (hash ^ (hash >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    hash ^ (hash >> 31)
 }
 
 /// Command-line settings that apply on top of the config file (and survive reloads).
@@ -414,5 +457,58 @@ mod tests {
             .filter(|n| shards[0].owns(&format!("d{n}.example")))
             .count();
         assert!((70..130).contains(&first), "unbalanced: {first}/300");
+    }
+
+    #[test]
+    fn every_domain_has_one_owner_and_growing_moves_only_what_the_new_shard_wins() {
+        let domains: Vec<String> = (0..4_000).map(|n| format!("d{n}.example.com")).collect();
+        for count in 1..=16u32 {
+            let shards: Vec<Shard> = (0..count).map(|index| Shard { index, count }).collect();
+            for domain in domains.iter().step_by(10) {
+                let owners = shards.iter().filter(|s| s.owns(domain)).count();
+                assert_eq!(owners, 1, "{domain} with {count} shards");
+            }
+            let mut per_shard = vec![0usize; count as usize];
+            for domain in &domains {
+                per_shard[Shard::owner(domain, count) as usize] += 1;
+            }
+            let even = domains.len() / count as usize;
+            for (index, owned) in per_shard.iter().enumerate() {
+                assert!(
+                    owned.abs_diff(even) * 100 < even * 15,
+                    "shard {index}/{count} owns {owned}, {even} expected within 15%"
+                );
+            }
+            // Growing to count + 1: a domain moves only to the new shard, and about
+            // 1/(count + 1) of them do.
+            let moved: Vec<&String> = domains
+                .iter()
+                .filter(|d| Shard::owner(d, count) != Shard::owner(d, count + 1))
+                .collect();
+            assert!(moved.iter().all(|d| Shard::owner(d, count + 1) == count));
+            let expected = domains.len() as f64 / f64::from(count + 1);
+            let ratio = moved.len() as f64 / expected;
+            assert!(
+                (0.85..1.15).contains(&ratio),
+                "{count} -> {}: {} moved, {expected:.0} expected",
+                count + 1,
+                moved.len()
+            );
+        }
+    }
+
+    #[test]
+    fn auto_takes_the_ordinal_from_the_host_name() {
+        let shard = Shard::parse_with_hostname("auto/4", Some("maildrift-3")).unwrap();
+        assert_eq!(shard, Shard { index: 3, count: 4 });
+        let shard = Shard::parse_with_hostname("auto/12", Some("mail-drift-shard-11")).unwrap();
+        assert_eq!(shard.index, 11);
+        let error = Shard::parse_with_hostname("auto/3", Some("worker")).unwrap_err();
+        assert!(
+            error.contains("\"worker\"") && error.contains("-ORDINAL"),
+            "{error}"
+        );
+        assert!(Shard::parse_with_hostname("auto/3", Some("maildrift-3")).is_err());
+        assert!(Shard::parse_with_hostname("auto/3", None).is_err());
     }
 }

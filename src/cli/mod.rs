@@ -158,7 +158,8 @@ pub struct RunArgs {
         value_parser = parse_telemetry_path
     )]
     pub telemetry_path: String,
-    /// Watch only shard I of N (`I/N`, 0-based): domains are split by a stable hash.
+    /// Watch only shard I of N (`I/N`, 0-based; `auto/N` takes I from the host name's
+    /// trailing ordinal, as in a StatefulSet): domains are split by rendezvous hashing.
     #[arg(long, env = "MAILDRIFT_SHARD", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
     /// TLS and basic auth for the HTTP server (Prometheus exporter-toolkit format); re-read

@@ -65,12 +65,9 @@ spec:
       {{- if or (gt (int .Values.shards) 1) .Values.extraEnv }}
       env:
         {{- if gt (int .Values.shards) 1 }}
-        - name: POD_INDEX
-          valueFrom:
-            fieldRef:
-              fieldPath: metadata.labels['apps.kubernetes.io/pod-index']
+        # The ordinal at the end of the pod name (maildrift-2) picks the shard.
         - name: MAILDRIFT_SHARD
-          value: "$(POD_INDEX)/{{ .Values.shards }}"
+          value: "auto/{{ .Values.shards }}"
         {{- end }}
         {{- with .Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
