@@ -116,6 +116,7 @@ async fn main() -> anyhow::Result<()> {
         state_dir: state_dir.as_ref().map(|d| d.path().to_owned()),
         web_config: None,
         telemetry_path: None,
+        dns_limits: Default::default(),
     };
     let started = Instant::now();
     let daemon = tokio::spawn(app::run(config, options, listener, shutdown.clone()));

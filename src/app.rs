@@ -109,6 +109,8 @@ pub struct RunOptions {
     pub web_config: Option<Arc<http::web_config::WebConfig>>,
     /// `--web.telemetry-path`: where the metrics are served (`None`: `/metrics`).
     pub telemetry_path: Option<String>,
+    /// `--dns.max-qps`, `--dns.max-qps-per-server`.
+    pub dns_limits: crate::dns::rate::DnsLimits,
 }
 
 impl RunOptions {
@@ -316,7 +318,7 @@ pub async fn run(
         option_env!("MAILDRIFT_REVISION").unwrap_or("unknown"),
         &checks,
     ));
-    let views = ViewFactory::new(metrics.dns.clone())
+    let views = ViewFactory::new(metrics.dns.clone(), options.dns_limits)
         .await
         .context("opening DNS sockets")?;
     let address = listener

@@ -59,7 +59,7 @@ pub(crate) async fn run_once_with_progress(
     use futures::StreamExt;
     let registry = &Registry::standard();
     let metrics = Metrics::new(crate::app::VERSION, "unknown", registry);
-    let views = ViewFactory::new(metrics.dns.clone()).await?;
+    let views = ViewFactory::new(metrics.dns.clone(), options.dns_limits).await?;
     let domains = options.domains(config);
     let views = &views;
     let global = &config.global;

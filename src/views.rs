@@ -6,6 +6,7 @@ use crate::dns::authoritative::{AuthoritativeLookup, AuthoritativeServers};
 use crate::dns::direct::{DirectClient, DirectOptions};
 use crate::dns::hickory::{RecursiveResolver, ResolverOptions};
 use crate::dns::pool::ServerPool;
+use crate::dns::rate::{DnsLimits, RateLimited, RateLimiter};
 use crate::dns::shared::SharedLookups;
 use crate::dns::{DnsError, DnsLookup, DnsView, QueryMetrics, SignedQuestions};
 use std::collections::HashMap;
@@ -20,19 +21,33 @@ pub(crate) struct ViewFactory {
     pool: Arc<ServerPool>,
     /// Where the recursive resolvers count their queries.
     metrics: QueryMetrics,
+    /// The daemon's query budget (`--dns.max-qps`), shared with the direct client.
+    rate: Option<Arc<RateLimiter>>,
     resolver_options: ResolverOptions,
     shared_max_age: Mutex<Duration>,
     recursive: Mutex<HashMap<Vec<ResolverSpec>, Arc<dyn DnsLookup>>>,
 }
 
 impl ViewFactory {
-    /// Opens the direct-query sockets.
-    pub(crate) async fn new(metrics: QueryMetrics) -> std::io::Result<ViewFactory> {
-        let direct = DirectClient::new(DirectOptions::default(), metrics.clone()).await?;
+    /// Opens the direct-query sockets; every query of the daemon keeps to `limits`.
+    pub(crate) async fn new(
+        metrics: QueryMetrics,
+        limits: DnsLimits,
+    ) -> std::io::Result<ViewFactory> {
+        let rate = limits
+            .max_qps
+            .map(|qps| Arc::new(RateLimiter::per_second(qps)));
+        let options = DirectOptions {
+            rate: rate.clone(),
+            rate_per_server: limits.max_qps_per_server,
+            ..DirectOptions::default()
+        };
+        let direct = DirectClient::new(options, metrics.clone()).await?;
         let max_age = Duration::from_secs(60);
         Ok(ViewFactory {
             pool: Arc::new(ServerPool::new(direct.clone(), max_age)),
             direct,
+            rate,
             metrics,
             resolver_options: ResolverOptions::default(),
             shared_max_age: Mutex::new(max_age),
@@ -100,8 +115,12 @@ impl ViewFactory {
         } else {
             RecursiveResolver::with_servers(&addrs, &self.resolver_options, self.metrics.clone())
         };
+        let resolver: Arc<dyn DnsLookup> = match &self.rate {
+            Some(rate) => Arc::new(RateLimited::new(Arc::new(resolver), rate.clone())),
+            None => Arc::new(resolver),
+        };
         let max_age = *self.shared_max_age.lock().expect("lock poisoned");
-        let shared: Arc<dyn DnsLookup> = Arc::new(SharedLookups::new(Arc::new(resolver), max_age));
+        let shared: Arc<dyn DnsLookup> = Arc::new(SharedLookups::new(resolver, max_age));
         cache.insert(key, shared.clone());
         Ok(shared)
     }

@@ -61,6 +61,14 @@ pub struct CommonArgs {
     /// Authoritative server to ask instead of discovering NS records (repeatable; IP or IP:PORT).
     #[arg(long = "nameserver", env = "MAILDRIFT_NAMESERVER", value_parser = parse_server_addr, value_delimiter = ',', global = true)]
     pub nameservers: Vec<SocketAddr>,
+    /// At most this many DNS queries per second in all (resolvers and nameservers alike);
+    /// queries over the budget wait their turn. Default: no limit.
+    #[arg(long = "dns.max-qps", env = "MAILDRIFT_DNS_MAX_QPS", value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub dns_max_qps: Option<u32>,
+    /// At most this many DNS queries per second to any one server asked directly (a
+    /// domain's nameservers, the resolvers compared with them). Default: no limit.
+    #[arg(long = "dns.max-qps-per-server", env = "MAILDRIFT_DNS_MAX_QPS_PER_SERVER", value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub dns_max_qps_per_server: Option<u32>,
     /// Directory of the state database (baselines, incidents, event timeline).
     #[arg(
         long = "state-dir",
@@ -251,6 +259,10 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         state_dir: Some(cli.common.state_dir.clone()),
         web_config: None,
         telemetry_path: None,
+        dns_limits: crate::dns::rate::DnsLimits {
+            max_qps: cli.common.dns_max_qps,
+            max_qps_per_server: cli.common.dns_max_qps_per_server,
+        },
     };
     match &cli.command {
         Command::Run(args) => {

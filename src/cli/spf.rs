@@ -69,7 +69,7 @@ pub(super) async fn spf(args: &SpfArgs, options: &RunOptions) -> anyhow::Result<
     )
     .map_err(|e| anyhow::anyhow!("built-in defaults: {e}"))?;
     let settings = options.domains(&defaults).remove(0);
-    let views = ViewFactory::new(QueryMetrics::unregistered()).await?;
+    let views = ViewFactory::new(QueryMetrics::unregistered(), options.dns_limits).await?;
     let dns = PolicyLookup {
         domain: crate::dns::normalize_name(&domain),
         view: views.view(&settings)?,

@@ -69,6 +69,7 @@ pub async fn run(
         state_dir: Some(state_dir.clone()),
         web_config: None,
         telemetry_path: None,
+        dns_limits: Default::default(),
     };
     let web = listener
         .local_addr()

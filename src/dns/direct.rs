@@ -11,6 +11,7 @@ use super::convert::{
     decode_message, follow_chain, negative_ttl, parse_name, status_of, to_hickory_type,
 };
 use super::metrics::{rcode_name, result_label};
+use super::rate::RateLimiter;
 use super::{Answer, AnswerStatus, DnsError, LookupResult, QueryMetrics, RecordType};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{self, Name};
@@ -44,6 +45,12 @@ pub struct DirectOptions {
     /// asked (often a customer's own nameservers) and avoids the drops, and so the timeouts,
     /// of a burst larger than a server's receive buffer.
     pub max_in_flight_per_server: usize,
+    /// Every query of the daemon, direct or through the resolver library, takes a slot here
+    /// first (`--dns.max-qps`); `None`: no global limit.
+    pub rate: Option<Arc<RateLimiter>>,
+    /// Queries per second to one server at most (`--dns.max-qps-per-server`); `None`: no
+    /// limit beyond the in-flight bound.
+    pub rate_per_server: Option<u32>,
 }
 
 impl Default for DirectOptions {
@@ -52,8 +59,18 @@ impl Default for DirectOptions {
             timeout: Duration::from_secs(2),
             attempts: 2,
             max_in_flight_per_server: 64,
+            rate: None,
+            rate_per_server: None,
         }
     }
+}
+
+/// What one server may take: queries in flight, and queries per second.
+struct ServerLimits {
+    /// Queries in flight at most.
+    in_flight: Arc<Semaphore>,
+    /// Queries per second at most.
+    rate: Option<Arc<RateLimiter>>,
 }
 
 /// Header and EDNS flags of one question.
@@ -81,7 +98,7 @@ pub struct DirectClient {
     /// Round-robin position over the sockets.
     next: AtomicUsize,
     /// One in-flight bound per server asked.
-    per_server: Mutex<HashMap<SocketAddr, Arc<Semaphore>>>,
+    per_server: Mutex<HashMap<SocketAddr, ServerLimits>>,
     /// Stops the receive tasks when the client is dropped.
     _stop: DropGuard,
 }
@@ -300,9 +317,15 @@ impl DirectClient {
         flags: Flags,
     ) -> Result<Message, DnsError> {
         let qname = parse_name(name)?;
-        let limit = self.limit_for(server);
+        let (in_flight, rate) = self.limits_for(server);
+        if let Some(rate) = &rate {
+            rate.acquire().await;
+        }
+        if let Some(rate) = &self.options.rate {
+            rate.acquire().await;
+        }
         // The semaphore is never closed, so acquiring only waits.
-        let _turn = limit.acquire().await;
+        let _turn = in_flight.acquire().await;
         let started = Instant::now();
         let result = self
             .exchange(server, &qname, rtype, flags)
@@ -325,15 +348,17 @@ impl DirectClient {
         result
     }
 
-    /// The in-flight bound of `server`, created on first use.
-    fn limit_for(&self, server: SocketAddr) -> Arc<Semaphore> {
+    /// The in-flight bound and rate limit of `server`, created on first use.
+    fn limits_for(&self, server: SocketAddr) -> (Arc<Semaphore>, Option<Arc<RateLimiter>>) {
         let mut limits = self.per_server.lock().expect("lock poisoned");
-        limits
-            .entry(server)
-            .or_insert_with(|| {
-                Arc::new(Semaphore::new(self.options.max_in_flight_per_server.max(1)))
-            })
-            .clone()
+        let limits = limits.entry(server).or_insert_with(|| ServerLimits {
+            in_flight: Arc::new(Semaphore::new(self.options.max_in_flight_per_server.max(1))),
+            rate: self
+                .options
+                .rate_per_server
+                .map(|qps| Arc::new(RateLimiter::per_second(qps))),
+        });
+        (limits.in_flight.clone(), limits.rate.clone())
     }
 
     /// Sends the question over UDP (retrying), then over TCP if the answer was truncated.

@@ -14,6 +14,7 @@ pub mod fake;
 pub mod hickory;
 pub mod metrics;
 pub mod pool;
+pub mod rate;
 pub mod server;
 pub mod shared;
 mod signed;

@@ -88,3 +88,47 @@ async fn check_runs_at_most_concurrency_domains_at_once() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dns_max_qps_spaces_every_query_of_a_check_run() {
+    // Ten small zones, every question of every check through one server; with
+    // --dns.max-qps 40 the run cannot take less than (queries - burst) / 40 seconds.
+    let zones: Vec<String> = (0..10)
+        .map(|i| {
+            format!(
+                "$ORIGIN q{i}.test.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\n\
+                 ns1 A 127.0.0.1\n@ MX 10 mx\nmx A 192.0.2.1\n@ TXT \"v=spf1 -all\"\n"
+            )
+        })
+        .collect();
+    let refs: Vec<&str> = zones.iter().map(String::as_str).collect();
+    let dns = crate::harness::dns_server(&refs).await;
+    let domains: Vec<String> = (0..10).map(|i| format!("q{i}.test")).collect();
+    let addr = dns.addr().to_string();
+    let mut args = vec![
+        "check",
+        "--format",
+        "json",
+        "--resolver",
+        &addr,
+        "--nameserver",
+        &addr,
+        "--dns.max-qps",
+        "40",
+    ];
+    args.extend(domains.iter().map(String::as_str));
+    let started = Instant::now();
+    let (code, stdout, stderr) = super::run_check(&args).await;
+    let took = started.elapsed();
+    assert!(code.is_some(), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["domains"].as_array().unwrap().len(), 10);
+    let queries = dns.query_count();
+    assert!(queries > 40, "too few queries to measure: {queries}");
+    let burst = 4; // a tenth of a second's worth at 40/s
+    let least = Duration::from_secs_f64((queries - burst) as f64 / 40.0);
+    assert!(
+        took >= least,
+        "{queries} queries in {took:?}: faster than 40/s (at least {least:?})"
+    );
+}
