@@ -421,18 +421,25 @@ pub(crate) struct Setup {
 }
 
 impl Setup {
-    /// Observes, as the daemon does.
+    /// Observes, as the daemon does (no learned baseline, the case's memory).
     pub(crate) async fn observe(&self) -> Run<'_> {
-        Run::observe(&self.registry, &self.config, &self.view, &self.global).await
-    }
-
-    /// Evaluates the check under test (no learned baseline) and judges its drift.
-    pub(crate) fn evaluate(&self, run: &Run<'_>) -> CheckReport {
         let known = Known {
             baselines: None,
             memory: Some(&self.memory),
         };
-        let report = run.evaluate(known);
+        Run::observe(
+            &self.registry,
+            &self.config,
+            &self.view,
+            &self.global,
+            known,
+        )
+        .await
+    }
+
+    /// Evaluates the check under test and judges its drift.
+    pub(crate) fn evaluate(&self, run: &Run<'_>) -> CheckReport {
+        let report = run.evaluate();
         report
             .checks
             .into_iter()

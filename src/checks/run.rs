@@ -81,9 +81,9 @@ pub async fn run_domain(
     global: &GlobalConfig,
     known: Known<'_>,
 ) -> DomainReport {
-    Run::observe(registry, config, dns, global)
+    Run::observe(registry, config, dns, global, known)
         .await
-        .evaluate(known)
+        .evaluate()
 }
 
 /// One run of a domain's checks between its two steps: every observation finished (or
@@ -93,6 +93,8 @@ pub(crate) struct Run<'a> {
     config: &'a DomainConfig,
     dns: &'a DnsView,
     global: &'a GlobalConfig,
+    /// Baselines and memory from earlier runs.
+    known: Known<'a>,
     observations: Observations,
     /// Each check's share of the domain's timeout.
     limit: Duration,
@@ -106,12 +108,14 @@ impl<'a> Run<'a> {
         config: &'a DomainConfig,
         dns: &'a DnsView,
         global: &'a GlobalConfig,
+        known: Known<'a>,
     ) -> Run<'a> {
         let run = Run {
             registry,
             config,
             dns,
             global,
+            known,
             observations: Observations::new(registry.kinds()),
             limit: config.timeout.mul_f64(CHECK_SHARE_OF_TIMEOUT),
         };
@@ -134,6 +138,7 @@ impl<'a> Run<'a> {
             dns: self.dns,
             global: self.global,
             observations: &self.observations,
+            memory: self.known.memory,
             now: SystemTime::now(),
         }
     }
@@ -145,7 +150,8 @@ impl<'a> Run<'a> {
     }
 
     /// Evaluates every check in registry order against its reference and judges drift.
-    pub(crate) fn evaluate(&self, known: Known<'_>) -> DomainReport {
+    pub(crate) fn evaluate(&self) -> DomainReport {
+        let known = self.known;
         let ctx = self.context();
         let (registry, observations) = (self.registry, &self.observations);
         let domain = self.config.name.as_str();

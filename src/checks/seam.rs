@@ -9,6 +9,7 @@ use crate::dns::DnsView;
 use crate::finding::{CheckKind, Finding, Severity};
 use futures::future::BoxFuture;
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::watch;
@@ -208,6 +209,8 @@ pub struct Context<'a> {
     pub global: &'a GlobalConfig,
     /// The observations of this run, by check.
     pub(super) observations: &'a Observations,
+    /// What each check remembered from its last conclusive run.
+    pub(super) memory: Option<&'a BTreeMap<CheckKind, Memory>>,
     /// When evaluation happens (validity windows, expiry).
     pub(super) now: SystemTime,
 }
@@ -221,6 +224,13 @@ impl Context<'_> {
     /// The time evaluation judges validity against (signature and certificate windows).
     pub fn now(&self) -> SystemTime {
         self.now
+    }
+
+    /// What check `C` remembered from its last conclusive run (`None` on the first run).
+    /// Observing may depend on it: a policy cached by its id, when the resolvers were last
+    /// compared.
+    pub fn remembered<C: Check>(&self) -> Option<&C::Memory> {
+        self.memory?.get(&C::KIND)?.downcast_ref()
     }
 
     /// Waits for the observation of check `C` in this run (`None` when it did not finish

@@ -342,7 +342,8 @@ async fn observe_report(
     serials: &SerialTracker,
 ) -> (NameserversObservation, Evaluation<()>) {
     let expect = Expectations::default();
-    let observation = nameservers::observe("acme.example", view, &expect, serials, GRACE).await;
+    let observation =
+        nameservers::observe("acme.example", view, &expect, serials, GRACE, None).await;
     let report = nameservers::evaluate(&observation);
     (observation, report)
 }
@@ -532,7 +533,7 @@ async fn observe_zone_view(
         checks::mx::observe(domain, view),
         checks::spf::observe(domain, view, limits),
         checks::dmarc::observe(domain, view),
-        nameservers::observe(domain, view, expect, serials, GRACE),
+        nameservers::observe(domain, view, expect, serials, GRACE, None),
     );
     assert!(mx.record_count().is_some(), "{domain}: MX conclusive");
     assert!(spf.dns_lookups().is_some(), "{domain}: SPF conclusive");

@@ -11,6 +11,8 @@
 //!
 //! Observation (network) and evaluation (pure) are separate, as for the other checks.
 
+#[cfg(test)]
+mod cadence_tests;
 mod evaluate;
 mod observe;
 mod serials;
@@ -30,6 +32,7 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// `maildrift_nameservers_consistent`: absent until the check was conclusive, and for
 /// domains not asked authoritatively.
@@ -68,7 +71,7 @@ pub struct Nameservers {
 impl Check for Nameservers {
     const KIND: CheckKind = CheckKind::Nameservers;
     type Observation = NameserversObservation;
-    type Memory = ();
+    type Memory = ResolverMemory;
     const FAMILIES: &'static [&'static GaugeFamily] = &[&CONSISTENT, &PROPAGATION_PENDING];
     const SHARED_FAMILIES: &'static [&'static SharedFamily] = &[&SOA_SERIAL];
 
@@ -79,6 +82,7 @@ impl Check for Nameservers {
             &ctx.config.expect,
             &self.serials,
             ctx.global.ns_serial_grace,
+            ctx.remembered::<Nameservers>(),
         ))
     }
 
@@ -86,13 +90,39 @@ impl Check for Nameservers {
         &self,
         _ctx: &Context<'_>,
         observation: &NameserversObservation,
-        _input: Input<'_, ()>,
-    ) -> Evaluation<()> {
-        let mut evaluation = evaluate(observation);
+        _input: Input<'_, ResolverMemory>,
+    ) -> Evaluation<ResolverMemory> {
+        let evaluation = evaluate(observation);
+        let mut evaluation = Evaluation {
+            success: evaluation.success,
+            error: evaluation.error,
+            records: evaluation.records,
+            findings: evaluation.findings,
+            declared: None,
+            gauges: Vec::new(),
+            shared: Vec::new(),
+            memory: None,
+        };
+        let view = observation.result.as_ref().and_then(|r| r.as_ref().ok());
+        if let Some(view) = view
+            && let Some(asked_at) = view.resolvers_asked_at
+        {
+            evaluation.memory = Some(ResolverMemory {
+                answers: view.answers_fingerprint,
+                asked_at,
+                lagging: view
+                    .resolvers
+                    .iter()
+                    .any(|r| r.answer.is_ok() && !r.current),
+            });
+        }
         if let Some(summary) = observation.summary() {
-            evaluation.gauges = vec![
-                FamilyValues::one(&CONSISTENT, f64::from(u8::from(summary.consistent))),
-                FamilyValues {
+            evaluation.gauges = vec![FamilyValues::one(
+                &CONSISTENT,
+                f64::from(u8::from(summary.consistent)),
+            )];
+            if view.is_some_and(|v| v.resolvers_asked_at.is_some()) {
+                evaluation.gauges.push(FamilyValues {
                     family: &PROPAGATION_PENDING,
                     samples: summary
                         .propagation
@@ -102,8 +132,8 @@ impl Check for Nameservers {
                             (labels, f64::from(p.pending_seconds))
                         })
                         .collect(),
-                },
-            ];
+                });
+            }
             evaluation.shared = vec![SharedValues {
                 family: &SOA_SERIAL,
                 object: summary.zone.clone(),
@@ -204,8 +234,40 @@ pub struct AuthorityView {
     pub serials_apart_for: Option<Duration>,
     /// How long serials may stay apart before it is a finding.
     pub grace: Duration,
-    /// Each resolver's answer per record.
+    /// Each resolver's answer per record (empty when they were not asked this round).
     pub resolvers: Vec<ResolverView>,
+    /// When the resolvers were asked this round (`None`: not asked, see
+    /// [`ResolverMemory`]; the last comparison stands).
+    #[serde(skip)]
+    pub resolvers_asked_at: Option<Instant>,
+    /// Fingerprint of the authoritative mail answers (what the resolvers are compared with).
+    pub answers_fingerprint: u64,
+}
+
+/// How long the resolvers' answers may go uncompared while nothing changes.
+pub const RESOLVER_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// What the nameservers check remembers of its last comparison of the resolvers with the
+/// authoritative answers. The resolvers are asked again only when it can tell something:
+/// the authoritative answers changed, a resolver still served an older answer, or
+/// [`RESOLVER_INTERVAL`] passed. In between, a round costs no resolver query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResolverMemory {
+    /// Fingerprint of the authoritative answers they were compared with.
+    pub answers: u64,
+    /// When they were asked.
+    pub asked_at: Instant,
+    /// Whether one of them served something else (propagation still pending).
+    pub lagging: bool,
+}
+
+impl ResolverMemory {
+    /// Whether the resolvers must be asked for `answers` now.
+    pub fn due(memory: Option<&ResolverMemory>, answers: u64, now: Instant) -> bool {
+        memory.is_none_or(|m| {
+            m.answers != answers || m.lagging || now.duration_since(m.asked_at) >= RESOLVER_INTERVAL
+        })
+    }
 }
 
 /// What was seen of a domain's zone servers.

@@ -3,8 +3,8 @@
 //! per server, and the per-server memo merges questions other checks and domains ask.
 
 use super::{
-    AuthorityView, NameserversObservation, Question, RecordSet, ResolverView, SerialTracker,
-    ServerView,
+    AuthorityView, NameserversObservation, Question, RecordSet, ResolverMemory, ResolverView,
+    SerialTracker, ServerView,
 };
 use crate::config::Expectations;
 use crate::dns::{
@@ -15,22 +15,26 @@ use futures::future::join_all;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Observes the zone servers of `domain` when the view asks them authoritatively
 /// (`result: None` otherwise). `serials` times how long they disagree on the serial;
-/// `grace` is how long they may.
+/// `grace` is how long they may; `resolvers` is the last comparison with the resolvers
+/// (they are asked again only when [`ResolverMemory::due`]).
 pub async fn observe(
     domain: &str,
     view: &DnsView,
     expect: &Expectations,
     serials: &SerialTracker,
     grace: Duration,
+    resolvers: Option<&ResolverMemory>,
 ) -> NameserversObservation {
     let domain = normalize_name(domain);
     let result = match &view.authority {
         None => None,
         Some(authority) => {
-            let observed = observe_authority(&domain, authority.as_ref(), expect, serials).await;
+            let observed =
+                observe_authority(&domain, authority.as_ref(), expect, serials, resolvers).await;
             Some(observed.map(|view| AuthorityView { grace, ..view }))
         }
     };
@@ -104,6 +108,7 @@ async fn observe_authority(
     authority: &dyn ZoneAuthority,
     expect: &Expectations,
     serials: &SerialTracker,
+    last_compared: Option<&ResolverMemory>,
 ) -> Result<AuthorityView, DnsError> {
     let zone = authority.zone_servers(domain).await?;
     let questions = questions(domain, &zone.zone, expect);
@@ -126,7 +131,15 @@ async fn observe_authority(
         serials.len() > 1
     };
     let serials_apart_for = serials.observe(&zone.zone, serials_apart);
-    let resolvers = ask_resolvers(authority, &zone, &questions, &servers).await;
+    let answers_fingerprint = mail_answers_fingerprint(&servers);
+    let now = Instant::now();
+    let (resolvers, resolvers_asked_at) =
+        if ResolverMemory::due(last_compared, answers_fingerprint, now) {
+            let asked = ask_resolvers(authority, &zone, &questions, &servers).await;
+            (asked, Some(now))
+        } else {
+            (Vec::new(), None)
+        };
     Ok(AuthorityView {
         zone: zone.zone.clone(),
         servers,
@@ -134,6 +147,8 @@ async fn observe_authority(
         serials_apart_for,
         grace: Duration::ZERO,
         resolvers,
+        resolvers_asked_at,
+        answers_fingerprint,
     })
 }
 
@@ -206,6 +221,20 @@ pub(super) fn reference(servers: &[ServerView]) -> Option<&BTreeMap<String, Reco
         .iter()
         .find(|s| s.lame.is_none())
         .map(|s| &s.answers)
+}
+
+/// A fingerprint of the authoritative answers to the mail questions (what the resolvers are
+/// compared with); 0 when no server answered.
+fn mail_answers_fingerprint(servers: &[ServerView]) -> u64 {
+    let Some(answers) = reference(servers) else {
+        return 0;
+    };
+    let values: Vec<String> = answers
+        .iter()
+        .filter(|(record, _)| record.as_str() != "soa" && record.as_str() != "ns")
+        .flat_map(|(record, set)| set.values.iter().map(move |v| format!("{record}: {v}")))
+        .collect();
+    crate::checks::fingerprint(&values)
 }
 
 /// Asks every resolver the mail questions (not SOA/NS) and compares with the reference.

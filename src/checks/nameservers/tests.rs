@@ -44,6 +44,8 @@ fn observation(servers: Vec<ServerView>, apart: Option<u64>) -> NameserversObser
             serials_apart_for: apart.map(Duration::from_secs),
             grace: Duration::from_secs(600),
             resolvers: Vec::new(),
+            resolvers_asked_at: None,
+            answers_fingerprint: 0,
         })),
     }
 }
