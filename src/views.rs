@@ -150,7 +150,7 @@ impl ViewFactory {
     /// else its resolvers (the system's when "system" is among them).
     fn signed(&self, domain: &DomainConfig) -> SignedQuestions {
         if !domain.nameservers.is_empty() {
-            return SignedQuestions::new(self.direct.clone(), domain.nameservers.clone(), false);
+            return SignedQuestions::through_pool(self.pool.clone(), domain.nameservers.clone());
         }
         let mut servers: Vec<SocketAddr> = domain
             .resolvers

@@ -5,6 +5,10 @@
 //! its target's addresses), so a dangling alias is reported as such. Only unresolvable
 //! hosts cost the extra queries.
 //!
+//! Host addresses: an authoritative MX answer carries the addresses of hosts in the zone
+//! in its additional section; those hosts are not asked again (the addresses are the ones a
+//! resolver would fetch, from the same server). Other hosts are asked through the resolvers.
+//!
 //! The check is conclusive when the MX lookup itself is: a host whose address lookup fails
 //! (timeout, SERVFAIL) is marked unknown in its `error` and judged neither resolvable nor
 //! unresolvable, so a resolver hiccup on one host never hides drift in the MX set.
@@ -104,7 +108,19 @@ async fn observe_set(domain: &str, view: &DnsView) -> Result<MxSet, DnsError> {
         }
     }
     let dns = view.recursive.as_ref();
+    let answer = &answer;
     let hosts = join_all(names.iter().map(|name| async move {
+        // Hosts in the zone come with their addresses in the additional section of an
+        // authoritative answer: the addresses a resolver would fetch, without asking.
+        if let Some(mut addresses) = answer.in_zone_addresses(domain, name) {
+            addresses.sort_by_key(|ip| (ip.is_ipv6(), *ip));
+            return MxHost {
+                name: (*name).to_owned(),
+                addresses,
+                cname_chain: Vec::new(),
+                error: None,
+            };
+        }
         observe_host(dns, name)
             .await
             .unwrap_or_else(|error| MxHost {

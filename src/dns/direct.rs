@@ -17,7 +17,7 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::{self, Name};
 use std::collections::HashMap;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -273,6 +273,21 @@ impl DirectClient {
             .and_then(|message| interpret(&message, server, name, rtype))
     }
 
+    /// Asks an authoritative `server` one question with the DO bit (recursion off): the
+    /// normalised answer, carrying the whole response in [`Answer::signed`] so that the
+    /// DNSSEC check reads its RRSIGs without asking again.
+    pub async fn query_signed(
+        &self,
+        server: SocketAddr,
+        name: &str,
+        rtype: RecordType,
+    ) -> LookupResult {
+        let message = self.query_dnssec(server, name, rtype, false).await?;
+        let mut answer = interpret(&message, server, name, rtype)?;
+        answer.signed = Some(Arc::new(message));
+        Ok(answer)
+    }
+
     /// Asks `server` one question and returns the whole response (for the sections
     /// [`DirectClient::query`] does not read, such as a referral's authority records).
     /// Only NOERROR and NXDOMAIN responses are returned; other codes are errors.
@@ -318,17 +333,11 @@ impl DirectClient {
     ) -> Result<Message, DnsError> {
         let qname = parse_name(name)?;
         let (in_flight, rate) = self.limits_for(server);
-        if let Some(rate) = &rate {
-            rate.acquire().await;
-        }
-        if let Some(rate) = &self.options.rate {
-            rate.acquire().await;
-        }
         // The semaphore is never closed, so acquiring only waits.
         let _turn = in_flight.acquire().await;
         let started = Instant::now();
         let result = self
-            .exchange(server, &qname, rtype, flags)
+            .exchange(server, &qname, rtype, flags, rate.as_deref())
             .await
             .and_then(|message| match message.metadata.response_code {
                 ResponseCode::NoError | ResponseCode::NXDomain => Ok(message),
@@ -361,6 +370,17 @@ impl DirectClient {
         (limits.in_flight.clone(), limits.rate.clone())
     }
 
+    /// Waits for a slot of the server's and the daemon's rates (every packet sent, a retry
+    /// or a TCP retry included, takes one).
+    async fn pace(&self, per_server: Option<&RateLimiter>) {
+        if let Some(rate) = per_server {
+            rate.acquire().await;
+        }
+        if let Some(rate) = &self.options.rate {
+            rate.acquire().await;
+        }
+    }
+
     /// Sends the question over UDP (retrying), then over TCP if the answer was truncated.
     async fn exchange(
         &self,
@@ -368,6 +388,7 @@ impl DirectClient {
         qname: &Name,
         rtype: RecordType,
         flags: Flags,
+        rate: Option<&RateLimiter>,
     ) -> Result<Message, DnsError> {
         let question = (qname.clone(), to_hickory_type(rtype));
         let slots = if server.is_ipv4() { &self.v4 } else { &self.v6 };
@@ -385,6 +406,7 @@ impl DirectClient {
                 .map_err(|()| transport(server, qname, "65536 queries in flight on one socket"))?;
             let request = encode_query(guard.id, &question, flags)
                 .map_err(|e| transport(server, qname, &e))?;
+            self.pace(rate).await;
             slot.socket
                 .send_to(&request, server)
                 .await
@@ -392,6 +414,7 @@ impl DirectClient {
             match tokio::time::timeout(self.options.timeout, receiver).await {
                 Ok(Ok(message)) if message.metadata.truncation => {
                     drop(guard);
+                    self.pace(rate).await;
                     return self.tcp_exchange(server, &question, rtype, flags).await;
                 }
                 Ok(Ok(message)) => return Ok(message),
@@ -502,6 +525,19 @@ fn interpret(message: &Message, server: SocketAddr, name: &str, rtype: RecordTyp
         ttl,
         server: Some(server),
         authoritative: message.metadata.authoritative && !is_referral(message),
+        additional: message
+            .additionals
+            .iter()
+            .filter_map(|record| {
+                let ip = match &record.data {
+                    rr::RData::A(a) => IpAddr::V4(a.0),
+                    rr::RData::AAAA(aaaa) => IpAddr::V6(aaaa.0),
+                    _ => return None,
+                };
+                Some((super::convert::name_string(&record.name), ip))
+            })
+            .collect(),
+        signed: None,
     })
 }
 

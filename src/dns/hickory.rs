@@ -192,6 +192,8 @@ impl RecursiveResolver {
                     ttl: chained.ttl.unwrap_or(0),
                     server: None,
                     authoritative: false,
+                    additional: Vec::new(),
+                    signed: None,
                 })
             }
             Err(error) => self.convert_error(error, name, rtype),
@@ -228,6 +230,8 @@ impl RecursiveResolver {
                     return Ok(Answer {
                         server: None,
                         authoritative: false,
+                        additional: Vec::new(),
+                        signed: None,
                         ..answer
                     });
                 }

@@ -163,6 +163,12 @@ pub struct Answer {
     /// (no answer, NS records in the authority section, no SOA) counts as not authoritative
     /// even with AA set: hickory-server 0.26 sets AA on referrals.
     pub authoritative: bool,
+    /// Addresses the server added in the additional section (an MX answer's hosts), names
+    /// normalised; empty through the resolver library.
+    pub additional: Vec<(String, IpAddr)>,
+    /// The whole response, when it was asked with the DO bit (an authoritative server's
+    /// answer, RRSIGs included): the DNSSEC check validates it instead of asking again.
+    pub signed: Option<Arc<hickory_proto::op::Message>>,
 }
 
 impl Answer {
@@ -180,6 +186,8 @@ impl Answer {
             ttl,
             server: None,
             authoritative: false,
+            additional: Vec::new(),
+            signed: None,
         }
     }
 
@@ -192,7 +200,26 @@ impl Answer {
             ttl: 0,
             server: None,
             authoritative: false,
+            additional: Vec::new(),
+            signed: None,
         }
+    }
+
+    /// The addresses the additional section gives for `host`, when this is an
+    /// authoritative answer and `host` is in the zone of `domain` (at or below it): data
+    /// the server is authoritative for, the very addresses a resolver would fetch.
+    pub fn in_zone_addresses(&self, domain: &str, host: &str) -> Option<Vec<IpAddr>> {
+        let in_zone = host == domain || host.ends_with(&format!(".{domain}"));
+        if !self.authoritative || !in_zone {
+            return None;
+        }
+        let addresses: Vec<IpAddr> = self
+            .additional
+            .iter()
+            .filter(|(name, _)| name == host)
+            .map(|(_, ip)| *ip)
+            .collect();
+        (!addresses.is_empty()).then_some(addresses)
     }
 
     /// True for NODATA and NXDOMAIN: the "void lookup" of RFC 7208 §4.6.4.

@@ -3,6 +3,7 @@
 //! the DNSSEC check gets whole responses from here instead.
 
 use super::direct::DirectClient;
+use super::pool::ServerPool;
 use super::{DnsError, RecordType};
 use hickory_proto::op::Message;
 use std::net::SocketAddr;
@@ -15,6 +16,9 @@ use std::sync::Arc;
 pub struct SignedQuestions {
     /// Sends the queries.
     client: Arc<DirectClient>,
+    /// For a zone's own servers: the per-server memos the other checks' questions went
+    /// through (asked with the DO bit), so the same answer is read, not asked again.
+    pool: Option<Arc<ServerPool>>,
     /// Servers to try, in order.
     servers: Vec<SocketAddr>,
     /// True for recursive resolvers (the parent's DS can then be asked too).
@@ -35,8 +39,20 @@ impl SignedQuestions {
     pub fn new(client: Arc<DirectClient>, servers: Vec<SocketAddr>, recursive: bool) -> Self {
         SignedQuestions {
             client,
+            pool: None,
             servers,
             recursive,
+        }
+    }
+
+    /// Questions to a zone's own `servers` (recursion off) through `pool`, the memos the
+    /// zone view asks through: a question another check already asked is not asked again.
+    pub fn through_pool(pool: Arc<ServerPool>, servers: Vec<SocketAddr>) -> Self {
+        SignedQuestions {
+            client: pool.client().clone(),
+            pool: Some(pool),
+            servers,
+            recursive: false,
         }
     }
 
@@ -47,17 +63,27 @@ impl SignedQuestions {
 
     /// The whole response to `name`/`rtype` with the DO bit, from the first server that
     /// answers (NXDOMAIN is an answer); the last error when none does.
-    pub async fn ask(&self, name: &str, rtype: RecordType) -> Result<Message, DnsError> {
+    pub async fn ask(&self, name: &str, rtype: RecordType) -> Result<Arc<Message>, DnsError> {
         let mut last = DnsError::NoServers {
             name: name.to_owned(),
             reason: "no resolver or nameserver configured".to_owned(),
         };
         for server in &self.servers {
-            match self
-                .client
-                .query_dnssec(*server, name, rtype, self.recursive)
-                .await
-            {
+            let asked = match &self.pool {
+                Some(pool) => pool.ask(*server, name, rtype).await.and_then(|answer| {
+                    answer.signed.ok_or_else(|| DnsError::Transport {
+                        server: server.to_string(),
+                        name: name.to_owned(),
+                        reason: "the answer was not asked with the DO bit".to_owned(),
+                    })
+                }),
+                None => self
+                    .client
+                    .query_dnssec(*server, name, rtype, self.recursive)
+                    .await
+                    .map(Arc::new),
+            };
+            match asked {
                 Ok(message) => return Ok(message),
                 Err(error) => last = error,
             }

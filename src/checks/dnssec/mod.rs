@@ -93,7 +93,7 @@ async fn ask(
     signed: &SignedQuestions,
     name: &Name,
     rtype: RecordType,
-) -> Result<hickory_proto::op::Message, DnsError> {
+) -> Result<std::sync::Arc<hickory_proto::op::Message>, DnsError> {
     let Some(ours) = ours(rtype) else {
         return Err(DnsError::InvalidName {
             name: name.to_ascii(),
@@ -140,7 +140,7 @@ async fn observe_inner(
     .await;
     let mut sets = Vec::new();
     for ((name, rtype), answer) in questions.iter().zip(answers) {
-        sets.extend(SignedSet::from_answer(name, *rtype, &answer?));
+        sets.extend(SignedSet::from_answer(name, *rtype, &*answer?));
     }
     // The zone that signed them (the domain itself when nothing is signed).
     let zone = sets
@@ -153,7 +153,7 @@ async fn observe_inner(
     } else {
         None
     };
-    Ok((sets, ZoneKeys::from_answers(&zone, &dnskey, ds.as_ref())))
+    Ok((sets, ZoneKeys::from_answers(&zone, &dnskey, ds.as_deref())))
 }
 
 /// "example.com", or "the zone example.com of mail.example.com".

@@ -251,7 +251,13 @@ async fn ask_resolvers(
         .iter()
         .filter(|q| q.record != "soa" && q.record != "ns")
         .collect();
-    let asks = authority.resolvers().iter().flat_map(|&resolver| {
+    // A resolver that is one of the zone's own servers serves the authoritative answer:
+    // asking it tells nothing.
+    let resolvers = authority
+        .resolvers()
+        .iter()
+        .filter(|r| !zone.nameservers.iter().any(|ns| ns.addr == **r));
+    let asks = resolvers.flat_map(|&resolver| {
         mail.iter()
             .map(move |&question| ask_resolver(authority, resolver, question))
     });

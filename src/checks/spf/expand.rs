@@ -310,20 +310,42 @@ impl Expander<'_> {
             }
             mx_hosts.push(hosts);
         }
+        // A host whose addresses came with an authoritative MX answer (its additional
+        // section, hosts in the zone) is not asked again.
+        let mut known: Vec<Option<Vec<IpAddr>>> = Vec::new();
+        for ((step, step_answers), hosts) in steps.iter().zip(&answers).zip(&mx_hosts) {
+            for host in hosts {
+                let target = match step {
+                    Step::Mx { target, .. } => target.as_str(),
+                    _ => "",
+                };
+                known.push(step_answers[0].in_zone_addresses(target, host));
+            }
+        }
         let host_questions: Vec<(String, RecordType)> = mx_hosts
             .iter()
             .flatten()
-            .flat_map(|h| [(h.clone(), RecordType::A), (h.clone(), RecordType::Aaaa)])
+            .zip(&known)
+            .filter(|(_, known)| known.is_none())
+            .flat_map(|(h, _)| [(h.clone(), RecordType::A), (h.clone(), RecordType::Aaaa)])
             .collect();
-        let mut host_answers = Vec::new();
+        let mut asked = Vec::new();
         let mut results = self.ask(&host_questions).await.into_iter();
         while results.len() > 0 {
             match settle(results.by_ref().take(2).collect()) {
-                Ok(pair) => host_answers.extend(pair),
+                Ok(pair) => asked.extend(pair),
                 Err(error) => {
                     self.error.get_or_insert(error);
                     return;
                 }
+            }
+        }
+        let mut asked = asked.into_iter();
+        let mut host_answers = Vec::new();
+        for known in known {
+            match known {
+                Some(addresses) => host_answers.extend(address_answers(&addresses)),
+                None => host_answers.extend(asked.by_ref().take(2)),
             }
         }
         let mut host_answers = host_answers.into_iter();
@@ -484,6 +506,24 @@ fn questions(step: &Step) -> Vec<(String, RecordType)> {
         Step::Exists { target } => vec![(target.clone(), RecordType::A)],
         Step::Network(_) | Step::Skip => Vec::new(),
     }
+}
+
+/// The A and the AAAA answer a host's known addresses stand for.
+fn address_answers(addresses: &[IpAddr]) -> [Answer; 2] {
+    let records = |v6: bool| {
+        addresses
+            .iter()
+            .filter(|ip| ip.is_ipv6() == v6)
+            .map(|ip| match ip {
+                IpAddr::V4(v4) => RData::A(*v4),
+                IpAddr::V6(v6) => RData::Aaaa(*v6),
+            })
+            .collect()
+    };
+    [
+        Answer::records(records(false), 0),
+        Answer::records(records(true), 0),
+    ]
 }
 
 fn mx_exchanges(answer: &Answer) -> Vec<String> {

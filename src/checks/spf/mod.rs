@@ -361,6 +361,34 @@ pub async fn authorize(
     observation.authorizations = results.into_iter().map(SpfAuthorization::from).collect();
 }
 
+/// The expansion's lookups: names at or below the watched domain from its own zone view
+/// (its authoritative servers, the answers the MX and other checks share), everything else
+/// (a provider's includes) through the resolvers.
+struct OwnZone<'a> {
+    /// The watched domain, normalised.
+    domain: &'a str,
+    /// The domain's own records.
+    zone: &'a dyn DnsLookup,
+    /// Everything else.
+    recursive: &'a dyn DnsLookup,
+}
+
+impl DnsLookup for OwnZone<'_> {
+    fn lookup<'a>(
+        &'a self,
+        name: &'a str,
+        rtype: crate::dns::RecordType,
+    ) -> futures::future::BoxFuture<'a, crate::dns::LookupResult> {
+        let name_lower = name.to_ascii_lowercase();
+        let own = name_lower == self.domain || name_lower.ends_with(&format!(".{}", self.domain));
+        if own {
+            self.zone.lookup(name, rtype)
+        } else {
+            self.recursive.lookup(name, rtype)
+        }
+    }
+}
+
 /// Collapses runs of whitespace to one space and trims.
 pub fn normalize_record(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -387,7 +415,12 @@ pub async fn observe(domain: &str, view: &DnsView, limits: &SpfLimits) -> SpfObs
         observation.ttl = Some(answer.ttl);
     }
     if let [text] = texts.as_slice() {
-        expand::expand(&mut observation, view.recursive.as_ref(), limits, text).await;
+        let own_zone = OwnZone {
+            domain: &domain,
+            zone: view.zone.as_ref(),
+            recursive: view.recursive.as_ref(),
+        };
+        expand::expand(&mut observation, &own_zone, limits, text).await;
     }
     observation
 }
