@@ -110,6 +110,8 @@ pub(crate) struct Expect {
     authorizes: Vec<std::net::IpAddr>,
     policy: Option<String>,
     selectors: Option<Vec<String>>,
+    /// SPF: the exact record.
+    record: Option<String>,
 }
 
 /// Expected drift evidence.
@@ -208,6 +210,7 @@ impl Case {
                     helo: None,
                 })
                 .collect(),
+            record: e.record.clone(),
         })
     }
 

@@ -210,6 +210,8 @@ pub struct Context<'a> {
     pub(super) observations: &'a Observations,
     /// When evaluation happens (validity windows, expiry).
     pub(super) now: SystemTime,
+    /// What checks keep across restarts, when the daemon has a state store.
+    pub(super) cache: Option<&'a dyn super::CheckCache>,
 }
 
 impl Context<'_> {
@@ -221,6 +223,12 @@ impl Context<'_> {
     /// The time evaluation judges validity against (signature and certificate windows).
     pub fn now(&self) -> SystemTime {
         self.now
+    }
+
+    /// The store of values kept across restarts (`None` without a state store): for
+    /// answers a check asks rarely and must not ask again after a restart.
+    pub fn cache(&self) -> Option<&dyn super::CheckCache> {
+        self.cache
     }
 
     /// Waits for the observation of check `C` in this run (`None` when it did not finish

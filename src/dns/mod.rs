@@ -13,6 +13,7 @@ pub mod direct;
 pub mod fake;
 pub mod hickory;
 pub mod metrics;
+pub mod names;
 pub mod pool;
 pub mod server;
 pub mod shared;

@@ -198,8 +198,9 @@ impl DomainTable {
     }
 
     /// Appends every family in the text exposition format; `families` are the gauge
-    /// families the checks declare.
-    pub fn render(&self, out: &mut String, families: &[&'static GaugeFamily]) {
+    /// families the checks declare, each with its check (a domain that skips the check
+    /// exports none of its families).
+    pub fn render(&self, out: &mut String, families: &[(CheckKind, &'static GaugeFamily)]) {
         let rows: Vec<Arc<DomainRow>> = self
             .rows
             .read()
@@ -271,9 +272,12 @@ impl DomainTable {
             .iter()
             .map(|row| row.gauges.lock().expect("lock poisoned").clone())
             .collect();
-        for family in families {
+        for (check, family) in families {
             header(out, family.name, family.help);
             for (row, gauges) in rows.iter().zip(&gauges) {
+                if row.check(*check).is_none() {
+                    continue;
+                }
                 let known = gauges.iter().find(|g| std::ptr::eq(g.family, *family));
                 let initial;
                 let values = match known {
@@ -301,7 +305,7 @@ mod tests {
     use super::*;
     use crate::checks::{Registry, dkim, dmarc, nameservers};
 
-    fn families() -> Vec<&'static GaugeFamily> {
+    fn families() -> Vec<(CheckKind, &'static GaugeFamily)> {
         Registry::standard().families().collect()
     }
 
