@@ -6,6 +6,7 @@
 mod cache;
 pub mod dkim;
 pub mod dmarc;
+pub mod dnsbl;
 pub mod dnssec;
 mod drift;
 mod gauge;
@@ -57,6 +58,7 @@ impl Registry {
                 Box::new(nameservers::Nameservers::default()),
                 Box::new(dnssec::Dnssec),
                 Box::new(registration::Registration::default()),
+                Box::new(dnsbl::Dnsbl::default()),
             ],
             cache: None,
         }
@@ -107,6 +109,13 @@ impl Registry {
         self.checks
             .iter()
             .flat_map(|c| c.shared_families().iter().copied())
+    }
+
+    /// The shared-object families of `check` (none when it is not in the registry).
+    pub fn shared_families_of(&self, check: CheckKind) -> &'static [&'static SharedFamily] {
+        self.checks()
+            .find(|c| c.kind() == check)
+            .map_or(&[], |c| c.shared_families())
     }
 
     /// The checks `config` runs and reports: all but those it skips (`checks.skip`).

@@ -13,6 +13,8 @@ mod position;
 mod providers;
 mod raw;
 mod reputation;
+#[cfg(test)]
+mod scope_tests;
 mod spf;
 mod state;
 #[cfg(test)]

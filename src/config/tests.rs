@@ -107,7 +107,7 @@ fn unknown_key_is_rejected_naming_it_and_the_expected_ones() {
         [
             "t.yml:3:5: domains[0].intervall: unknown field `intervall`, expected one of \
           `name`, `interval`, `timeout`, `resolvers`, `authoritative`, `nameservers`, \
-          `provider`, `expect`, `labels`"
+          `provider`, `expect`, `labels`, `checks`"
         ]
     );
     // An unknown top-level key does not hide errors in the known sections.

@@ -135,7 +135,9 @@ mod tests {
         assert_eq!(registrable_domain("user.github.io").unwrap(), "github.io");
         assert_eq!(registrable_domain("a.b.c.ck").unwrap(), "b.c.ck");
         assert_eq!(registrable_domain("x.example.example").unwrap(), "example.example");
-        for suffix in ["co.uk", "com", "github.io", "c.ck"] {
+        // A private suffix is itself a registered name.
+        assert_eq!(registrable_domain("github.io").unwrap(), "github.io");
+        for suffix in ["co.uk", "com", "c.ck", "xn--fiqs8s"] {
             let err = registrable_domain(suffix).unwrap_err();
             assert!(err.contains("is a public suffix"), "{suffix}: {err}");
         }

@@ -323,7 +323,7 @@ mod tests {
         row.check(CheckKind::Mx).unwrap().findings[0].set(2.0);
         row.set_record("mx".into(), 12345, Some(300));
         row.set_record("mx".into(), 777, None);
-        table.insert("b.example", &[CheckKind::Mx]);
+        table.insert("b.example", &[CheckKind::Mx, CheckKind::Dmarc]);
         let text = rendered(&table);
         assert!(
             text.contains("maildrift_drift{check=\"mx\",domain=\"a.example\"} 1\n"),
@@ -346,6 +346,9 @@ mod tests {
             )
         );
         assert_eq!(text.matches("# TYPE maildrift_drift gauge").count(), 1);
+        // a.example does not run the DMARC check (skipped): none of its families.
+        assert!(!text.contains("maildrift_dmarc_policy_info{domain=\"a.example\""));
+        assert!(!text.contains("maildrift_drift{check=\"dmarc\",domain=\"a.example\""));
         table.remove("a.example");
         let text = rendered(&table);
         assert!(!text.contains("a.example"), "{text}");
@@ -377,7 +380,7 @@ mod tests {
     #[test]
     fn dmarc_policy_and_dkim_keys() {
         let table = DomainTable::default();
-        let row = table.insert("a.example", &[CheckKind::Dmarc]);
+        let row = table.insert("a.example", &[CheckKind::Dkim, CheckKind::Dmarc]);
         row.set_gauges(&[
             FamilyValues::info(&dmarc::POLICY_INFO, "quarantine"),
             FamilyValues::by_label(

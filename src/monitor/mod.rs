@@ -365,7 +365,10 @@ impl Monitor {
                     );
                 }
                 series.set_gauges(&check.gauges);
-                self.metrics.shared_table.set(&report.domain, &check.shared);
+                let families = self.checks.shared_families_of(kind);
+                self.metrics
+                    .shared_table
+                    .set(&report.domain, families, &check.shared);
             }
             status.checks.insert(kind, next);
         }
