@@ -18,6 +18,12 @@ pub fn to_ascii(name: &str) -> Result<String, String> {
     Ok(normalize_name(&ascii))
 }
 
+/// The A-label form of a name a person typed (a URL path, a command-line argument), for
+/// finding it among the watched domains; normalised as is when it has no A-label form.
+pub fn lookup_name(input: &str) -> String {
+    to_ascii(input).unwrap_or_else(|_| normalize_name(input))
+}
+
 /// The Unicode form of `name` for people (`xn--bcher-kva.example` → `bücher.example`); the
 /// name itself when it has no A-label or does not decode.
 pub fn to_unicode(name: &str) -> String {
