@@ -26,6 +26,7 @@ pub use bootstrap::{Bootstrap, SHIPPED as SHIPPED_BOOTSTRAP};
 pub use client::{RdapClient, RdapError};
 pub use evaluate::{Seen, evaluate};
 pub use record::RdapDomain;
+pub use rfc3339::{format as format_date, parse as parse_date};
 
 use super::{Check, Context, Evaluation, GaugeFamily, Input, JsonShape};
 use crate::config::{DomainConfig, RdapSettings};

@@ -1,24 +1,39 @@
 //! The dates RDAP writes (RFC 9083 §4.5: RFC 3339 date-times such as
 //! `2026-03-01T12:00:00Z` or `2026-03-01T20:00:00.5+08:00`), to and from unix seconds.
 
-/// Unix seconds of a UTC civil date and time; `None` when out of range.
+/// Days in `month` (1–12) of `year`.
+fn month_days(year: i64, month: u32) -> i64 {
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days in `year`.
+fn year_days(year: i64) -> i64 {
+    365 + i64::from(month_days(year, 2) == 29)
+}
+
+/// Unix seconds of a UTC civil date and time from 1970 on; `None` when out of range.
 pub(super) fn unix_seconds(year: i64, month: u32, day: u32, h: u32, m: u32, s: u32) -> Option<i64> {
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+    if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) || h > 23 || m > 59 || s > 60 {
         return None;
     }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(month) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    if day == 0 || i64::from(day) > month_days(year, month) {
+        return None;
+    }
+    let days: i64 = (1970..year).map(year_days).sum::<i64>()
+        + (1..month).map(|mo| month_days(year, mo)).sum::<i64>()
+        + i64::from(day)
+        - 1;
     Some(days * 86_400 + i64::from(h) * 3600 + i64::from(m) * 60 + i64::from(s))
 }
 
 /// Parses an RFC 3339 date-time into unix seconds (fractions dropped).
-pub(super) fn parse(text: &str) -> Option<i64> {
+pub fn parse(text: &str) -> Option<i64> {
     let text = text.trim();
     let (date, time) = text.split_once(['T', 't', ' '])?;
     let mut date = date.split('-');
@@ -43,20 +58,23 @@ pub(super) fn parse(text: &str) -> Option<i64> {
     Some(unix_seconds(year, month, day, h, m, s)? - offset)
 }
 
-/// `2026-03-01T12:00:00Z` of unix seconds.
-pub(super) fn format(seconds: i64) -> String {
-    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+/// `2026-03-01T12:00:00Z` of unix seconds (from 1970 on).
+pub fn format(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    let (mut days, rest) = (seconds / 86_400, seconds % 86_400);
+    let mut year = 1970;
+    while days >= year_days(year) {
+        days -= year_days(year);
+        year += 1;
+    }
+    let mut month = 1;
+    while days >= month_days(year, month) {
+        days -= month_days(year, month);
+        month += 1;
+    }
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        "{year:04}-{month:02}-{:02}T{:02}:{:02}:{:02}Z",
+        days + 1,
         rest / 3600,
         rest % 3600 / 60,
         rest % 60
@@ -77,7 +95,9 @@ mod tests {
         assert_eq!(parse("2000-02-29T00:00:00Z"), Some(951_782_400));
         assert_eq!(format(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(format(1_700_000_000), "2023-11-14T22:13:20Z");
-        for bad in ["", "2023-11-14", "2023-13-01T00:00:00Z", "yesterday", "2023-11-14T22:13Z"] {
+        assert_eq!(format(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format(4_102_444_799), "2099-12-31T23:59:59Z");
+        for bad in ["", "2023-11-14", "2023-13-01T00:00:00Z", "2023-02-29T00:00:00Z", "yesterday", "2023-11-14T22:13Z"] {
             assert_eq!(parse(bad), None, "{bad}");
         }
     }
