@@ -20,6 +20,7 @@ mod harness;
 mod progress;
 mod prometheus;
 mod registration;
+mod scope;
 mod spf;
 mod state;
 mod web_config;

@@ -73,7 +73,7 @@ domains:
     )
 }
 
-pub(super) async fn run_check(args: &[&str]) -> (Option<i32>, String, String) {
+pub async fn run_check(args: &[&str]) -> (Option<i32>, String, String) {
     let output = tokio::process::Command::new(BIN)
         .args(args)
         .output()
