@@ -95,7 +95,10 @@ fn codes(name: AlertName, severity: Severity) -> &'static [FindingCode] {
 /// findings of its own severity (`domain_expiring` is a warning inside 30 days, critical
 /// inside 7; a warning-severity `dnsbl_listed` of an SPF-only address raises nothing).
 fn by_severity(name: AlertName) -> bool {
-    matches!(name, AlertName::MailDomainExpiring | AlertName::MailDnsblListed)
+    matches!(
+        name,
+        AlertName::MailDomainExpiring | AlertName::MailDnsblListed
+    )
 }
 
 /// Every alert `update` rules on, with its condition. DNS failures make every alert but

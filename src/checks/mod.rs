@@ -24,7 +24,7 @@ pub mod tls_rpt;
 #[cfg(test)]
 pub(crate) mod fixture;
 
-pub use cache::{CheckCache, Cached, MemoryCache};
+pub use cache::{Cached, CheckCache, MemoryCache};
 pub use drift::compare as compare_sets;
 pub use gauge::{FamilyValues, GaugeFamily, JsonShape, Labels, SharedFamily, SharedValues};
 pub use report::{CheckReport, RecordObservation, baseline_values, fingerprint};
@@ -139,7 +139,10 @@ impl Registry {
         let mut next = 0;
         while let Some(kind) = wanted.get(next).copied() {
             next += 1;
-            let needs = self.checks().filter(|c| c.kind() == kind).flat_map(|c| c.needs());
+            let needs = self
+                .checks()
+                .filter(|c| c.kind() == kind)
+                .flat_map(|c| c.needs());
             for need in needs.copied().collect::<Vec<_>>() {
                 if !wanted.contains(&need) {
                     wanted.push(need);

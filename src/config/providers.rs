@@ -2,10 +2,10 @@
 //! plus the user's `providers:`; and how a preset fills a domain's expectations.
 
 use super::issues::Issues;
+use super::names::SELECTOR;
 use super::names::{HOST, SPF_DOMAIN, check_name};
 use super::position::{PositionIndex, join};
 use super::raw::RawPreset;
-use super::names::SELECTOR;
 use super::{DkimExpectation, DmarcExpectation, Expectations, MxExpectation, SpfExpectation};
 use std::collections::BTreeMap;
 
@@ -152,7 +152,8 @@ pub(crate) fn parse(value: yaml_serde::Value, field: &str, issues: &mut Issues<'
             if ["none", "quarantine", "reject"].contains(&policy.as_str()) {
                 Some(policy)
             } else {
-                let message = format!("unknown DMARC policy {policy:?}; expected none, quarantine or reject");
+                let message =
+                    format!("unknown DMARC policy {policy:?}; expected none, quarantine or reject");
                 issues.value(&format!("{path}.dmarc"), message);
                 None
             }

@@ -117,8 +117,16 @@ pub(crate) fn rdap(raw: Option<RawRdap>, issues: &mut Issues<'_>) -> RdapSetting
     };
     duration(&raw.interval, "interval", &mut out.interval);
     duration(&raw.timeout, "timeout", &mut out.timeout);
-    duration(&raw.expiry_warning, "expiry_warning", &mut out.expiry_warning);
-    duration(&raw.expiry_critical, "expiry_critical", &mut out.expiry_critical);
+    duration(
+        &raw.expiry_warning,
+        "expiry_warning",
+        &mut out.expiry_warning,
+    );
+    duration(
+        &raw.expiry_critical,
+        "expiry_critical",
+        &mut out.expiry_critical,
+    );
     if out.expiry_critical > out.expiry_warning {
         issues.value(
             "defaults.rdap.expiry_critical",
@@ -232,9 +240,15 @@ mod tests {
         .unwrap();
         let analysis = &config.domains[0].analysis;
         assert_eq!(analysis.rdap.interval.as_secs(), 12 * 3600);
-        assert_eq!(analysis.rdap.bootstrap_file.as_deref(), Some(bootstrap.as_path()));
+        assert_eq!(
+            analysis.rdap.bootstrap_file.as_deref(),
+            Some(bootstrap.as_path())
+        );
         assert_eq!(analysis.rdap.expiry_critical.as_secs(), 14 * 86_400);
-        assert_eq!(analysis.dnsbl.zones, ["bl.example.org", "dnsbl.example.net"]);
+        assert_eq!(
+            analysis.dnsbl.zones,
+            ["bl.example.org", "dnsbl.example.net"]
+        );
         assert_eq!(analysis.dnsbl.spf_max_addresses, 8);
 
         let bad_json = dir.path().join("bad.json");

@@ -25,10 +25,15 @@ fn skip_in_defaults_and_per_domain() {
 
     let err = parse("defaults:\n  checks: { skip: [dnsec] }\ndomains:\n  - name: a.example\n    checks: { skipp: [mx] }\n").unwrap_err();
     assert!(
-        err.contains("t.yml:2:20: defaults.checks.skip[0]: \"dnsec\" is not a check; expected one of mx, spf"),
+        err.contains(
+            "t.yml:2:20: defaults.checks.skip[0]: \"dnsec\" is not a check; expected one of mx, spf"
+        ),
         "{err}"
     );
-    assert!(err.contains("t.yml:5:15: domains[0].checks.skipp: unknown field `skipp`"), "{err}");
+    assert!(
+        err.contains("t.yml:5:15: domains[0].checks.skipp: unknown field `skipp`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -43,11 +48,17 @@ fn parked_preset_expects_no_mail_and_explicit_keys_win() {
     assert_eq!(spf.record.as_deref(), Some("v=spf1 -all"));
     assert!(spf.includes.is_empty());
     assert_eq!(expect.dmarc.as_ref().unwrap().policy, "reject");
-    assert_eq!(expect.dkim.as_ref().unwrap().selectors, Vec::<String>::new());
+    assert_eq!(
+        expect.dkim.as_ref().unwrap().selectors,
+        Vec::<String>::new()
+    );
     let half = &config.domains[1].expect;
     assert_eq!(half.dmarc.as_ref().unwrap().policy, "quarantine");
     assert_eq!(half.mx.as_ref().unwrap().hosts, ["mx.half.example"]);
-    assert_eq!(half.spf.as_ref().unwrap().record.as_deref(), Some("v=spf1 -all"));
+    assert_eq!(
+        half.spf.as_ref().unwrap().record.as_deref(),
+        Some("v=spf1 -all")
+    );
 
     // The same keys in a user preset and in expect are validated.
     let err = parse(
@@ -77,6 +88,10 @@ fn internationalized_names_become_a_labels() {
     );
     assert_eq!(config.domains[1].name, "xn--fsqu00a.xn--fiqs8s");
     // The Unicode and A-label spellings are the same domain.
-    let err = parse("domains:\n  - name: bücher.example\n  - name: XN--BCHER-KVA.example\n").unwrap_err();
-    assert!(err.contains("duplicate domain \"xn--bcher-kva.example\""), "{err}");
+    let err =
+        parse("domains:\n  - name: bücher.example\n  - name: XN--BCHER-KVA.example\n").unwrap_err();
+    assert!(
+        err.contains("duplicate domain \"xn--bcher-kva.example\""),
+        "{err}"
+    );
 }

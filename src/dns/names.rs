@@ -12,9 +12,8 @@ pub fn to_ascii(name: &str) -> Result<String, String> {
     if trimmed.is_ascii() {
         return Ok(normalize_name(trimmed));
     }
-    let ascii = idna::domain_to_ascii(trimmed).map_err(|_| {
-        format!("{name:?} is not a valid internationalized domain name (UTS #46)")
-    })?;
+    let ascii = idna::domain_to_ascii(trimmed)
+        .map_err(|_| format!("{name:?} is not a valid internationalized domain name (UTS #46)"))?;
     Ok(normalize_name(&ascii))
 }
 
@@ -68,7 +67,10 @@ pub fn registrable_domain(name: &str) -> Result<String, String> {
     let mut suffix = psl::suffix_str(&name).ok_or_else(not_registrable)?;
     // A private suffix is itself registered under an ICANN one: walk up to that.
     while psl::suffix(suffix.as_bytes()).and_then(|s| s.typ()) == Some(psl::Type::Private) {
-        let parent = suffix.split_once('.').map(|(_, p)| p).ok_or_else(not_registrable)?;
+        let parent = suffix
+            .split_once('.')
+            .map(|(_, p)| p)
+            .ok_or_else(not_registrable)?;
         suffix = psl::suffix_str(parent).ok_or_else(not_registrable)?;
     }
     let head = name
@@ -113,8 +115,14 @@ mod tests {
             ("example.example", Some("example.example")),
             ("b.example.example", Some("example.example")),
             // IDN, as A-labels: 公司.cn and 中国.
-            ("xn--fsqu00a.xn--55qx5d.cn", Some("xn--fsqu00a.xn--55qx5d.cn")),
-            ("www.xn--fsqu00a.xn--55qx5d.cn", Some("xn--fsqu00a.xn--55qx5d.cn")),
+            (
+                "xn--fsqu00a.xn--55qx5d.cn",
+                Some("xn--fsqu00a.xn--55qx5d.cn"),
+            ),
+            (
+                "www.xn--fsqu00a.xn--55qx5d.cn",
+                Some("xn--fsqu00a.xn--55qx5d.cn"),
+            ),
             ("xn--fiqs8s", None),
             ("xn--fsqu00a.xn--fiqs8s", Some("xn--fsqu00a.xn--fiqs8s")),
             // Private rules count for DMARC.
@@ -136,11 +144,20 @@ mod tests {
 
     #[test]
     fn registrable_domains_use_the_icann_rules_only() {
-        assert_eq!(registrable_domain("www.example.co.uk").unwrap(), "example.co.uk");
-        assert_eq!(registrable_domain("Mail.Example.COM.").unwrap(), "example.com");
+        assert_eq!(
+            registrable_domain("www.example.co.uk").unwrap(),
+            "example.co.uk"
+        );
+        assert_eq!(
+            registrable_domain("Mail.Example.COM.").unwrap(),
+            "example.com"
+        );
         assert_eq!(registrable_domain("user.github.io").unwrap(), "github.io");
         assert_eq!(registrable_domain("a.b.c.ck").unwrap(), "b.c.ck");
-        assert_eq!(registrable_domain("x.example.example").unwrap(), "example.example");
+        assert_eq!(
+            registrable_domain("x.example.example").unwrap(),
+            "example.example"
+        );
         // A private suffix is itself a registered name.
         assert_eq!(registrable_domain("github.io").unwrap(), "github.io");
         for suffix in ["co.uk", "com", "c.ck", "xn--fiqs8s"] {
@@ -153,7 +170,10 @@ mod tests {
     fn internationalized_names_have_an_a_label_and_a_unicode_form() {
         assert_eq!(to_ascii("bücher.example").unwrap(), "xn--bcher-kva.example");
         assert_eq!(to_ascii("例子.中国").unwrap(), "xn--fsqu00a.xn--fiqs8s");
-        assert_eq!(to_ascii("BÜCHER.Example.").unwrap(), "xn--bcher-kva.example");
+        assert_eq!(
+            to_ascii("BÜCHER.Example.").unwrap(),
+            "xn--bcher-kva.example"
+        );
         // The ideographic full stop is a dot (UTS #46 mapping).
         assert_eq!(to_ascii("例子。中国").unwrap(), "xn--fsqu00a.xn--fiqs8s");
         assert_eq!(to_ascii(" Example.COM. ").unwrap(), "example.com");

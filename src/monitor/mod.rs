@@ -265,7 +265,9 @@ impl Monitor {
         let domain = WatchedDomain::new(config, view, &self.metrics);
         if let Some(persistence) = &self.persistence {
             let mut known = persistence.load(&domain.config.name);
-            known.checks.retain(|check, _| !domain.config.skip.contains(check));
+            known
+                .checks
+                .retain(|check, _| !domain.config.skip.contains(check));
             for (check, status) in &known.checks {
                 export_check(&domain.series, *check, status);
             }

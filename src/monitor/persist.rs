@@ -3,7 +3,7 @@
 //! watched (start-up, reload).
 
 use super::{CheckStatus, DomainStatus};
-use crate::checks::{CheckCache, Cached, MemoryCache};
+use crate::checks::{Cached, CheckCache, MemoryCache};
 use crate::finding::CheckKind;
 use crate::state::{EventKind, NewEvent, StateWriter, Store, Write};
 use serde_json::json;

@@ -200,9 +200,8 @@ impl Store {
     /// know are left out).
     pub fn load_check_cache(&self) -> Result<Vec<CachedRow>, StateError> {
         self.with_conn(|conn| {
-            let mut statement = conn.prepare(
-                "SELECT check_name, key, value_json, stored_at FROM check_cache",
-            )?;
+            let mut statement =
+                conn.prepare("SELECT check_name, key, value_json, stored_at FROM check_cache")?;
             let rows = statement.query_map([], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -215,8 +214,8 @@ impl Store {
             for row in rows {
                 let (check, key, value_json, stored_at) = row?;
                 if let Ok(check) = check.parse::<CheckKind>() {
-                    let stored_at = SystemTime::UNIX_EPOCH
-                        + Duration::from_secs_f64(stored_at.max(0.0));
+                    let stored_at =
+                        SystemTime::UNIX_EPOCH + Duration::from_secs_f64(stored_at.max(0.0));
                     out.push(CachedRow {
                         check,
                         key,
@@ -310,7 +309,12 @@ pub(crate) fn apply(conn: &mut Connection, writes: &[Write]) -> rusqlite::Result
                      ON CONFLICT (check_name, key) DO UPDATE
                      SET value_json = excluded.value_json, stored_at = excluded.stored_at",
                 )?
-                .execute(params![check.as_str(), key, value_json, unix_seconds(*at)])?;
+                .execute(params![
+                    check.as_str(),
+                    key,
+                    value_json,
+                    unix_seconds(*at)
+                ])?;
             }
         }
     }

@@ -65,9 +65,15 @@ async fn listings_refusals_and_timeouts() {
         "192.0.2.25 (MX host mx-listed.shop.example of listed.shop.example) is listed in bl.example (127.0.0.2): Listed: spam trap hits, see https://bl.example/192.0.2.25"
     );
     let v6 = findings(&daemon, "v6.shop.example").await;
-    assert_eq!(v6["findings"][0]["evidence"]["address"], "2001:db8::6", "{v6}");
+    assert_eq!(
+        v6["findings"][0]["evidence"]["address"], "2001:db8::6",
+        "{v6}"
+    );
     let clean = findings(&daemon, "clean.shop.example").await;
-    assert_eq!((clean["success"].clone(), clean["findings"].clone()), (true.into(), serde_json::json!([])));
+    assert_eq!(
+        (clean["success"].clone(), clean["findings"].clone()),
+        (true.into(), serde_json::json!([]))
+    );
     for (domain, reason) in [
         ("refused", "bl.example answered 127.255.255.254"),
         ("rewritten", "not a blocklist code"),
@@ -96,27 +102,54 @@ async fn listings_refusals_and_timeouts() {
     dns.set_zone_silent("bl.example", true);
     let labels = [("domain", "listed.shop.example"), ("check", "dnsbl")];
     daemon
-        .wait_metric("maildrift_check_success", &labels, 0.0, Duration::from_secs(15))
+        .wait_metric(
+            "maildrift_check_success",
+            &labels,
+            0.0,
+            Duration::from_secs(15),
+        )
         .await;
     let silent = findings(&daemon, "listed.shop.example").await;
     // The resolver's own timeout, or the check's share of the domain's timeout first.
     let error = silent["error"].as_str().unwrap();
-    assert!(error.contains("timeout") || error.contains("did not finish"), "{silent}");
+    assert!(
+        error.contains("timeout") || error.contains("did not finish"),
+        "{silent}"
+    );
     assert_eq!(silent["findings"][0]["code"], "dnsbl_listed");
-    assert!(metric(&daemon.get("/metrics").await.body, "maildrift_dnsbl_listed", &[("address", "192.0.2.25")]).is_some());
+    assert!(
+        metric(
+            &daemon.get("/metrics").await.body,
+            "maildrift_dnsbl_listed",
+            &[("address", "192.0.2.25")]
+        )
+        .is_some()
+    );
 
     // Delisted: the finding and the series go.
     dns.set_zone_silent("bl.example", false);
     dns.set_zone(&blocklist("")).unwrap();
     daemon
-        .wait_metric("maildrift_check_success", &labels, 1.0, Duration::from_secs(15))
+        .wait_metric(
+            "maildrift_check_success",
+            &labels,
+            1.0,
+            Duration::from_secs(15),
+        )
         .await;
     let gone = wait_until(Duration::from_secs(15), || async {
-        !daemon.get("/metrics").await.body.contains("maildrift_dnsbl_listed{")
+        !daemon
+            .get("/metrics")
+            .await
+            .body
+            .contains("maildrift_dnsbl_listed{")
     })
     .await;
     assert!(gone, "series of delisted pairs leave");
-    assert_eq!(findings(&daemon, "listed.shop.example").await["findings"], serde_json::json!([]));
+    assert_eq!(
+        findings(&daemon, "listed.shop.example").await["findings"],
+        serde_json::json!([])
+    );
     daemon.stop().await;
 }
 
@@ -125,7 +158,9 @@ async fn one_question_per_address_and_zone_for_a_hundred_domains() {
     let mut zone = String::from(
         "$ORIGIN hosted.example.\n$TTL 60\n@ SOA ns1.hosted.example. h.hosted.example. 1 3600 600 86400 60\n@ NS ns1.hosted.example.\nns1 A 192.0.2.53\nmx A 192.0.2.25\nmx AAAA 2001:db8::25\n",
     );
-    let domains: Vec<String> = (0..100).map(|i| format!("d{i:03}.hosted.example")).collect();
+    let domains: Vec<String> = (0..100)
+        .map(|i| format!("d{i:03}.hosted.example"))
+        .collect();
     for i in 0..100 {
         zone.push_str(&format!("d{i:03} MX 10 mx.hosted.example.\n"));
     }
@@ -141,10 +176,22 @@ async fn one_question_per_address_and_zone_for_a_hundred_domains() {
     assert_eq!(dns.queries_for(&format!("{v4}.clean.example")), 1);
     assert_eq!(dns.queries_for(&format!("{v6}.clean.example")), 1);
     let text = daemon.get("/metrics").await.body;
-    assert_eq!(text.matches("maildrift_dnsbl_listed{").count(), 1, "one series, not 100");
+    assert_eq!(
+        text.matches("maildrift_dnsbl_listed{").count(),
+        1,
+        "one series, not 100"
+    );
     for domain in ["d000.hosted.example", "d099.hosted.example"] {
-        let critical = [("domain", domain), ("check", "dnsbl"), ("severity", "critical")];
-        assert_eq!(metric(&text, "maildrift_findings", &critical), Some(1.0), "{domain}");
+        let critical = [
+            ("domain", domain),
+            ("check", "dnsbl"),
+            ("severity", "critical"),
+        ];
+        assert_eq!(
+            metric(&text, "maildrift_findings", &critical),
+            Some(1.0),
+            "{domain}"
+        );
     }
     daemon.stop().await;
 }

@@ -346,7 +346,11 @@ impl HttpsServer {
 
     /// Requests received with this request line (`GET /path HTTP/1.1`).
     pub fn requests(&self, line: &str) -> usize {
-        self.requests.lock().unwrap().get(line).copied().unwrap_or(0)
+        self.requests
+            .lock()
+            .unwrap()
+            .get(line)
+            .copied()
+            .unwrap_or(0)
     }
-
 }

@@ -46,15 +46,13 @@ fn rdap(body: String) -> Canned {
 
 /// A server answering `GET /rdap/domain/NAME` from `answers`, 404 for other names.
 async fn rdap_server(cert: &[u8], key: &[u8], answers: HashMap<String, Canned>) -> HttpsServer {
-    let respond: Responder = Arc::new(move |line: &str| {
-        let path = line.strip_prefix("GET /rdap/domain/")?.split(' ').next()?;
-        Some(
-            answers
-                .get(path)
-                .cloned()
-                .unwrap_or_else(|| Canned::new(404, "application/rdap+json", "{\"errorCode\":404}")),
-        )
-    });
+    let respond: Responder =
+        Arc::new(move |line: &str| {
+            let path = line.strip_prefix("GET /rdap/domain/")?.split(' ').next()?;
+            Some(answers.get(path).cloned().unwrap_or_else(|| {
+                Canned::new(404, "application/rdap+json", "{\"errorCode\":404}")
+            }))
+        });
     HttpsServer::start(cert.to_vec(), key.to_vec(), respond).await
 }
 
@@ -68,10 +66,19 @@ fn config(dir: &Path, ca_pem: &str, services: &[(&str, &HttpsServer)], domains: 
     std::fs::write(&ca, ca_pem).unwrap();
     let services: Vec<Value> = services
         .iter()
-        .map(|(tld, server)| serde_json::json!([[tld], [format!("https://127.0.0.1:{}/rdap/", server.addr.port())]]))
+        .map(|(tld, server)| {
+            serde_json::json!([
+                [tld],
+                [format!("https://127.0.0.1:{}/rdap/", server.addr.port())]
+            ])
+        })
         .collect();
     let bootstrap = dir.join("dns.json");
-    std::fs::write(&bootstrap, serde_json::json!({"version": "1.0", "services": services}).to_string()).unwrap();
+    std::fs::write(
+        &bootstrap,
+        serde_json::json!({"version": "1.0", "services": services}).to_string(),
+    )
+    .unwrap();
     let names: String = domains.iter().map(|d| format!("  - name: {d}\n")).collect();
     format!(
         "defaults:\n  interval: 2s\n  timeout: 2s\n  resolvers: [\"127.0.0.1:9\"]\n  authoritative: false\n  checks: {{ skip: [mx, spf, dkim, dmarc, mta_sts, tls_rpt, nameservers, dnssec, dnsbl] }}\n  rdap: {{ interval: 1h, timeout: 1s, ca_file: \"{}\", bootstrap_file: \"{}\" }}\ndomains:\n{names}",
@@ -101,7 +108,13 @@ fn codes(check: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| format!("{}:{}", f["code"].as_str().unwrap(), f["severity"].as_str().unwrap()))
+        .map(|f| {
+            format!(
+                "{}:{}",
+                f["code"].as_str().unwrap(),
+                f["severity"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -110,33 +123,117 @@ async fn canned_rdap_answers_through_the_daemon() {
     let (ca_pem, cert, key) = test_pki(&["127.0.0.1"]);
     let t = now();
     let mut answers = HashMap::new();
-    answers.insert("expiring.regtest".into(), rdap(domain_object("expiring.regtest", t + 20 * DAY, &["client transfer prohibited"], "Good Registrar")));
-    answers.insert("soon.regtest".into(), rdap(domain_object("soon.regtest", t + 3 * DAY, &[], "Good Registrar")));
-    answers.insert("gone.regtest".into(), rdap(domain_object("gone.regtest", t - 2 * DAY, &[], "Good Registrar")));
-    answers.insert("held.regtest".into(), rdap(domain_object("held.regtest", t + 200 * DAY, &["client hold"], "Good Registrar")));
-    answers.insert("redeem.regtest".into(), rdap(domain_object("redeem.regtest", t - 40 * DAY, &["redemption period"], "Good Registrar")));
-    answers.insert("healthy.regtest".into(), rdap(domain_object("healthy.regtest", t + 300 * DAY, &[], "Good Registrar")));
+    answers.insert(
+        "expiring.regtest".into(),
+        rdap(domain_object(
+            "expiring.regtest",
+            t + 20 * DAY,
+            &["client transfer prohibited"],
+            "Good Registrar",
+        )),
+    );
+    answers.insert(
+        "soon.regtest".into(),
+        rdap(domain_object(
+            "soon.regtest",
+            t + 3 * DAY,
+            &[],
+            "Good Registrar",
+        )),
+    );
+    answers.insert(
+        "gone.regtest".into(),
+        rdap(domain_object(
+            "gone.regtest",
+            t - 2 * DAY,
+            &[],
+            "Good Registrar",
+        )),
+    );
+    answers.insert(
+        "held.regtest".into(),
+        rdap(domain_object(
+            "held.regtest",
+            t + 200 * DAY,
+            &["client hold"],
+            "Good Registrar",
+        )),
+    );
+    answers.insert(
+        "redeem.regtest".into(),
+        rdap(domain_object(
+            "redeem.regtest",
+            t - 40 * DAY,
+            &["redemption period"],
+            "Good Registrar",
+        )),
+    );
+    answers.insert(
+        "healthy.regtest".into(),
+        rdap(domain_object(
+            "healthy.regtest",
+            t + 300 * DAY,
+            &[],
+            "Good Registrar",
+        )),
+    );
     let mut limited = Canned::new(429, "application/rdap+json", "{\"errorCode\":429}");
     limited.headers.push(("Retry-After".into(), "3600".into()));
     answers.insert("limited.regtest".into(), limited);
-    answers.insert("broken.regtest".into(), Canned::new(200, "application/rdap+json", "{\"ldhName\": \"broken.regtest\", \"events\": ["));
-    let mut slow = rdap(domain_object("slow.regtest", t + 300 * DAY, &[], "Good Registrar"));
+    answers.insert(
+        "broken.regtest".into(),
+        Canned::new(
+            200,
+            "application/rdap+json",
+            "{\"ldhName\": \"broken.regtest\", \"events\": [",
+        ),
+    );
+    let mut slow = rdap(domain_object(
+        "slow.regtest",
+        t + 300 * DAY,
+        &[],
+        "Good Registrar",
+    ));
     slow.delay = Duration::from_secs(5);
     answers.insert("slow.regtest".into(), slow);
     let server = rdap_server(&cert, &key, answers).await;
     // A second server answers for the longer entry `co.uk`; `uk` stays with the first.
     let mut co_uk = HashMap::new();
-    co_uk.insert("shop.co.uk".into(), rdap(domain_object("shop.co.uk", t + 100 * DAY, &[], "UK Registrar")));
+    co_uk.insert(
+        "shop.co.uk".into(),
+        rdap(domain_object(
+            "shop.co.uk",
+            t + 100 * DAY,
+            &[],
+            "UK Registrar",
+        )),
+    );
     let co_uk = rdap_server(&cert, &key, co_uk).await;
 
     let dir = tempfile::tempdir().unwrap();
     let domains = [
-        "expiring.regtest", "soon.regtest", "gone.regtest", "held.regtest", "redeem.regtest",
-        "healthy.regtest", "mail.healthy.regtest", "limited.regtest", "broken.regtest",
-        "slow.regtest", "missing.regtest", "shop.co.uk", "shop.uk", "nowhere.zz",
+        "expiring.regtest",
+        "soon.regtest",
+        "gone.regtest",
+        "held.regtest",
+        "redeem.regtest",
+        "healthy.regtest",
+        "mail.healthy.regtest",
+        "limited.regtest",
+        "broken.regtest",
+        "slow.regtest",
+        "missing.regtest",
+        "shop.co.uk",
+        "shop.uk",
+        "nowhere.zz",
         "shop.example",
     ];
-    let yaml = config(dir.path(), &ca_pem, &[("regtest", &server), ("uk", &server), ("co.uk", &co_uk)], &domains);
+    let yaml = config(
+        dir.path(),
+        &ca_pem,
+        &[("regtest", &server), ("uk", &server), ("co.uk", &co_uk)],
+        &domains,
+    );
     let started = now();
     let daemon = Daemon::start(&yaml).await;
     daemon.wait_ready(Duration::from_secs(15)).await;
@@ -163,16 +260,25 @@ async fn canned_rdap_answers_through_the_daemon() {
         "{message}"
     );
     let expiry = daemon
-        .metric("maildrift_domain_expiry_timestamp_seconds", &[("domain", "soon.regtest")])
+        .metric(
+            "maildrift_domain_expiry_timestamp_seconds",
+            &[("domain", "soon.regtest")],
+        )
         .await;
     assert_eq!(expiry, Some((t + 3 * DAY) as f64));
     let healthy = [("domain", "healthy.regtest"), ("check", "registration")];
-    assert_eq!(daemon.metric("maildrift_check_success", &healthy).await, Some(1.0));
+    assert_eq!(
+        daemon.metric("maildrift_check_success", &healthy).await,
+        Some(1.0)
+    );
 
     // Unknown, with the reason; never a finding.
     for (domain, reason) in [
         ("missing.regtest", "not found (HTTP 404)"),
-        ("limited.regtest", "rate limited (HTTP 429), retry after 3600 s"),
+        (
+            "limited.regtest",
+            "rate limited (HTTP 429), retry after 3600 s",
+        ),
         ("broken.regtest", "malformed RDAP answer (not JSON"),
         ("slow.regtest", "no complete answer within 1 s"),
         ("nowhere.zz", "no RDAP server for .zz in the bootstrap file"),
@@ -184,7 +290,10 @@ async fn canned_rdap_answers_through_the_daemon() {
         assert!(error.contains(reason), "{domain}: {error}");
         assert_eq!(check["findings"], serde_json::json!([]), "{domain}");
         let labels = [("domain", domain), ("check", "registration")];
-        assert_eq!(daemon.metric("maildrift_check_success", &labels).await, Some(0.0));
+        assert_eq!(
+            daemon.metric("maildrift_check_success", &labels).await,
+            Some(0.0)
+        );
     }
     // A special-use name has no registry: nothing to ask, nothing wrong.
     let reserved = registration(&daemon, "shop.example").await;
@@ -195,18 +304,34 @@ async fn canned_rdap_answers_through_the_daemon() {
     let rounds = wait_until(Duration::from_secs(10), || async {
         let api = daemon.get("/api/v1/domains/healthy.regtest").await.body;
         let v: Value = serde_json::from_str(&api).unwrap_or(Value::Null);
-        let checked = v["checks"]["registration"]["last_checked"].as_f64().unwrap_or(0.0);
+        let checked = v["checks"]["registration"]["last_checked"]
+            .as_f64()
+            .unwrap_or(0.0);
         checked > (started + 5) as f64
     })
     .await;
     assert!(rounds, "the daemon keeps checking");
-    for name in ["healthy.regtest", "expiring.regtest", "limited.regtest", "missing.regtest", "broken.regtest"] {
+    for name in [
+        "healthy.regtest",
+        "expiring.regtest",
+        "limited.regtest",
+        "missing.regtest",
+        "broken.regtest",
+    ] {
         assert_eq!(asked(&server, name), 1, "{name}");
     }
-    assert_eq!(asked(&co_uk, "shop.co.uk"), 1, "the longest bootstrap entry wins");
+    assert_eq!(
+        asked(&co_uk, "shop.co.uk"),
+        1,
+        "the longest bootstrap entry wins"
+    );
     assert_eq!(asked(&server, "shop.co.uk"), 0);
     assert_eq!(asked(&server, "shop.uk"), 1);
-    assert_eq!(asked(&server, "mail.healthy.regtest"), 0, "the registrable name is asked");
+    assert_eq!(
+        asked(&server, "mail.healthy.regtest"),
+        0,
+        "the registrable name is asked"
+    );
     daemon.stop().await;
 }
 
@@ -215,21 +340,42 @@ async fn the_answer_is_kept_across_a_restart() {
     let (ca_pem, cert, key) = test_pki(&["127.0.0.1"]);
     let t = now();
     let mut answers = HashMap::new();
-    answers.insert("kept.regtest".into(), rdap(domain_object("kept.regtest", t + 10 * DAY, &[], "Good Registrar")));
+    answers.insert(
+        "kept.regtest".into(),
+        rdap(domain_object(
+            "kept.regtest",
+            t + 10 * DAY,
+            &[],
+            "Good Registrar",
+        )),
+    );
     let server = rdap_server(&cert, &key, answers).await;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("data");
-    let yaml = config(dir.path(), &ca_pem, &[("regtest", &server)], &["kept.regtest"]);
+    let yaml = config(
+        dir.path(),
+        &ca_pem,
+        &[("regtest", &server)],
+        &["kept.regtest"],
+    );
     for run in 0..2 {
-        let daemon = crate::state::start(dir.path(), &yaml, &state).await.unwrap();
+        let daemon = crate::state::start(dir.path(), &yaml, &state)
+            .await
+            .unwrap();
         daemon.wait_ready().await;
         let found = wait_until(Duration::from_secs(10), || async {
-            let body = request(daemon.addr, "GET", "/api/v1/domains/kept.regtest").await.body;
+            let body = request(daemon.addr, "GET", "/api/v1/domains/kept.regtest")
+                .await
+                .body;
             body.contains("domain_expiring")
         })
         .await;
         assert!(found, "run {run}: the expiring finding");
         daemon.stop().await;
-        assert_eq!(asked(&server, "kept.regtest"), 1, "run {run}: asked once in all");
+        assert_eq!(
+            asked(&server, "kept.regtest"),
+            1,
+            "run {run}: asked once in all"
+        );
     }
 }

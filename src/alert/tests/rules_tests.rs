@@ -194,7 +194,10 @@ fn registration_and_blocklist_alerts_follow_the_finding_severity() {
     };
     let finding = |code, severity| Finding::new(code, severity, "m");
     use AlertName::*;
-    let expiring = status(vec![finding(FindingCode::DomainExpiring, Severity::Warning)]);
+    let expiring = status(vec![finding(
+        FindingCode::DomainExpiring,
+        Severity::Warning,
+    )]);
     assert_eq!(
         active(CheckKind::Registration, &expiring),
         [(
@@ -203,7 +206,10 @@ fn registration_and_blocklist_alerts_follow_the_finding_severity() {
             "Registration of a.example expires soon".to_owned()
         )]
     );
-    let urgent = status(vec![finding(FindingCode::DomainExpiring, Severity::Critical)]);
+    let urgent = status(vec![finding(
+        FindingCode::DomainExpiring,
+        Severity::Critical,
+    )]);
     assert_eq!(
         active(CheckKind::Registration, &urgent)
             .iter()
@@ -216,13 +222,13 @@ fn registration_and_blocklist_alerts_follow_the_finding_severity() {
         active(CheckKind::Registration, &held)[0].2,
         "a.example is on hold at its registry"
     );
-    let changed = status(vec![finding(FindingCode::DomainRegistrarChanged, Severity::Info)]);
+    let changed = status(vec![finding(
+        FindingCode::DomainRegistrarChanged,
+        Severity::Info,
+    )]);
     assert!(active(CheckKind::Registration, &changed).is_empty());
     let listed = status(vec![finding(FindingCode::DnsblListed, Severity::Critical)]);
-    assert_eq!(
-        active(CheckKind::Dnsbl, &listed)[0].0,
-        MailDnsblListed
-    );
+    assert_eq!(active(CheckKind::Dnsbl, &listed)[0].0, MailDnsblListed);
     // A listed SPF-only address is a warning finding: no page.
     let spf_only = status(vec![finding(FindingCode::DnsblListed, Severity::Warning)]);
     assert!(active(CheckKind::Dnsbl, &spf_only).is_empty());

@@ -50,7 +50,9 @@ pub fn query_name(address: IpAddr, zone: &str) -> String {
 fn refusal(code: Ipv4Addr) -> &'static str {
     match code.octets()[3] {
         252 => "the query was malformed (typing error in the zone or key)",
-        254 => "queries through a public or open resolver are refused: ask through your own resolver, or use a key (Spamhaus DQS)",
+        254 => {
+            "queries through a public or open resolver are refused: ask through your own resolver, or use a key (Spamhaus DQS)"
+        }
         255 => "too many queries (rate limited)",
         _ => "the list refused the query",
     }
@@ -75,7 +77,10 @@ pub(super) async fn ask(dns: &dyn DnsLookup, address: IpAddr, zone: &str) -> Lis
         })
         .collect();
     if let Some(code) = codes.iter().find(|c| c.octets()[..3] == [127, 255, 255]) {
-        return Listing::Unknown(format!("{zone} answered {code} for {name}: {}", refusal(*code)));
+        return Listing::Unknown(format!(
+            "{zone} answered {code} for {name}: {}",
+            refusal(*code)
+        ));
     }
     if let Some(code) = codes.iter().find(|c| c.octets()[0] != 127) {
         return Listing::Unknown(format!(
@@ -106,8 +111,8 @@ pub(super) async fn ask(dns: &dyn DnsLookup, address: IpAddr, zone: &str) -> Lis
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dns::fake::FakeDns;
     use crate::dns::DnsError;
+    use crate::dns::fake::FakeDns;
 
     #[test]
     fn query_names_reverse_octets_and_nibbles() {
@@ -125,7 +130,10 @@ mod tests {
     async fn answers_are_listings_refusals_or_unknown() {
         let dns = FakeDns::new();
         dns.a("2.0.0.127.bl.example", &["127.0.0.2"])
-            .txt("2.0.0.127.bl.example", &["Listed: see https://bl.example/q?127.0.0.2"])
+            .txt(
+                "2.0.0.127.bl.example",
+                &["Listed: see https://bl.example/q?127.0.0.2"],
+            )
             .a("3.0.0.127.bl.example", &["127.0.0.4", "127.0.0.10"])
             .a("4.0.0.127.bl.example", &["127.255.255.254"])
             .a("5.0.0.127.bl.example", &["198.51.100.1"])
@@ -153,7 +161,10 @@ mod tests {
         let Listing::Unknown(why) = ask(&dns, ip(4), "bl.example").await else {
             panic!("refused");
         };
-        assert!(why.contains("127.255.255.254") && why.contains("public or open resolver"), "{why}");
+        assert!(
+            why.contains("127.255.255.254") && why.contains("public or open resolver"),
+            "{why}"
+        );
         let Listing::Unknown(why) = ask(&dns, ip(5), "bl.example").await else {
             panic!("not a code");
         };

@@ -58,11 +58,15 @@ impl DnsblMemo {
         let cell = {
             let mut guard = self.entries.lock().expect("DNSBL memo poisoned");
             let now = Instant::now();
-            if guard.swept.is_none_or(|at| now.duration_since(at) >= MAX_AGE) {
+            if guard
+                .swept
+                .is_none_or(|at| now.duration_since(at) >= MAX_AGE)
+            {
                 // Drop answers too old for anyone, so the map holds about a round's pairs.
                 guard.swept = Some(now);
                 guard.pairs.retain(|_, cell| {
-                    cell.get().is_none_or(|(_, at)| now.duration_since(*at) < MAX_AGE)
+                    cell.get()
+                        .is_none_or(|(_, at)| now.duration_since(*at) < MAX_AGE)
                 });
             }
             let entries = &mut guard.pairs;
@@ -117,7 +121,8 @@ mod tests {
         assert_eq!(asked.load(Ordering::SeqCst), 3);
         // A domain with a shorter round does not take an answer older than its bound.
         tokio::time::advance(Duration::from_secs(5)).await;
-        memo.listing(ip, "bl.example", Duration::from_secs(2), question).await;
+        memo.listing(ip, "bl.example", Duration::from_secs(2), question)
+            .await;
         assert_eq!(asked.load(Ordering::SeqCst), 4);
         // Answers older than the longest bound are forgotten.
         tokio::time::advance(MAX_AGE).await;

@@ -170,9 +170,16 @@ async fn targets(ctx: &Context<'_>) -> Result<Vec<(IpAddr, Vec<Role>)>, String> 
     let set = mx.result.as_ref().map_err(|e| e.to_string())?;
     for host in &set.hosts {
         if let Some(error) = &host.error {
-            return Err(format!("the addresses of MX host {} are unknown: {error}", host.name));
+            return Err(format!(
+                "the addresses of MX host {} are unknown: {error}",
+                host.name
+            ));
         }
-        targets.extend(host.addresses.iter().map(|ip| (*ip, Role::Mx(host.name.clone()))));
+        targets.extend(
+            host.addresses
+                .iter()
+                .map(|ip| (*ip, Role::Mx(host.name.clone()))),
+        );
     }
     if let Some(spf) = &ctx.config.expect.spf {
         targets.extend(spf.authorizes.iter().map(|s| (s.ip, Role::Authorized)));
@@ -229,10 +236,7 @@ pub fn evaluate(domain: &str, observation: &DnsblObservation) -> Evaluation<()> 
         Listing::Unknown(why) => Some((a, why)),
         _ => None,
     }) {
-        return Evaluation::inconclusive(format!(
-            "{} in {}: {why}",
-            pair.address, pair.zone
-        ));
+        return Evaluation::inconclusive(format!("{} in {}: {why}", pair.address, pair.zone));
     }
     let mut findings = Vec::new();
     let mut values = Vec::new();
@@ -243,7 +247,10 @@ pub fn evaluate(domain: &str, observation: &DnsblObservation) -> Evaluation<()> 
             family: &LISTED,
             object: format!("{} {}", pair.zone, pair.address),
             samples: if listed {
-                let labels = vec![Cow::Owned(pair.zone.clone()), Cow::Owned(pair.address.to_string())];
+                let labels = vec![
+                    Cow::Owned(pair.zone.clone()),
+                    Cow::Owned(pair.address.to_string()),
+                ];
                 vec![(labels, 1.0)]
             } else {
                 Vec::new()
@@ -255,11 +262,20 @@ pub fn evaluate(domain: &str, observation: &DnsblObservation) -> Evaluation<()> 
         let codes: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
         let role = pair.roles.first().expect("every target has a role");
         let why = reason.as_deref().unwrap_or("the zone gives no TXT reason");
-        values.push(format!("{} {} {}", pair.address, pair.zone, codes.join(",")));
+        values.push(format!(
+            "{} {} {}",
+            pair.address,
+            pair.zone,
+            codes.join(",")
+        ));
         findings.push(
             Finding::new(
                 FindingCode::DnsblListed,
-                pair.roles.iter().map(Role::severity).min().unwrap_or(Severity::Warning),
+                pair.roles
+                    .iter()
+                    .map(Role::severity)
+                    .min()
+                    .unwrap_or(Severity::Warning),
                 format!(
                     "{} ({} of {domain}) is listed in {} ({}): {why}",
                     pair.address,

@@ -11,10 +11,7 @@ async fn fixture_cases() {
     assert!(cases.len() >= 10, "only {} cases", cases.len());
     let mut failures = Vec::new();
     for case in &cases {
-        let registry = Registry::empty()
-            .with(Dnsbl::default())
-            .with(Mx)
-            .with(Spf);
+        let registry = Registry::empty().with(Dnsbl::default()).with(Mx).with(Spf);
         let setup = case.setup(registry);
         let run = setup.observe().await;
         let report = setup.evaluate(&run);
@@ -30,19 +27,19 @@ async fn fixture_cases() {
             .filter(|s| !s.samples.is_empty())
             .map(|s| s.object.clone())
             .collect();
-        if let Some(want) = case.want.get("listed") {
-            if serde_json::json!(listed) != *want {
-                failures.push(format!("{}: listed {listed:?}, want {want}", case.name));
-            }
+        if let Some(want) = case.want.get("listed")
+            && serde_json::json!(listed) != *want
+        {
+            failures.push(format!("{}: listed {listed:?}, want {want}", case.name));
         }
-        if let Some(want) = case.want.get("asked").and_then(|w| w.as_u64()) {
-            if report.shared.len() as u64 != want {
-                failures.push(format!(
-                    "{}: {} pairs asked, want {want}",
-                    case.name,
-                    report.shared.len()
-                ));
-            }
+        if let Some(want) = case.want.get("asked").and_then(|w| w.as_u64())
+            && report.shared.len() as u64 != want
+        {
+            failures.push(format!(
+                "{}: {} pairs asked, want {want}",
+                case.name,
+                report.shared.len()
+            ));
         }
         // Every listed series carries the zone and address labels, value 1.
         for series in report.shared.iter().flat_map(|s| &s.samples) {

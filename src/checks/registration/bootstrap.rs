@@ -37,8 +37,12 @@ impl Bootstrap {
             .ok_or_else(|| format!("bootstrap file {source} has no \"services\" list"))?;
         let mut out = HashMap::new();
         for (i, service) in services.iter().enumerate() {
-            let bad = || format!("bootstrap file {source}: services[{i}] is not [[entries], [urls]]");
-            let pair = service.as_array().filter(|p| p.len() == 2).ok_or_else(bad)?;
+            let bad =
+                || format!("bootstrap file {source}: services[{i}] is not [[entries], [urls]]");
+            let pair = service
+                .as_array()
+                .filter(|p| p.len() == 2)
+                .ok_or_else(bad)?;
             let strings = |value: &serde_json::Value| -> Option<Vec<String>> {
                 value
                     .as_array()?
@@ -161,7 +165,11 @@ impl Bootstraps {
         }
         let key = cache_key(url);
         let kept = cache.and_then(|c| c.get(CheckKind::Registration, &key));
-        let age = |at: SystemTime| SystemTime::now().duration_since(at).unwrap_or(Duration::ZERO);
+        let age = |at: SystemTime| {
+            SystemTime::now()
+                .duration_since(at)
+                .unwrap_or(Duration::ZERO)
+        };
         if state.fetched.is_none()
             && let Some(kept) = kept.filter(|k| age(k.stored_at) < settings.interval)
             && let Ok(parsed) = Bootstrap::parse(&kept.json, url)
@@ -172,7 +180,9 @@ impl Bootstraps {
             return parsed;
         }
         let fetched = match client.get_text(url).await.and_then(|text| {
-            Bootstrap::parse(&text, url).map_err(RdapError::Malformed).map(|b| (text, b))
+            Bootstrap::parse(&text, url)
+                .map_err(RdapError::Malformed)
+                .map(|b| (text, b))
         }) {
             Ok((text, parsed)) => {
                 if let Some(cache) = cache {
@@ -230,18 +240,40 @@ mod tests {
             [["none"], ["ftp://x.example/"]]
         ]}"#;
         let bootstrap = Bootstrap::parse(text, "t").unwrap();
-        assert_eq!(bootstrap.server_for("shop.co.uk"), Some("https://co-uk.example/"));
-        assert_eq!(bootstrap.server_for("a.b.co.uk"), Some("https://co-uk.example/"));
+        assert_eq!(
+            bootstrap.server_for("shop.co.uk"),
+            Some("https://co-uk.example/")
+        );
+        assert_eq!(
+            bootstrap.server_for("a.b.co.uk"),
+            Some("https://co-uk.example/")
+        );
         // HTTPS first, a slash added.
-        assert_eq!(bootstrap.server_for("shop.uk"), Some("https://uk.example/rdap/"));
-        assert_eq!(bootstrap.server_for("shop.gov.uk"), Some("https://uk.example/rdap/"));
+        assert_eq!(
+            bootstrap.server_for("shop.uk"),
+            Some("https://uk.example/rdap/")
+        );
+        assert_eq!(
+            bootstrap.server_for("shop.gov.uk"),
+            Some("https://uk.example/rdap/")
+        );
         // Unicode entries are matched as A-labels.
-        assert_eq!(bootstrap.server_for("xn--fsqu00a.xn--fiqz9s"), Some("https://cn.example/"));
-        assert_eq!(bootstrap.server_for("xn--fsqu00a.xn--fiqs8s"), Some("https://cn.example/"));
+        assert_eq!(
+            bootstrap.server_for("xn--fsqu00a.xn--fiqz9s"),
+            Some("https://cn.example/")
+        );
+        assert_eq!(
+            bootstrap.server_for("xn--fsqu00a.xn--fiqs8s"),
+            Some("https://cn.example/")
+        );
         assert_eq!(bootstrap.server_for("x.none"), None);
         assert_eq!(bootstrap.server_for("shop.de"), None);
         for bad in ["{", "{}", r#"{"services": [["com"]]}"#] {
-            assert!(Bootstrap::parse(bad, "bad.json").unwrap_err().contains("bad.json"));
+            assert!(
+                Bootstrap::parse(bad, "bad.json")
+                    .unwrap_err()
+                    .contains("bad.json")
+            );
         }
     }
 }

@@ -87,14 +87,21 @@ impl RdapClient {
         let mut response = self
             .client
             .get(url)
-            .header(reqwest::header::ACCEPT, "application/rdap+json, application/json")
+            .header(
+                reqwest::header::ACCEPT,
+                "application/rdap+json, application/json",
+            )
             .send()
             .await
             .map_err(unreachable)?;
         let status = response.status();
         match status.as_u16() {
             200 => {}
-            404 => return Err(RdapError::NotFound { url: url.to_owned() }),
+            404 => {
+                return Err(RdapError::NotFound {
+                    url: url.to_owned(),
+                });
+            }
             429 => {
                 let retry_after = response
                     .headers()
@@ -122,7 +129,8 @@ impl RdapClient {
                 )));
             }
         }
-        String::from_utf8(body).map_err(|_| RdapError::Malformed(format!("{url}: answer is not UTF-8")))
+        String::from_utf8(body)
+            .map_err(|_| RdapError::Malformed(format!("{url}: answer is not UTF-8")))
     }
 }
 
@@ -159,7 +167,8 @@ fn http_date(text: &str) -> Option<SystemTime> {
     let month = MONTHS.iter().position(|m| m == month)? as u32 + 1;
     let mut clock = time.split(':').map(|p| p.parse::<u32>().ok());
     let (h, m, s) = (clock.next()??, clock.next()??, clock.next()??);
-    let seconds = super::rfc3339::unix_seconds(year.parse().ok()?, month, day.parse().ok()?, h, m, s)?;
+    let seconds =
+        super::rfc3339::unix_seconds(year.parse().ok()?, month, day.parse().ok()?, h, m, s)?;
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(seconds).ok()?))
 }
 
@@ -175,7 +184,10 @@ mod tests {
             retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
             Some(Duration::from_secs(60))
         );
-        assert_eq!(retry_after("Sun, 06 Nov 1994 08:48:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:48:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(retry_after("soon", now), None);
         assert_eq!(retry_after("Sun, 06 Foo 1994 08:49:37 GMT", now), None);
     }

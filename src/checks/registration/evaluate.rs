@@ -37,7 +37,11 @@ pub fn evaluate(
     let (server, record, asked_at) = match &observation.result {
         Err(error) => return Evaluation::inconclusive(error),
         Ok(Known::Reserved(reason)) => {
-            let records = vec![RecordObservation::new("registration", vec![reason.clone()], None)];
+            let records = vec![RecordObservation::new(
+                "registration",
+                vec![reason.clone()],
+                None,
+            )];
             return Evaluation::conclusive(records, Vec::new());
         }
         Ok(Known::Registered {
@@ -89,7 +93,9 @@ pub fn evaluate(
                 finding(
                     FindingCode::DomainExpiring,
                     severity,
-                    format!("the registration of {shown} expires on {date}, in {days} days: renew it"),
+                    format!(
+                        "the registration of {shown} expires on {date}, in {days} days: renew it"
+                    ),
                 )
                 .with("expires", &date)
                 .with("days_left", days),
@@ -132,7 +138,10 @@ pub fn evaluate(
             None => "expires (not published)".to_owned(),
         },
         format!("nameservers {}", record.nameservers.join(" ")),
-        format!("registrar {}", record.registrar.as_deref().unwrap_or("(not published)")),
+        format!(
+            "registrar {}",
+            record.registrar.as_deref().unwrap_or("(not published)")
+        ),
     ];
     if !record.statuses.is_empty() {
         values.push(format!("status {}", record.statuses.join(", ")));
@@ -159,7 +168,11 @@ mod tests {
     const NOW: i64 = 1_700_000_000;
     const DAY: i64 = 86_400;
 
-    fn observed(expires: Option<i64>, statuses: &[&str], registrar: &str) -> RegistrationObservation {
+    fn observed(
+        expires: Option<i64>,
+        statuses: &[&str],
+        registrar: &str,
+    ) -> RegistrationObservation {
         RegistrationObservation {
             domain: "mail.shop.example".into(),
             registrable: Some("shop.example".into()),
@@ -199,10 +212,26 @@ mod tests {
             (Some(NOW + 29 * DAY), &[], &["domain_expiring:warning"]),
             (Some(NOW + 6 * DAY), &[], &["domain_expiring:critical"]),
             (Some(NOW - DAY), &[], &["domain_expired:critical"]),
-            (Some(NOW + 90 * DAY), &["client hold"], &["domain_on_hold:critical"]),
-            (Some(NOW + 90 * DAY), &["server hold", "client hold"], &["domain_on_hold:critical", "domain_on_hold:critical"]),
-            (Some(NOW - 10 * DAY), &["redemption period"], &["domain_expired:critical"]),
-            (Some(NOW + 300 * DAY), &["pending delete"], &["domain_expired:critical"]),
+            (
+                Some(NOW + 90 * DAY),
+                &["client hold"],
+                &["domain_on_hold:critical"],
+            ),
+            (
+                Some(NOW + 90 * DAY),
+                &["server hold", "client hold"],
+                &["domain_on_hold:critical", "domain_on_hold:critical"],
+            ),
+            (
+                Some(NOW - 10 * DAY),
+                &["redemption period"],
+                &["domain_expired:critical"],
+            ),
+            (
+                Some(NOW + 300 * DAY),
+                &["pending delete"],
+                &["domain_expired:critical"],
+            ),
         ];
         for (expires, statuses, want) in table {
             let evaluation = evaluate(&observed(*expires, statuses, "R"), &settings, now, None);
@@ -211,12 +240,20 @@ mod tests {
             let gauge = evaluation.gauges.first().map(|g| g.samples[0].1);
             assert_eq!(gauge, expires.map(|e| e as f64));
         }
-        let expiring = evaluate(&observed(Some(NOW + 6 * DAY), &[], "R"), &settings, now, None);
+        let expiring = evaluate(
+            &observed(Some(NOW + 6 * DAY), &[], "R"),
+            &settings,
+            now,
+            None,
+        );
         assert_eq!(
             expiring.findings[0].message,
             "the registration of shop.example expires on 2023-11-20T22:13:20Z, in 6 days: renew it"
         );
-        assert_eq!(expiring.findings[0].evidence["server"], "https://rdap.example/");
+        assert_eq!(
+            expiring.findings[0].evidence["server"],
+            "https://rdap.example/"
+        );
         assert_eq!(
             expiring.records[0].values,
             [
@@ -234,7 +271,12 @@ mod tests {
         };
         let evaluation = evaluate(&observed(Some(NOW + 6 * DAY), &[], "R"), &narrow, now, None);
         assert_eq!(codes(&evaluation), ["domain_expiring:warning"]);
-        let evaluation = evaluate(&observed(Some(NOW + 20 * DAY), &[], "R"), &narrow, now, None);
+        let evaluation = evaluate(
+            &observed(Some(NOW + 20 * DAY), &[], "R"),
+            &narrow,
+            now,
+            None,
+        );
         assert!(codes(&evaluation).is_empty());
 
         // A registrar change is an info finding once.
@@ -242,11 +284,27 @@ mod tests {
             registrar: Some("Old Registrar".into()),
             nameservers: vec!["ns1.example.net".into()],
         };
-        let moved = evaluate(&observed(None, &[], "New Registrar"), &settings, now, Some(&before));
+        let moved = evaluate(
+            &observed(None, &[], "New Registrar"),
+            &settings,
+            now,
+            Some(&before),
+        );
         assert_eq!(codes(&moved), ["domain_registrar_changed:info"]);
-        assert!(moved.findings[0].message.contains("from registrar Old Registrar"), "{:?}", moved.findings);
+        assert!(
+            moved.findings[0]
+                .message
+                .contains("from registrar Old Registrar"),
+            "{:?}",
+            moved.findings
+        );
         let seen = moved.memory.clone().unwrap();
-        let again = evaluate(&observed(None, &[], "New Registrar"), &settings, now, Some(&seen));
+        let again = evaluate(
+            &observed(None, &[], "New Registrar"),
+            &settings,
+            now,
+            Some(&seen),
+        );
         assert!(codes(&again).is_empty());
     }
 
@@ -260,6 +318,8 @@ mod tests {
         assert_eq!(evaluation.error.as_deref(), Some("no RDAP server for .zz"));
         observation.result = Ok(Known::Reserved("special".into()));
         let evaluation = evaluate(&observation, &settings, at(NOW), None);
-        assert!(evaluation.success && evaluation.findings.is_empty() && evaluation.gauges.is_empty());
+        assert!(
+            evaluation.success && evaluation.findings.is_empty() && evaluation.gauges.is_empty()
+        );
     }
 }

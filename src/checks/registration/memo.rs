@@ -153,7 +153,14 @@ impl RdapMemo {
         if let (Some(cache), Some(kept)) = (cache, kept)
             && let Ok(json) = serde_json::to_string(&kept)
         {
-            cache.put(CheckKind::Registration, name, Cached { json, stored_at: at });
+            cache.put(
+                CheckKind::Registration,
+                name,
+                Cached {
+                    json,
+                    stored_at: at,
+                },
+            );
         }
         slot.last.clone().expect("set above")
     }
@@ -165,7 +172,9 @@ fn restore(slot: &mut Slot, kept: &Cached, interval: Duration) {
         return;
     };
     let wall = SystemTime::now();
-    let age = wall.duration_since(kept.stored_at).unwrap_or(Duration::ZERO);
+    let age = wall
+        .duration_since(kept.stored_at)
+        .unwrap_or(Duration::ZERO);
     match value {
         Kept::Record { server, domain } if age < interval => {
             slot.next = Some(Instant::now() + (interval - age));
@@ -184,7 +193,10 @@ fn restore(slot: &mut Slot, kept: &Cached, interval: Duration) {
             slot.next = Some(Instant::now() + wait);
             slot.failures = 1;
             slot.last = Some(Asked {
-                result: Err(format!("{reason}; asked again in {} s at the earliest", wait.as_secs())),
+                result: Err(format!(
+                    "{reason}; asked again in {} s at the earliest",
+                    wait.as_secs()
+                )),
                 server,
                 at: kept.stored_at,
             });
@@ -218,10 +230,16 @@ mod tests {
         asked: &AtomicUsize,
         answer: Result<RdapDomain, RdapError>,
     ) -> Asked {
-        memo.ask("shop.example", "https://r.example/", DAY, Some(cache), || async {
-            asked.fetch_add(1, Ordering::SeqCst);
-            answer
-        })
+        memo.ask(
+            "shop.example",
+            "https://r.example/",
+            DAY,
+            Some(cache),
+            || async {
+                asked.fetch_add(1, Ordering::SeqCst);
+                answer
+            },
+        )
         .await
     }
 
@@ -233,14 +251,26 @@ mod tests {
         let first = ask(&memo, &cache, &asked, Ok(record("shop.example"))).await;
         assert_eq!(first.result, Ok(record("shop.example")));
         tokio::time::advance(DAY - Duration::from_secs(1)).await;
-        let again = ask(&memo, &cache, &asked, Err(RdapError::Malformed("unused".into()))).await;
+        let again = ask(
+            &memo,
+            &cache,
+            &asked,
+            Err(RdapError::Malformed("unused".into())),
+        )
+        .await;
         assert_eq!(again, first, "served from memory within the interval");
         assert_eq!(asked.load(Ordering::SeqCst), 1);
         assert_eq!(cache.len(), 1, "the answer is kept");
 
         // A new daemon (empty memory) with the same cache does not ask.
         let restarted = RdapMemo::default();
-        let kept = ask(&restarted, &cache, &asked, Err(RdapError::Malformed("unused".into()))).await;
+        let kept = ask(
+            &restarted,
+            &cache,
+            &asked,
+            Err(RdapError::Malformed("unused".into())),
+        )
+        .await;
         assert_eq!(kept.result, first.result);
         assert_eq!(asked.load(Ordering::SeqCst), 1);
 
@@ -264,7 +294,10 @@ mod tests {
         };
         let first = ask(&memo, &cache, &asked, Err(limited)).await;
         let error = first.result.unwrap_err();
-        assert!(error.contains("HTTP 429") && error.contains("in 3600 s"), "{error}");
+        assert!(
+            error.contains("HTTP 429") && error.contains("in 3600 s"),
+            "{error}"
+        );
         // Not before Retry-After, also after a restart.
         tokio::time::advance(Duration::from_secs(3599)).await;
         ask(&memo, &cache, &asked, Ok(record("x"))).await;
@@ -273,13 +306,23 @@ mod tests {
         assert!(kept.result.is_err());
         assert_eq!(asked.load(Ordering::SeqCst), 1);
         tokio::time::advance(Duration::from_secs(2)).await;
-        assert!(ask(&memo, &cache, &asked, Ok(record("x"))).await.result.is_ok());
+        assert!(
+            ask(&memo, &cache, &asked, Ok(record("x")))
+                .await
+                .result
+                .is_ok()
+        );
         assert_eq!(asked.load(Ordering::SeqCst), 2);
 
         // Other failures back off: 5 min, then 10 min.
         let memo = RdapMemo::default();
         let cache = MemoryCache::default();
-        let down = || Err(RdapError::Status { url: "u".into(), status: 503 });
+        let down = || {
+            Err(RdapError::Status {
+                url: "u".into(),
+                status: 503,
+            })
+        };
         ask(&memo, &cache, &asked, down()).await;
         tokio::time::advance(Duration::from_secs(299)).await;
         ask(&memo, &cache, &asked, down()).await;
@@ -299,11 +342,17 @@ mod tests {
         let asked = AtomicUsize::new(0);
         let memo = RdapMemo::default();
         let all = futures::future::join_all((0..50).map(|_| async {
-            memo.ask("shop.example", "https://r.example/", DAY, Some(&cache), || async {
-                asked.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                Ok(record("shop.example"))
-            })
+            memo.ask(
+                "shop.example",
+                "https://r.example/",
+                DAY,
+                Some(&cache),
+                || async {
+                    asked.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok(record("shop.example"))
+                },
+            )
             .await
         }))
         .await;

@@ -45,7 +45,15 @@ pub static EXPIRY: GaugeFamily = GaugeFamily {
 };
 
 /// Special-use top-level names (RFC 6761, RFC 7686, RFC 9476): never delegated by a registry.
-const SPECIAL_TLDS: [&str; 7] = ["example", "invalid", "localhost", "test", "local", "onion", "alt"];
+const SPECIAL_TLDS: [&str; 7] = [
+    "example",
+    "invalid",
+    "localhost",
+    "test",
+    "local",
+    "onion",
+    "alt",
+];
 /// Second-level names reserved for documentation (RFC 2606 §3).
 const SPECIAL_NAMES: [&str; 3] = ["example.com", "example.net", "example.org"];
 
@@ -112,7 +120,10 @@ impl Registration {
         }
         let settings = &ctx.config.analysis.rdap;
         let client = self.client(settings)?;
-        let bootstrap = self.bootstraps.current(settings, &client, ctx.cache()).await;
+        let bootstrap = self
+            .bootstraps
+            .current(settings, &client, ctx.cache())
+            .await;
         let Some(server) = bootstrap.server_for(name) else {
             return Err(format!(
                 "no RDAP server for .{} in the bootstrap file ({}); maildrift does not guess from WHOIS",
@@ -169,6 +180,11 @@ impl Check for Registration {
         observation: &RegistrationObservation,
         input: Input<'_, Seen>,
     ) -> Evaluation<Seen> {
-        evaluate(observation, &ctx.config.analysis.rdap, ctx.now(), input.memory)
+        evaluate(
+            observation,
+            &ctx.config.analysis.rdap,
+            ctx.now(),
+            input.memory,
+        )
     }
 }

@@ -28,8 +28,8 @@ pub(super) const DELETING: [&str; 2] = ["redemption period", "pending delete"];
 impl RdapDomain {
     /// Parses an RDAP answer; the error says what is wrong with it.
     pub fn parse(text: &str) -> Result<RdapDomain, String> {
-        let json: Value =
-            serde_json::from_str(text).map_err(|e| format!("malformed RDAP answer (not JSON: {e})"))?;
+        let json: Value = serde_json::from_str(text)
+            .map_err(|e| format!("malformed RDAP answer (not JSON: {e})"))?;
         let object = json
             .as_object()
             .ok_or("malformed RDAP answer: not a JSON object")?;
@@ -136,7 +136,10 @@ mod tests {
         let domain = RdapDomain::parse(text).unwrap();
         assert_eq!(domain.name, "example-shop.com");
         assert_eq!(domain.expires, Some(1_700_000_000));
-        assert_eq!(domain.statuses, ["client hold", "client transfer prohibited"]);
+        assert_eq!(
+            domain.statuses,
+            ["client hold", "client transfer prohibited"]
+        );
         assert_eq!(domain.statuses_in(&HOLD), ["client hold"]);
         assert_eq!(domain.registrar.as_deref(), Some("Example Registrar, Inc."));
         assert_eq!(domain.nameservers, ["ns1.example.net", "ns2.example.net"]);
@@ -144,14 +147,20 @@ mod tests {
 
     #[test]
     fn minimal_and_malformed_answers() {
-        let minimal = RdapDomain::parse(r#"{"ldhName": "a.example", "entities": [{"roles": ["registrar"], "handle": "R-9"}]}"#).unwrap();
+        let minimal = RdapDomain::parse(
+            r#"{"ldhName": "a.example", "entities": [{"roles": ["registrar"], "handle": "R-9"}]}"#,
+        )
+        .unwrap();
         assert_eq!(minimal.expires, None);
         assert_eq!(minimal.registrar.as_deref(), Some("R-9"));
         for (text, needle) in [
             ("{\"ldhName\": ", "not JSON"),
             ("[1, 2]", "not a JSON object"),
             ("{}", "no ldhName"),
-            (r#"{"objectClassName": "entity", "ldhName": "x"}"#, "not a domain object"),
+            (
+                r#"{"objectClassName": "entity", "ldhName": "x"}"#,
+                "not a domain object",
+            ),
             (
                 r#"{"ldhName": "a.example", "events": [{"eventAction": "expiration", "eventDate": "soon"}]}"#,
                 "\"soon\" is not RFC 3339",

@@ -334,7 +334,10 @@ fn expectation_findings(
 /// What drift compares for `expect.spf.record`: the record, white space collapsed, in
 /// lower case (SPF terms are case-insensitive, RFC 7208 §4.6.1).
 fn record_value(record: &str) -> String {
-    format!("record:{}", super::normalize_record(record).to_ascii_lowercase())
+    format!(
+        "record:{}",
+        super::normalize_record(record).to_ascii_lowercase()
+    )
 }
 
 fn authorization_findings(domain: &str, observation: &SpfObservation) -> Vec<Finding> {

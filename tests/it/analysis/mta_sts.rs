@@ -104,10 +104,7 @@ async fn mx_moving_while_the_mta_sts_policy_stays_is_a_mismatch() {
         daemon.metric("maildrift_findings", &STS_CRITICAL).await,
         Some(0.0)
     );
-    assert!(
-        fetches(&https) >= 1,
-        "policy fetched over HTTPS"
-    );
+    assert!(fetches(&https) >= 1, "policy fetched over HTTPS");
     let api = daemon.get("/api/v1/domains/shop.example").await.body;
     assert!(!api.contains("mta_sts_"), "no MTA-STS finding yet: {api}");
     let reject = [("domain", "shop.example"), ("policy", "reject")];
