@@ -208,12 +208,12 @@ pub(crate) fn dnsbl(raw: Option<RawDnsbl>, issues: &mut Issues<'_>) -> DnsblSett
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
-    use std::path::Path;
     use std::time::Duration;
 
+    /// One domain with these `defaults:` lines.
     fn parse(defaults: &str) -> Result<Config, String> {
         let text = format!("defaults:\n{defaults}domains:\n  - name: example.com\n");
-        Config::parse(&text, Path::new("t.yml")).map_err(|e| e.to_string())
+        super::super::scope_tests::parse(&text)
     }
 
     #[test]

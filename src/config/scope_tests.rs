@@ -5,7 +5,8 @@ use super::Config;
 use crate::finding::CheckKind;
 use std::path::Path;
 
-fn parse(text: &str) -> Result<Config, String> {
+/// Parses a whole config file named `t.yml`.
+pub(super) fn parse(text: &str) -> Result<Config, String> {
     Config::parse(text, Path::new("t.yml")).map_err(|e| e.to_string())
 }
 

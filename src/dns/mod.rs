@@ -195,6 +195,17 @@ impl Answer {
         }
     }
 
+    /// The TXT records of the answer, each trimmed, in answer order.
+    pub fn texts(&self) -> Vec<String> {
+        self.records
+            .iter()
+            .filter_map(|r| match r {
+                RData::Txt(text) => Some(text.trim().to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// True for NODATA and NXDOMAIN: the "void lookup" of RFC 7208 §4.6.4.
     pub fn is_void(&self) -> bool {
         self.records.is_empty()

@@ -354,3 +354,19 @@ impl HttpsServer {
             .unwrap_or(0)
     }
 }
+
+/// The findings of a check in JSON (API or `maildrift check`) as `code:severity`, sorted.
+pub fn finding_codes(check: &serde_json::Value) -> Vec<String> {
+    let mut codes: Vec<String> = check["findings"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|f| {
+            let (code, severity) = (f["code"].as_str(), f["severity"].as_str());
+            format!("{}:{}", code.unwrap_or("?"), severity.unwrap_or("?"))
+        })
+        .collect();
+    codes.sort();
+    codes
+}

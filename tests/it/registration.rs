@@ -3,7 +3,9 @@
 //! `Retry-After`, malformed JSON, a slow answer; the bootstrap file's longest match; one
 //! request per registrable domain per interval, also across a restart.
 
-use crate::harness::{Canned, Daemon, HttpsServer, Responder, request, test_pki, wait_until};
+use crate::harness::{
+    Canned, Daemon, HttpsServer, Responder, finding_codes, request, test_pki, wait_until,
+};
 use maildrift::checks::registration::format_date;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -101,21 +103,6 @@ async fn registration(daemon: &Daemon, domain: &str) -> Value {
     let last = fetch().await;
     assert!(ran, "{domain}: {last}");
     last["checks"]["registration"].clone()
-}
-
-fn codes(check: &Value) -> Vec<String> {
-    check["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            format!(
-                "{}:{}",
-                f["code"].as_str().unwrap(),
-                f["severity"].as_str().unwrap()
-            )
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -250,7 +237,7 @@ async fn canned_rdap_answers_through_the_daemon() {
     ] {
         let check = registration(&daemon, domain).await;
         assert_eq!(check["success"], true, "{domain}: {check}");
-        assert_eq!(codes(&check), want, "{domain}: {check}");
+        assert_eq!(finding_codes(&check), want, "{domain}: {check}");
     }
     let soon = registration(&daemon, "soon.regtest").await;
     let message = soon["findings"][0]["message"].as_str().unwrap();

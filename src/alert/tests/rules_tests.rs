@@ -15,16 +15,8 @@ fn finding_codes_map_to_spec_alerts_and_severities() {
         last_checked: None,
     };
     let active = |check: CheckKind, status: &CheckStatus| -> Vec<(AlertName, Severity)> {
-        let update = CheckUpdate {
-            domain: &domain,
-            check,
-            previous: None,
-            next: status,
-            at: SystemTime::now(),
-        };
-        rules::evaluate(&update, "http://m")
+        active_alerts(&domain, check, status)
             .into_iter()
-            .filter(|(_, c)| matches!(c, Condition::Active(_)))
             .map(|(k, _)| (k.name, k.severity))
             .collect()
     };
@@ -175,21 +167,9 @@ fn registration_and_blocklist_alerts_follow_the_finding_severity() {
         last_checked: None,
     };
     let active = |check: CheckKind, status: &CheckStatus| -> Vec<(AlertName, Severity, String)> {
-        let update = CheckUpdate {
-            domain: &domain,
-            check,
-            previous: None,
-            next: status,
-            at: SystemTime::now(),
-        };
-        rules::evaluate(&update, "http://m")
+        active_alerts(&domain, check, status)
             .into_iter()
-            .filter_map(|(k, c)| match c {
-                Condition::Active(content) => {
-                    Some((k.name, k.severity, content.annotations["summary"].clone()))
-                }
-                _ => None,
-            })
+            .map(|(k, content)| (k.name, k.severity, content.annotations["summary"].clone()))
             .collect()
     };
     let finding = |code, severity| Finding::new(code, severity, "m");
@@ -232,4 +212,26 @@ fn registration_and_blocklist_alerts_follow_the_finding_severity() {
     // A listed SPF-only address is a warning finding: no page.
     let spf_only = status(vec![finding(FindingCode::DnsblListed, Severity::Warning)]);
     assert!(active(CheckKind::Dnsbl, &spf_only).is_empty());
+}
+
+/// The alerts a check result raises, with what they would say.
+fn active_alerts(
+    domain: &DomainConfig,
+    check: CheckKind,
+    status: &CheckStatus,
+) -> Vec<(AlertKey, AlertContent)> {
+    let update = CheckUpdate {
+        domain,
+        check,
+        previous: None,
+        next: status,
+        at: SystemTime::now(),
+    };
+    rules::evaluate(&update, "http://m")
+        .into_iter()
+        .filter_map(|(k, c)| match c {
+            Condition::Active(content) => Some((k, content)),
+            _ => None,
+        })
+        .collect()
 }

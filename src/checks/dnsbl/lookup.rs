@@ -91,17 +91,7 @@ pub(super) async fn ask(dns: &dyn DnsLookup, address: IpAddr, zone: &str) -> Lis
         return Listing::NotListed;
     }
     let reason = match dns.lookup(&name, RecordType::Txt).await {
-        Ok(txt) => {
-            let texts: Vec<String> = txt
-                .records
-                .iter()
-                .filter_map(|r| match r {
-                    RData::Txt(text) => Some(text.trim().to_owned()),
-                    _ => None,
-                })
-                .collect();
-            (!texts.is_empty()).then(|| texts.join(" "))
-        }
+        Ok(txt) => Some(txt.texts().join(" ")).filter(|t| !t.is_empty()),
         // The listing stands; only its reason is missing.
         Err(_) => None,
     };
