@@ -6,7 +6,7 @@ use crate::checks::Registry;
 use crate::config::{Config, DomainConfig, ResolverSpec};
 use crate::http::{self, AppState, Reload};
 use crate::metrics::Metrics;
-use crate::monitor::{Monitor, Persistence, Timeline};
+use crate::monitor::{Monitor, Persistence, StoredCheckCache, Timeline};
 use crate::scheduler::{self, DomainChecker, PlanEntry, RoundObserver};
 use crate::state::{StateService, StateWriter};
 use crate::views::ViewFactory;
@@ -312,7 +312,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let listener: http::Listeners = listener.into();
-    let checks = Arc::new(Registry::standard());
+    let mut checks = Registry::standard();
     let metrics = Arc::new(Metrics::new(
         VERSION,
         option_env!("MAILDRIFT_REVISION").unwrap_or("unknown"),
@@ -329,6 +329,11 @@ pub async fn run(
         config.state.retention,
         &metrics.registry,
     )?);
+    if options.state_dir.is_some() {
+        let kept = StoredCheckCache::load(state.store.as_deref(), state.writer.clone());
+        checks = checks.with_cache(Arc::new(kept));
+    }
+    let checks = Arc::new(checks);
     let default_external_url = alert::default_external_url(address);
     let alert_runtime = alert::runtime(config.alerting.as_ref(), &default_external_url)
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.source.display()))?;

@@ -23,11 +23,15 @@ pub enum CheckKind {
     Nameservers,
     /// DNSSEC validation of the mail records.
     Dnssec,
+    /// Registration expiry and status over RDAP.
+    Registration,
+    /// Blocklist (DNSBL) listings of the mail addresses.
+    Dnsbl,
 }
 
 impl CheckKind {
     /// Every check, in report order.
-    pub const ALL: [CheckKind; 8] = [
+    pub const ALL: [CheckKind; 10] = [
         CheckKind::Mx,
         CheckKind::Spf,
         CheckKind::Dkim,
@@ -36,6 +40,8 @@ impl CheckKind {
         CheckKind::TlsRpt,
         CheckKind::Nameservers,
         CheckKind::Dnssec,
+        CheckKind::Registration,
+        CheckKind::Dnsbl,
     ];
 
     /// The label value used in metrics, JSON and the CLI.
@@ -49,6 +55,8 @@ impl CheckKind {
             CheckKind::TlsRpt => "tls_rpt",
             CheckKind::Nameservers => "nameservers",
             CheckKind::Dnssec => "dnssec",
+            CheckKind::Registration => "registration",
+            CheckKind::Dnsbl => "dnsbl",
         }
     }
 }
@@ -178,6 +186,11 @@ finding_codes! {
     DnssecBogus => "dnssec_bogus",
     DnssecUnsigned => "dnssec_unsigned",
     DnssecSignatureExpiring => "dnssec_signature_expiring",
+    DomainExpiring => "domain_expiring",
+    DomainExpired => "domain_expired",
+    DomainOnHold => "domain_on_hold",
+    DomainRegistrarChanged => "domain_registrar_changed",
+    DnsblListed => "dnsbl_listed",
     Drift => "drift",
 }
 

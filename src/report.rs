@@ -19,7 +19,7 @@ pub(crate) fn check_config(file: Option<&Path>, domains: &[String]) -> Result<Co
         if !domains.is_empty() {
             let wanted: Vec<String> = domains
                 .iter()
-                .map(|d| crate::dns::normalize_name(d))
+                .map(|d| crate::dns::names::lookup_name(d))
                 .collect();
             if let Some(missing) = wanted
                 .iter()
@@ -105,12 +105,17 @@ pub(crate) fn to_json(reports: &[DomainReport]) -> String {
                 .checked_at
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64());
-            json!({
+            let mut domain = json!({
                 "domain": report.domain,
                 "checked_at": checked_at,
                 "checks": checks,
                 "metrics": metrics_json(report),
-            })
+            });
+            let unicode = crate::dns::names::to_unicode(&report.domain);
+            if unicode != report.domain {
+                domain["unicode"] = json!(unicode);
+            }
+            domain
         })
         .collect();
     serde_json::to_string_pretty(&json!({ "domains": domains })).unwrap_or_default()
@@ -185,7 +190,8 @@ pub(crate) fn to_text(reports: &[DomainReport], colour: bool) -> String {
     let palette = Palette { on: colour };
     let mut out = String::new();
     for report in reports {
-        let _ = writeln!(out, "{}", palette.paint("1", &report.domain));
+        let shown = crate::dns::names::display_name(&report.domain);
+        let _ = writeln!(out, "{}", palette.paint("1", &shown));
         if report.checks.is_empty() {
             let _ = writeln!(out, "  (checks did not finish within the timeout)");
         }

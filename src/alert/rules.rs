@@ -53,6 +53,12 @@ pub fn alerts_of(check: CheckKind) -> &'static [(AlertName, Severity)] {
         CheckKind::Dkim => &[(MailDnsDkimMissing, Severity::Critical), FAILING],
         CheckKind::Dmarc => &[(MailDnsDmarcWeakened, Severity::Warning), FAILING],
         CheckKind::Nameservers => &[(MailDnsNameserversInconsistent, Severity::Warning), FAILING],
+        CheckKind::Registration => &[
+            (MailDomainExpiring, Severity::Critical),
+            (MailDomainExpiring, Severity::Warning),
+            FAILING,
+        ],
+        CheckKind::Dnsbl => &[(MailDnsblListed, Severity::Critical), FAILING],
         _ => &[FAILING],
     }
 }
@@ -75,7 +81,24 @@ fn codes(name: AlertName, severity: Severity) -> &'static [FindingCode] {
             &[FindingCode::NsAnswersDiffer, FindingCode::NsSerialMismatch]
         }
         (AlertName::MailDnsCheckFailing, _) => &[],
+        (AlertName::MailDomainExpiring, Severity::Critical) => &[
+            FindingCode::DomainExpiring,
+            FindingCode::DomainExpired,
+            FindingCode::DomainOnHold,
+        ],
+        (AlertName::MailDomainExpiring, _) => &[FindingCode::DomainExpiring],
+        (AlertName::MailDnsblListed, _) => &[FindingCode::DnsblListed],
     }
+}
+
+/// Alerts whose warning and critical forms share finding codes: each takes only the
+/// findings of its own severity (`domain_expiring` is a warning inside 30 days, critical
+/// inside 7; a warning-severity `dnsbl_listed` of an SPF-only address raises nothing).
+fn by_severity(name: AlertName) -> bool {
+    matches!(
+        name,
+        AlertName::MailDomainExpiring | AlertName::MailDnsblListed
+    )
 }
 
 /// Every alert `update` rules on, with its condition. DNS failures make every alert but
@@ -129,6 +152,7 @@ fn condition(update: &CheckUpdate<'_>, key: &AlertKey, external_url: &str) -> Co
         .findings
         .iter()
         .filter(|f| wanted.contains(&f.code))
+        .filter(|f| !by_severity(key.name) || f.severity == key.severity)
         .collect();
     if findings.is_empty() {
         return Condition::Inactive;
@@ -158,6 +182,14 @@ fn condition(update: &CheckUpdate<'_>, key: &AlertKey, external_url: &str) -> Co
             format!("Authoritative nameservers of {domain} disagree")
         }
         AlertName::MailDnsCheckFailing => format!("The {check} check of {domain} is failing"),
+        AlertName::MailDomainExpiring => match findings.first().map(|f| f.code) {
+            Some(FindingCode::DomainExpired) => format!("Registration of {domain} expired"),
+            Some(FindingCode::DomainOnHold) => format!("{domain} is on hold at its registry"),
+            _ => format!("Registration of {domain} expires soon"),
+        },
+        AlertName::MailDnsblListed => {
+            format!("A mail address of {domain} is on a DNS blocklist")
+        }
     };
     let mut parts: Vec<String> = findings
         .iter()

@@ -190,14 +190,7 @@ async fn observe_selector(
             cname_chain.extend(answer.cname_chain.iter().cloned());
         }
     }
-    let records: Vec<String> = answer
-        .records
-        .iter()
-        .filter_map(|r| match r {
-            RData::Txt(text) => Some(text.trim().to_owned()),
-            _ => None,
-        })
-        .collect();
+    let records = answer.texts();
     let key = records.first().map(|text| DkimKey::parse(text));
     Ok(SelectorObservation {
         selector,

@@ -10,10 +10,8 @@
 //!   missing `p=` are syntax errors (a record without a valid `p=` is discarded, §6.6.3);
 //! - no fallback to the organizational domain's record: a watched domain is expected to
 //!   publish its own;
-//! - "organizational domain" (for §7.1) without the Public Suffix List: the last two
-//!   labels, or three when the name ends in a two-letter country code preceded by a
-//!   generic second level (`com.cn`, `co.uk`, `com.au`, ...). Wrong only for private
-//!   suffixes, where it asks for an authorization record that is then reported missing.
+//! - "organizational domain" (for §7.1) by the Public Suffix List compiled into the binary
+//!   ([`organizational_domain`]), private rules included as RFC 7489 §3.2 asks.
 
 use super::tags::{Tag, parse_tags, tag};
 use super::{
@@ -197,19 +195,8 @@ fn report_uris(tags: &[Tag], name: &str) -> Result<Vec<ReportUri>, DmarcSyntaxEr
     Ok(out)
 }
 
-/// The organizational domain of `name`, approximated without the Public Suffix List (see
-/// the module documentation).
-pub fn organizational_domain(name: &str) -> String {
-    let labels: Vec<&str> = name.split('.').filter(|l| !l.is_empty()).collect();
-    let generic = [
-        "com", "net", "org", "gov", "edu", "ac", "co", "or", "ne", "go",
-    ];
-    let keep = match labels.as_slice() {
-        [.., second, top] if top.len() == 2 && generic.contains(second) => 3,
-        _ => 2,
-    };
-    labels[labels.len().saturating_sub(keep)..].join(".")
-}
+/// The organizational domain of a name (RFC 7489 §3.2), by the Public Suffix List.
+pub use crate::dns::names::organizational_domain;
 
 /// Whether one external destination publishes the §7.1 authorization record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -52,6 +52,18 @@ pub(crate) struct Case {
     /// Check-specific expected values (e.g. DKIM key bits per selector, check_host results).
     #[serde(default)]
     pub(crate) want: BTreeMap<String, serde_json::Value>,
+    /// DNSBL: the blocklist settings (`defaults.dnsbl`).
+    pub(crate) dnsbl: Option<DnsblFixture>,
+}
+
+/// `defaults.dnsbl` of a DNSBL case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DnsblFixture {
+    pub(crate) zones: Vec<String>,
+    #[serde(default)]
+    pub(crate) spf_networks: bool,
+    pub(crate) spf_max_addresses: Option<usize>,
 }
 
 /// The remembered state of a previous run.
@@ -110,6 +122,8 @@ pub(crate) struct Expect {
     authorizes: Vec<std::net::IpAddr>,
     policy: Option<String>,
     selectors: Option<Vec<String>>,
+    /// SPF: the exact record.
+    record: Option<String>,
 }
 
 /// Expected drift evidence.
@@ -208,6 +222,7 @@ impl Case {
                     helo: None,
                 })
                 .collect(),
+            record: e.record.clone(),
         })
     }
 
@@ -238,6 +253,17 @@ impl Case {
             CheckKind::Spf => config.expect.spf = self.spf_expectation(),
             CheckKind::Dmarc => config.expect.dmarc = self.dmarc_expectation(),
             CheckKind::Dkim => config.expect.dkim = self.dkim_expectation(),
+            CheckKind::Dnsbl => {
+                config.expect.spf = self.spf_expectation();
+                if let Some(dnsbl) = &self.dnsbl {
+                    let settings = &mut config.analysis.dnsbl;
+                    settings.zones.clone_from(&dnsbl.zones);
+                    settings.spf_networks = dnsbl.spf_networks;
+                    if let Some(max) = dnsbl.spf_max_addresses {
+                        settings.spf_max_addresses = max;
+                    }
+                }
+            }
             _ => {}
         }
         config

@@ -3,14 +3,17 @@
 //! separate steps, so evaluation is a pure function tested without a network. The
 //! [`Registry`] lists the checks; [`run_domain`] runs them and judges drift once.
 
+mod cache;
 pub mod dkim;
 pub mod dmarc;
+pub mod dnsbl;
 pub mod dnssec;
 mod drift;
 mod gauge;
 pub mod mta_sts;
 pub mod mx;
 pub mod nameservers;
+pub mod registration;
 mod report;
 mod run;
 mod seam;
@@ -21,6 +24,7 @@ pub mod tls_rpt;
 #[cfg(test)]
 pub(crate) mod fixture;
 
+pub use cache::{Cached, CheckCache, MemoryCache};
 pub use drift::compare as compare_sets;
 pub use gauge::{FamilyValues, GaugeFamily, JsonShape, Labels, SharedFamily, SharedValues};
 pub use report::{CheckReport, RecordObservation, baseline_values, fingerprint};
@@ -36,6 +40,8 @@ use seam::DynCheck;
 pub struct Registry {
     /// Every check, in report order.
     checks: Vec<Box<dyn DynCheck>>,
+    /// What checks keep across restarts (`None`: nothing is kept).
+    cache: Option<std::sync::Arc<dyn CheckCache>>,
 }
 
 impl Registry {
@@ -51,13 +57,25 @@ impl Registry {
                 Box::new(tls_rpt::TlsRpt),
                 Box::new(nameservers::Nameservers::default()),
                 Box::new(dnssec::Dnssec),
+                Box::new(registration::Registration::default()),
+                Box::new(dnsbl::Dnsbl::default()),
             ],
+            cache: None,
         }
     }
 
     /// A registry without checks; add them with [`Registry::with`].
     pub fn empty() -> Registry {
-        Registry { checks: Vec::new() }
+        Registry {
+            checks: Vec::new(),
+            cache: None,
+        }
+    }
+
+    /// This registry with `cache` as what its checks keep across restarts.
+    pub fn with_cache(mut self, cache: std::sync::Arc<dyn CheckCache>) -> Registry {
+        self.cache = Some(cache);
+        self
     }
 
     /// This registry with `check` added last.
@@ -79,11 +97,11 @@ impl Registry {
             .any(|c| c.kind() == check && c.declared(config))
     }
 
-    /// Every per-domain gauge family the checks export, in report order.
-    pub fn families(&self) -> impl Iterator<Item = &'static GaugeFamily> + '_ {
+    /// Every per-domain gauge family the checks export, with its check, in report order.
+    pub fn families(&self) -> impl Iterator<Item = (CheckKind, &'static GaugeFamily)> + '_ {
         self.checks
             .iter()
-            .flat_map(|c| c.families().iter().copied())
+            .flat_map(|c| c.families().iter().map(|f| (c.kind(), *f)))
     }
 
     /// Every shared-object family the checks export.
@@ -93,9 +111,47 @@ impl Registry {
             .flat_map(|c| c.shared_families().iter().copied())
     }
 
+    /// The shared-object families of `check` (none when it is not in the registry).
+    pub fn shared_families_of(&self, check: CheckKind) -> &'static [&'static SharedFamily] {
+        self.checks()
+            .find(|c| c.kind() == check)
+            .map_or(&[], |c| c.shared_families())
+    }
+
+    /// The checks `config` runs and reports: all but those it skips (`checks.skip`).
+    pub fn kinds_for<'a>(
+        &'a self,
+        config: &'a crate::config::DomainConfig,
+    ) -> impl Iterator<Item = CheckKind> + 'a {
+        self.kinds().filter(|k| !config.skip.contains(k))
+    }
+
     /// The checks, type-erased.
     fn checks(&self) -> impl Iterator<Item = &dyn DynCheck> {
         self.checks.iter().map(|c| c.as_ref())
+    }
+
+    /// The checks that observe for `config`: those it reports, and those whose
+    /// observation they read even when skipped (a skipped `mx` still observes for
+    /// `mta_sts`; it reports nothing).
+    fn observing(&self, config: &crate::config::DomainConfig) -> Vec<&dyn DynCheck> {
+        let mut wanted: Vec<CheckKind> = self.kinds_for(config).collect();
+        let mut next = 0;
+        while let Some(kind) = wanted.get(next).copied() {
+            next += 1;
+            let needs = self
+                .checks()
+                .filter(|c| c.kind() == kind)
+                .flat_map(|c| c.needs());
+            for need in needs.copied().collect::<Vec<_>>() {
+                if !wanted.contains(&need) {
+                    wanted.push(need);
+                }
+            }
+        }
+        self.checks()
+            .filter(|c| wanted.contains(&c.kind()))
+            .collect()
     }
 }
 

@@ -301,10 +301,14 @@ pub fn evaluate(
     }
     findings.extend(host_findings(domain, set));
     let declared = expect.map(|expect| {
+        // `.` is the null MX, as `observed` writes it.
         let expected: Vec<String> = expect
             .hosts
             .iter()
-            .map(|h| crate::dns::normalize_name(h))
+            .map(|h| match h.as_str() {
+                "." => ".".to_owned(),
+                host => crate::dns::normalize_name(host),
+            })
             .collect();
         if !set.records.is_empty() && !only_null {
             findings.extend(expectation_findings(domain, &expected, &observed));

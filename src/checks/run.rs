@@ -55,12 +55,12 @@ impl DomainReport {
         }
     }
 
-    /// Every check of `registry` inconclusive with `error` (the domain ran past its
+    /// Every check `config` runs inconclusive with `error` (the domain ran past its
     /// deadline).
-    pub fn timed_out(registry: &Registry, domain: &str, error: &str) -> DomainReport {
-        let mut report = DomainReport::empty(domain, SystemTime::now());
+    pub fn timed_out(registry: &Registry, config: &DomainConfig, error: &str) -> DomainReport {
+        let mut report = DomainReport::empty(&config.name, SystemTime::now());
         report.checks = registry
-            .kinds()
+            .kinds_for(config)
             .map(|check| CheckReport::inconclusive(check, error))
             .collect();
         report
@@ -101,8 +101,9 @@ pub(crate) struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    /// Every check of `registry` observes, concurrently, each within its share of the
-    /// domain's timeout; checks may wait for each other's observations.
+    /// Every check of `registry` that the domain runs (or whose observation one of them
+    /// reads) observes, concurrently, each within its share of the domain's timeout;
+    /// checks may wait for each other's observations.
     pub(crate) async fn observe(
         registry: &'a Registry,
         config: &'a DomainConfig,
@@ -110,17 +111,18 @@ impl<'a> Run<'a> {
         global: &'a GlobalConfig,
         known: Known<'a>,
     ) -> Run<'a> {
+        let observing = registry.observing(config);
         let run = Run {
             registry,
             config,
             dns,
             global,
             known,
-            observations: Observations::new(registry.kinds()),
+            observations: Observations::new(observing.iter().map(|c| c.kind())),
             limit: config.timeout.mul_f64(CHECK_SHARE_OF_TIMEOUT),
         };
         let ctx = run.context();
-        let observing = registry.checks().map(|check| {
+        let observing = observing.into_iter().map(|check| {
             let ctx = &ctx;
             async move {
                 let observed = within(run.limit, check.observe(ctx)).await;
@@ -140,6 +142,7 @@ impl<'a> Run<'a> {
             observations: &self.observations,
             memory: self.known.memory,
             now: SystemTime::now(),
+            cache: self.registry.cache.as_deref(),
         }
     }
 
@@ -157,7 +160,10 @@ impl<'a> Run<'a> {
         let domain = self.config.name.as_str();
         let limit = self.limit;
         let mut report = DomainReport::empty(domain, SystemTime::now());
-        for check in registry.checks() {
+        for check in registry
+            .checks()
+            .filter(|c| !self.config.skip.contains(&c.kind()))
+        {
             let kind = check.kind();
             let unfinished = std::iter::once(kind)
                 .chain(check.needs().iter().copied())

@@ -213,6 +213,8 @@ pub struct Context<'a> {
     pub(super) memory: Option<&'a BTreeMap<CheckKind, Memory>>,
     /// When evaluation happens (validity windows, expiry).
     pub(super) now: SystemTime,
+    /// What checks keep across restarts, when the daemon has a state store.
+    pub(super) cache: Option<&'a dyn super::CheckCache>,
 }
 
 impl Context<'_> {
@@ -231,6 +233,12 @@ impl Context<'_> {
     /// compared.
     pub fn remembered<C: Check>(&self) -> Option<&C::Memory> {
         self.memory?.get(&C::KIND)?.downcast_ref()
+    }
+
+    /// The store of values kept across restarts (`None` without a state store): for
+    /// answers a check asks rarely and must not ask again after a restart.
+    pub fn cache(&self) -> Option<&dyn super::CheckCache> {
+        self.cache
     }
 
     /// Waits for the observation of check `C` in this run (`None` when it did not finish

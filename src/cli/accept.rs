@@ -119,7 +119,7 @@ pub(super) async fn accept(
     args: &AcceptArgs,
     state_dir: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
-    let domain = crate::dns::normalize_name(&args.domain);
+    let domain = crate::dns::names::lookup_name(&args.domain);
     let url = daemon_url(args).map_err(anyhow::Error::msg)?;
     match post_accept(&url, args, &domain).await? {
         Ok((status, body)) => {

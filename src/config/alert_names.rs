@@ -26,11 +26,16 @@ pub enum AlertName {
     MailDnsNameserversInconsistent,
     /// A check gets no conclusive DNS answer.
     MailDnsCheckFailing,
+    /// The domain's registration expires within 30 days (warning) or 7 days, expired, or
+    /// is on hold at the registry (critical).
+    MailDomainExpiring,
+    /// An MX host or authorized sending address is listed in a DNS blocklist.
+    MailDnsblListed,
 }
 
 impl AlertName {
     /// Every native alert.
-    pub const ALL: [AlertName; 7] = [
+    pub const ALL: [AlertName; 9] = [
         AlertName::MailDnsMxDrift,
         AlertName::MailDnsSpfDrift,
         AlertName::MailDnsSpfLookupLimit,
@@ -38,6 +43,8 @@ impl AlertName {
         AlertName::MailDnsDmarcWeakened,
         AlertName::MailDnsNameserversInconsistent,
         AlertName::MailDnsCheckFailing,
+        AlertName::MailDomainExpiring,
+        AlertName::MailDnsblListed,
     ];
 
     /// The `alertname` label.
@@ -50,6 +57,8 @@ impl AlertName {
             AlertName::MailDnsDmarcWeakened => "MailDnsDmarcWeakened",
             AlertName::MailDnsNameserversInconsistent => "MailDnsNameserversInconsistent",
             AlertName::MailDnsCheckFailing => "MailDnsCheckFailing",
+            AlertName::MailDomainExpiring => "MailDomainExpiring",
+            AlertName::MailDnsblListed => "MailDnsblListed",
         }
     }
 

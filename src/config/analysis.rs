@@ -1,4 +1,5 @@
-//! `defaults.mta_sts:` and `defaults.dnssec:`: settings of the checks that need more than
+//! `defaults.mta_sts:` and `defaults.dnssec:` (and, through `reputation.rs`, `defaults.rdap:`
+//! and `defaults.dnsbl:`): settings of the checks that need more than
 //! DNS answers (an HTTPS fetch, a validation window). Validated here, copied into every
 //! domain's [`AnalysisSettings`].
 
@@ -16,6 +17,10 @@ pub struct AnalysisSettings {
     pub mta_sts: MtaStsSettings,
     /// How DNSSEC is judged.
     pub dnssec: DnssecSettings,
+    /// How registration data is asked over RDAP.
+    pub rdap: super::RdapSettings,
+    /// Which DNS blocklists are asked.
+    pub dnsbl: super::DnsblSettings,
 }
 
 /// `defaults.mta_sts:`.
@@ -48,6 +53,11 @@ impl Default for AnalysisSettings {
             },
             dnssec: DnssecSettings {
                 expiry_warning: Duration::from_secs(7 * 24 * 3600),
+            },
+            rdap: super::RdapSettings::default(),
+            dnsbl: super::DnsblSettings {
+                spf_max_addresses: super::reputation::DEFAULT_SPF_MAX_ADDRESSES,
+                ..super::DnsblSettings::default()
             },
         }
     }

@@ -29,7 +29,7 @@ pub struct DkimExpectation {
     pub selectors: Vec<String>,
 }
 
-/// Expected MX host set (normalised names, order irrelevant).
+/// Expected MX host set (normalised names, order irrelevant; `.` is the null MX).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MxExpectation {
     /// Every host that should be an MX, and no other.
@@ -45,4 +45,7 @@ pub struct SpfExpectation {
     pub all: Option<String>,
     /// Sending connections that must get `pass` (evaluated by the SPF authorization check).
     pub authorizes: Vec<super::AuthorizedSender>,
+    /// The exact record, white space collapsed (`v=spf1 -all` for a parked domain); any
+    /// other record is drift.
+    pub record: Option<String>,
 }

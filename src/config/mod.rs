@@ -12,6 +12,9 @@ mod names;
 mod position;
 mod providers;
 mod raw;
+mod reputation;
+#[cfg(test)]
+mod scope_tests;
 mod spf;
 mod state;
 #[cfg(test)]
@@ -26,6 +29,7 @@ pub use alerting::{
 pub use analysis::{AnalysisSettings, DnssecSettings, MtaStsSettings, read_ca_file};
 pub use duration::parse_duration;
 pub use expect::{DkimExpectation, DmarcExpectation, Expectations, MxExpectation, SpfExpectation};
+pub use reputation::{DnsblSettings, RdapSettings};
 pub use spf::AuthorizedSender;
 pub use state::{Retention, StateConfig};
 
@@ -102,6 +106,9 @@ pub struct DomainConfig {
     pub labels: BTreeMap<String, String>,
     /// MTA-STS fetch and DNSSEC settings (from `defaults:`).
     pub analysis: AnalysisSettings,
+    /// Checks left out for this domain (`checks.skip`, the domain's or `defaults`'):
+    /// they export nothing and never alert. Sorted.
+    pub skip: Vec<crate::finding::CheckKind>,
 }
 
 impl DomainConfig {
@@ -119,6 +126,7 @@ impl DomainConfig {
             expect: Expectations::default(),
             labels: BTreeMap::new(),
             analysis: AnalysisSettings::default(),
+            skip: Vec::new(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Checks for the names a config holds: domain and host names, DKIM selectors, alert label
 //! names, URLs. Each error quotes the bad text.
 
+use crate::dns::names::to_ascii;
 use crate::dns::normalize_name;
 use std::net::IpAddr;
 
@@ -40,10 +41,15 @@ pub(crate) const SELECTOR: NameRules = NameRules {
     min_labels: 1,
 };
 
-/// Validates and normalises a name (lower case, no trailing dot).
+/// Validates and normalises a name (lower case, no trailing dot). An internationalized name
+/// (`bücher.example`, `例子.中国`) becomes its A-label form (UTS #46) before the checks.
 pub(crate) fn check_name(text: &str, rules: NameRules) -> Result<String, String> {
     let what = rules.what;
-    let name = normalize_name(text);
+    let name = if text.is_ascii() {
+        normalize_name(text)
+    } else {
+        to_ascii(text)?
+    };
     if name.is_empty() {
         return Err(format!("empty {what}"));
     }
@@ -171,6 +177,21 @@ mod tests {
             assert!(err.contains(needle), "{text}: {err}");
             assert!(err.contains(&format!("{text:?}")), "{text}: {err}");
         }
+        // Internationalized names become A-labels; the A-label form is checked as usual.
+        assert_eq!(
+            check_name("Bücher.example", DOMAIN),
+            Ok("xn--bcher-kva.example".into())
+        );
+        assert_eq!(
+            check_name("例子.中国", DOMAIN),
+            Ok("xn--fsqu00a.xn--fiqs8s".into())
+        );
+        assert_eq!(
+            check_name("邮件.例子.中国", HOST),
+            Ok("xn--5nq051n.xn--fsqu00a.xn--fiqs8s".into())
+        );
+        let err = check_name("bü cher.example", DOMAIN).expect_err("space");
+        assert!(err.contains("\"bü cher.example\""), "{err}");
         let long_label = format!("{}.com", "a".repeat(64));
         assert!(check_name(&long_label, DOMAIN).is_err());
         let long_name = format!("{}com", "abcdefghi.".repeat(26));

@@ -2,10 +2,11 @@
 //! plus the user's `providers:`; and how a preset fills a domain's expectations.
 
 use super::issues::Issues;
+use super::names::SELECTOR;
 use super::names::{HOST, SPF_DOMAIN, check_name};
 use super::position::{PositionIndex, join};
 use super::raw::RawPreset;
-use super::{Expectations, MxExpectation, SpfExpectation};
+use super::{DkimExpectation, DmarcExpectation, Expectations, MxExpectation, SpfExpectation};
 use std::collections::BTreeMap;
 
 /// The built-in presets file.
@@ -18,6 +19,12 @@ pub(crate) struct Preset {
     pub(crate) mx: Vec<String>,
     /// SPF include domains.
     pub(crate) spf_includes: Vec<String>,
+    /// The exact SPF record, when the preset fixes it (`v=spf1 -all`).
+    pub(crate) spf_record: Option<String>,
+    /// The DMARC policy, when the preset fixes it.
+    pub(crate) dmarc: Option<String>,
+    /// DKIM selectors, when the preset fixes them (`[]`: no key expected).
+    pub(crate) dkim_selectors: Option<Vec<String>>,
 }
 
 impl Preset {
@@ -28,7 +35,9 @@ impl Preset {
 
     /// Fills `expect.mx` and `expect.spf.includes` unless the domain set them itself
     /// (`explicit_mx`, `explicit_includes`): explicit keys win, and an `expect.spf` with
-    /// only `all` or `authorizes` still gets the preset's includes.
+    /// only `all` or `authorizes` still gets the preset's includes. The exact SPF record,
+    /// DMARC policy and DKIM selectors of a preset that fixes them fill what the domain
+    /// left unset.
     pub(crate) fn apply(
         &self,
         domain: &str,
@@ -46,6 +55,20 @@ impl Preset {
                 .spf
                 .get_or_insert_with(SpfExpectation::default)
                 .includes = self.spf_includes.clone();
+        }
+        if let Some(record) = &self.spf_record {
+            let spf = expect.spf.get_or_insert_with(SpfExpectation::default);
+            spf.record.get_or_insert_with(|| record.clone());
+        }
+        if let (Some(policy), None) = (&self.dmarc, &expect.dmarc) {
+            expect.dmarc = Some(DmarcExpectation {
+                policy: policy.clone(),
+            });
+        }
+        if let (Some(selectors), None) = (&self.dkim_selectors, &expect.dkim) {
+            expect.dkim = Some(DkimExpectation {
+                selectors: selectors.clone(),
+            });
         }
     }
 }
@@ -93,6 +116,11 @@ pub(crate) fn parse(value: yaml_serde::Value, field: &str, issues: &mut Issues<'
         let mut mx = Vec::new();
         for (i, host) in preset.mx.iter().enumerate() {
             let host = host.as_str();
+            if host.trim() == "." {
+                // The null MX (RFC 7505).
+                mx.push(".".to_owned());
+                continue;
+            }
             // Validate the template as it would expand for a sample domain.
             let unknown_placeholder = expand(host, "example.com").contains(['{', '}']);
             let checked = if unknown_placeholder {
@@ -114,7 +142,40 @@ pub(crate) fn parse(value: yaml_serde::Value, field: &str, issues: &mut Issues<'
                 Err(message) => issues.value(&format!("{path}.spf_includes[{i}]"), message),
             }
         }
-        presets.insert(name, Preset { mx, spf_includes });
+        let spf_record = preset.spf_record.as_ref().and_then(|record| {
+            super::validate::spf_record(record.as_str())
+                .map_err(|message| issues.value(&format!("{path}.spf_record"), message))
+                .ok()
+        });
+        let dmarc = preset.dmarc.as_ref().and_then(|policy| {
+            let policy = policy.as_str().trim().to_ascii_lowercase();
+            if ["none", "quarantine", "reject"].contains(&policy.as_str()) {
+                Some(policy)
+            } else {
+                let message =
+                    format!("unknown DMARC policy {policy:?}; expected none, quarantine or reject");
+                issues.value(&format!("{path}.dmarc"), message);
+                None
+            }
+        });
+        let dkim_selectors = preset.dkim_selectors.as_ref().map(|selectors| {
+            let mut out = Vec::new();
+            for (i, selector) in selectors.iter().enumerate() {
+                match check_name(selector.as_str(), SELECTOR) {
+                    Ok(s) => out.push(s),
+                    Err(message) => issues.value(&format!("{path}.dkim_selectors[{i}]"), message),
+                }
+            }
+            out
+        });
+        let preset = Preset {
+            mx,
+            spf_includes,
+            spf_record,
+            dmarc,
+            dkim_selectors,
+        };
+        presets.insert(name, preset);
     }
     presets
 }
@@ -146,6 +207,7 @@ mod tests {
                 "google",
                 "microsoft365",
                 "netease",
+                "parked",
                 "tencent",
                 "zoho"
             ]

@@ -59,6 +59,23 @@ pub(crate) struct RawDefaults {
     pub(crate) mta_sts: Option<RawMtaSts>,
     /// How DNSSEC is judged.
     pub(crate) dnssec: Option<RawDnssec>,
+    /// How registration data is asked over RDAP (the `registration` check).
+    pub(crate) rdap: Option<super::reputation::RawRdap>,
+    /// Which DNS blocklists the `dnsbl` check asks.
+    pub(crate) dnsbl: Option<super::reputation::RawDnsbl>,
+    /// Checks every domain leaves out (`{ skip: [dnssec] }`).
+    pub(crate) checks: Option<RawChecks>,
+}
+
+/// `checks:` (in `defaults:` or a domain): the scope of the checks.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as `{ skip: [dnssec, dnsbl] }`"
+)]
+pub(crate) struct RawChecks {
+    /// Checks not run for the domain: they export nothing and never alert.
+    pub(crate) skip: Option<Vec<Text>>,
 }
 
 /// `defaults.mta_sts:`.
@@ -112,6 +129,8 @@ pub(crate) struct RawDomain {
     pub(crate) expect: Option<RawExpect>,
     /// Extra alert labels.
     pub(crate) labels: Option<BTreeMap<String, Text>>,
+    /// Overrides `defaults.checks`.
+    pub(crate) checks: Option<RawChecks>,
 }
 
 /// `expect:` of a domain.
@@ -141,6 +160,8 @@ pub(crate) struct RawSpf {
     pub(crate) all: Option<Text>,
     /// Connections (IPs, or `{ ip, sender, helo }`) that must get `pass`.
     pub(crate) authorizes: Option<Vec<super::spf::RawAuthorized>>,
+    /// The exact record (e.g. `v=spf1 -all` for a domain that sends no mail).
+    pub(crate) record: Option<Text>,
 }
 
 /// `expect.dmarc:`.
@@ -247,6 +268,12 @@ pub(crate) struct RawPreset {
     /// SPF include domains.
     #[serde(default)]
     pub(crate) spf_includes: Vec<Text>,
+    /// The exact SPF record (`v=spf1 -all` for parked domains).
+    pub(crate) spf_record: Option<Text>,
+    /// The DMARC policy that must be published.
+    pub(crate) dmarc: Option<Text>,
+    /// DKIM selectors that must publish a key (`[]`: none expected).
+    pub(crate) dkim_selectors: Option<Vec<Text>>,
 }
 
 /// A scalar kept as text: strings, numbers and booleans all accepted, so that `300` for

@@ -51,8 +51,12 @@ fn every_shipped_config_parses() {
 fn example_config_has_presets_merged_and_defaults_applied() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.yml");
     let config = Config::load(&path).expect("valid");
-    assert_eq!(config.domains.len(), 5);
+    assert_eq!(config.domains.len(), 7);
     assert_eq!(config.global.concurrency, 64);
+    let parked = domain(&config, "old-brand.example");
+    assert_eq!(parked.expect.mx.as_ref().expect("mx").hosts, ["."]);
+    let idn = domain(&config, "xn--bcher-kva.example");
+    assert_eq!(idn.skip, [crate::finding::CheckKind::Dnsbl]);
     let aliyun = domain(&config, "example.com");
     assert_eq!(
         aliyun.expect.mx.as_ref().expect("mx").hosts,
@@ -107,7 +111,7 @@ fn unknown_key_is_rejected_naming_it_and_the_expected_ones() {
         [
             "t.yml:3:5: domains[0].intervall: unknown field `intervall`, expected one of \
           `name`, `interval`, `timeout`, `resolvers`, `authoritative`, `nameservers`, \
-          `provider`, `expect`, `labels`"
+          `provider`, `expect`, `labels`, `checks`"
         ]
     );
     // An unknown top-level key does not hide errors in the known sections.

@@ -5,10 +5,11 @@ use super::duration::format_duration;
 use super::issues::Issues;
 use super::names::{DOMAIN, HOST, SELECTOR, check_label_name, check_name};
 use super::providers::{Presets, check_spf_include};
-use super::raw::{RawDefaults, RawDomain, RawExpect, Text};
+use super::raw::{RawChecks, RawDefaults, RawDomain, RawExpect, Text};
 use super::{DkimExpectation, DmarcExpectation, Expectations, MxExpectation};
 use super::{DomainConfig, ResolverSpec};
 use crate::dns::parse_server_addr;
+use crate::finding::CheckKind;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -70,13 +71,21 @@ pub(crate) struct Defaults {
     pub(crate) concurrency: usize,
     /// Daemon-wide grace before serials apart are a finding.
     pub(crate) ns_serial_grace: Duration,
-    /// MTA-STS and DNSSEC settings, inherited by every domain.
+    /// MTA-STS, DNSSEC, RDAP and DNSBL settings, inherited by every domain.
     analysis: super::AnalysisSettings,
+    /// Checks left out, inherited by domains that do not set `checks`.
+    skip: Vec<CheckKind>,
 }
 
 /// Validates `defaults:`.
 pub(crate) fn defaults(raw: RawDefaults, issues: &mut Issues<'_>) -> Defaults {
-    let analysis = super::analysis::validate(raw.mta_sts, raw.dnssec, issues);
+    let mut analysis = super::analysis::validate(raw.mta_sts, raw.dnssec, issues);
+    analysis.rdap = super::reputation::rdap(raw.rdap, issues);
+    analysis.dnsbl = super::reputation::dnsbl(raw.dnsbl, issues);
+    let skip = raw
+        .checks
+        .map(|checks| skip(checks, "defaults.checks", issues))
+        .unwrap_or_default();
     let interval = match &raw.interval {
         None => Some(default_interval()),
         Some(text) => issues.duration(text, "defaults.interval", true),
@@ -139,7 +148,22 @@ pub(crate) fn defaults(raw: RawDefaults, issues: &mut Issues<'_>) -> Defaults {
             .unwrap_or_default(),
         concurrency,
         analysis,
+        skip,
     }
+}
+
+/// `checks.skip`: check names, each known; sorted and deduplicated.
+fn skip(raw: RawChecks, field: &str, issues: &mut Issues<'_>) -> Vec<CheckKind> {
+    let mut out = Vec::new();
+    for (i, name) in raw.skip.unwrap_or_default().iter().enumerate() {
+        match name.as_str().trim().parse::<CheckKind>() {
+            Ok(check) => out.push(check),
+            Err(message) => issues.value(&format!("{field}.skip[{i}]"), message),
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn timeout_message(timeout: Duration, interval: Duration) -> String {
@@ -305,6 +329,10 @@ fn domain(
         issues,
     );
 
+    let skip = match raw.checks {
+        None => defaults.skip.clone(),
+        Some(checks) => skip(checks, &format!("{field}.checks"), issues),
+    };
     let name = name?;
     if let Some(preset) = preset {
         preset.apply(&name, &mut expect, explicit_mx, explicit_includes);
@@ -323,6 +351,7 @@ fn domain(
         expect,
         labels,
         analysis: defaults.analysis.clone(),
+        skip,
     })
 }
 
@@ -331,6 +360,11 @@ fn expectations(raw: RawExpect, field: &str, issues: &mut Issues<'_>) -> Expecta
     if let Some(hosts) = raw.mx {
         let mut checked = Vec::new();
         for (i, host) in hosts.iter().enumerate() {
+            if host.as_str().trim() == "." {
+                // The null MX (RFC 7505): the domain accepts no mail.
+                checked.push(".".to_owned());
+                continue;
+            }
             match check_name(host.as_str(), HOST) {
                 Ok(host) => checked.push(host),
                 Err(message) => issues.value(&format!("{field}.mx[{i}]"), message),
@@ -350,6 +384,12 @@ fn expectations(raw: RawExpect, field: &str, issues: &mut Issues<'_>) -> Expecta
             match spf_all(all.as_str()) {
                 Ok(all) => out.all = Some(all),
                 Err(message) => issues.value(&format!("{field}.spf.all"), message),
+            }
+        }
+        if let Some(record) = spf.record {
+            match spf_record(record.as_str()) {
+                Ok(record) => out.record = Some(record),
+                Err(message) => issues.value(&format!("{field}.spf.record"), message),
             }
         }
         out.authorizes = super::spf::authorized_senders(
@@ -384,6 +424,18 @@ fn expectations(raw: RawExpect, field: &str, issues: &mut Issues<'_>) -> Expecta
         expect.dkim = Some(DkimExpectation { selectors });
     }
     expect
+}
+
+/// Checks an exact SPF record: `v=spf1` first; returned with its white space collapsed.
+pub(crate) fn spf_record(text: &str) -> Result<String, String> {
+    let record = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let version = record.split(' ').next().unwrap_or_default();
+    if !version.eq_ignore_ascii_case("v=spf1") {
+        return Err(format!(
+            "{text:?} is not an SPF record: it must start with \"v=spf1\""
+        ));
+    }
+    Ok(record)
 }
 
 /// Checks an SPF `all` qualifier term.

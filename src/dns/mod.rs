@@ -13,6 +13,7 @@ pub mod direct;
 pub mod fake;
 pub mod hickory;
 pub mod metrics;
+pub mod names;
 pub mod pool;
 pub mod rate;
 pub mod server;
@@ -220,6 +221,17 @@ impl Answer {
             .map(|(_, ip)| *ip)
             .collect();
         (!addresses.is_empty()).then_some(addresses)
+    }
+
+    /// The TXT records of the answer, each trimmed, in answer order.
+    pub fn texts(&self) -> Vec<String> {
+        self.records
+            .iter()
+            .filter_map(|r| match r {
+                RData::Txt(text) => Some(text.trim().to_owned()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// True for NODATA and NXDOMAIN: the "void lookup" of RFC 7208 §4.6.4.

@@ -16,7 +16,7 @@ use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{
     AxfrPolicy, Catalog, MessageResponseBuilder, ZoneHandler, ZoneType,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -83,6 +83,11 @@ struct ServerState {
     mode: AtomicU8,
     /// Queries received, in any mode.
     queries: AtomicU64,
+    /// Queries received per name asked (normalised), for tests that count questions.
+    by_name: Mutex<HashMap<String, u64>>,
+    /// Zones whose queries are read and never answered (one zone timing out while the
+    /// others answer).
+    silent: RwLock<Vec<String>>,
 }
 
 /// Our request handler: counts, simulates failures, else asks the catalog.
@@ -96,6 +101,29 @@ impl RequestHandler for LocalHandler {
         mut response_handle: R,
     ) -> ResponseInfo {
         self.0.queries.fetch_add(1, Ordering::Relaxed);
+        let names: Vec<String> = request
+            .queries
+            .queries()
+            .iter()
+            .map(|q| super::normalize_name(&q.name().to_string()))
+            .collect();
+        {
+            let mut by_name = self.0.by_name.lock().expect("counter lock poisoned");
+            for name in &names {
+                *by_name.entry(name.clone()).or_default() += 1;
+            }
+        }
+        let silenced = {
+            let silent = self.0.silent.read().expect("silent lock poisoned");
+            names.iter().any(|name| {
+                silent
+                    .iter()
+                    .any(|zone| name == zone || name.ends_with(&format!(".{zone}")))
+            })
+        };
+        if silenced {
+            return unanswered(request);
+        }
         match ServerMode::from_u8(self.0.mode.load(Ordering::Relaxed)) {
             ServerMode::Normal => {
                 let catalog = self
@@ -269,6 +297,8 @@ impl LocalDnsServer {
             zones: Mutex::new(handlers),
             mode: AtomicU8::new(ServerMode::Normal.to_u8()),
             queries: AtomicU64::new(0),
+            by_name: Mutex::new(HashMap::new()),
+            silent: RwLock::new(Vec::new()),
         });
         let (udp, tcp) = bind_pair(addr).await?;
         let addr = udp.local_addr()?;
@@ -319,6 +349,26 @@ impl LocalDnsServer {
     /// Queries received so far.
     pub fn query_count(&self) -> u64 {
         self.state.queries.load(Ordering::Relaxed)
+    }
+
+    /// Queries received so far for `name` (any type).
+    pub fn queries_for(&self, name: &str) -> u64 {
+        let by_name = self.state.by_name.lock().expect("counter lock poisoned");
+        by_name
+            .get(&super::normalize_name(name))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Makes queries for `zone` and the names under it go unanswered (`false`: answered
+    /// again), while the other zones answer.
+    pub fn set_zone_silent(&self, zone: &str, silent: bool) {
+        let zone = super::normalize_name(zone);
+        let mut zones = self.state.silent.write().expect("silent lock poisoned");
+        zones.retain(|z| *z != zone);
+        if silent {
+            zones.push(zone);
+        }
     }
 
     /// Stops accepting queries and waits for the server tasks to finish.

@@ -63,7 +63,7 @@ fn query(params: &EventParams) -> Result<EventQuery, String> {
         return Err(format!("limit {limit} must be between 1 and {MAX_LIMIT}"));
     }
     Ok(EventQuery {
-        domain: params.domain.as_deref().map(crate::dns::normalize_name),
+        domain: params.domain.as_deref().map(crate::dns::names::lookup_name),
         check: params
             .check
             .as_deref()
@@ -173,7 +173,7 @@ pub(crate) async fn accept(
         Ok(check) => check,
         Err(message) => return bad_request(message),
     };
-    let name = crate::dns::normalize_name(&name);
+    let name = crate::dns::names::lookup_name(&name);
     match state.monitor.accept(&name, check, SystemTime::now()) {
         Ok(accepted) => {
             let persisted = state.state.flush().await;

@@ -152,6 +152,13 @@ fn domain_json(domain: &WatchedDomain, detail: bool) -> serde_json::Value {
         "last_checked": status.last_checked.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs_f64()),
         "labels": domain.config.labels,
     });
+    let unicode = crate::dns::names::to_unicode(&domain.config.name);
+    if unicode != domain.config.name {
+        value["unicode"] = json!(unicode);
+    }
+    if !domain.config.skip.is_empty() {
+        value["skipped"] = json!(domain.config.skip);
+    }
     if detail {
         let expect = &domain.config.expect;
         value["expect"] = json!({
@@ -175,7 +182,7 @@ async fn domains(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> 
 }
 
 async fn domain(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    let name = crate::dns::normalize_name(&name);
+    let name = crate::dns::names::lookup_name(&name);
     match state.monitor.domain(&name) {
         Some(domain) => {
             let mut value = domain_json(&domain, true);

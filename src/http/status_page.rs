@@ -199,12 +199,17 @@ pub(crate) async fn index(
     for domain in &domains {
         let status = domain.status();
         let name = escape(&domain.config.name);
+        let shown = escape(&crate::dns::names::display_name(&domain.config.name));
         let _ = write!(
             page,
-            "<tr class=\"domain-row\" data-domain=\"{name}\"><td><a href=\"/domains/{name}\">{name}</a></td>"
+            "<tr class=\"domain-row\" data-domain=\"{name}\"><td><a href=\"/domains/{name}\">{shown}</a></td>"
         );
         for check in &checks {
-            let (class, text) = cell(status.checks.get(check));
+            let (class, text) = if domain.config.skip.contains(check) {
+                ("pending", "skipped")
+            } else {
+                cell(status.checks.get(check))
+            };
             let _ = write!(page, "<td><span class=\"state {class}\">{text}</span></td>");
         }
         let checked = status
@@ -247,7 +252,7 @@ pub(crate) async fn domain_page(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Response {
-    let name = crate::dns::normalize_name(&name);
+    let name = crate::dns::names::lookup_name(&name);
     let Some(domain) = state.monitor.domain(&name) else {
         let mut page = page_start("maildrift: not found");
         let _ = write!(
@@ -260,14 +265,23 @@ pub(crate) async fn domain_page(
     let (events, _) = domain_history(&state, &name, 100).await;
     let status = domain.status();
     let title = escape(&name);
-    let mut page = page_start(&format!("maildrift: {name}"));
+    let shown = crate::dns::names::display_name(&name);
+    let mut page = page_start(&format!("maildrift: {shown}"));
     let _ = write!(
         page,
-        "<p><a href=\"/\">← all domains</a></p><h1>{title}</h1><p class=\"muted\">every {:?}; asked: {}. <a href=\"/api/v1/domains/{title}\">JSON</a></p>",
+        "<p><a href=\"/\">← all domains</a></p><h1>{}</h1><p class=\"muted\">every {:?}; asked: {}. <a href=\"/api/v1/domains/{title}\">JSON</a></p>",
+        escape(&shown),
         domain.config.interval,
         escape(&crate::monitor::asked(&domain.config)),
     );
     for check in state.monitor.checks().kinds() {
+        if domain.config.skip.contains(&check) {
+            let _ = write!(
+                page,
+                "<h2>{check} <span class=\"state pending\">skipped</span></h2>"
+            );
+            continue;
+        }
         let s = status.checks.get(&check);
         let (class, text) = cell(s);
         let _ = write!(

@@ -198,8 +198,9 @@ impl DomainTable {
     }
 
     /// Appends every family in the text exposition format; `families` are the gauge
-    /// families the checks declare.
-    pub fn render(&self, out: &mut String, families: &[&'static GaugeFamily]) {
+    /// families the checks declare, each with its check (a domain that skips the check
+    /// exports none of its families).
+    pub fn render(&self, out: &mut String, families: &[(CheckKind, &'static GaugeFamily)]) {
         let rows: Vec<Arc<DomainRow>> = self
             .rows
             .read()
@@ -271,9 +272,12 @@ impl DomainTable {
             .iter()
             .map(|row| row.gauges.lock().expect("lock poisoned").clone())
             .collect();
-        for family in families {
+        for (check, family) in families {
             header(out, family.name, family.help);
             for (row, gauges) in rows.iter().zip(&gauges) {
+                if row.check(*check).is_none() {
+                    continue;
+                }
                 let known = gauges.iter().find(|g| std::ptr::eq(g.family, *family));
                 let initial;
                 let values = match known {
@@ -301,7 +305,7 @@ mod tests {
     use super::*;
     use crate::checks::{Registry, dkim, dmarc, nameservers};
 
-    fn families() -> Vec<&'static GaugeFamily> {
+    fn families() -> Vec<(CheckKind, &'static GaugeFamily)> {
         Registry::standard().families().collect()
     }
 
@@ -319,7 +323,7 @@ mod tests {
         row.check(CheckKind::Mx).unwrap().findings[0].set(2.0);
         row.set_record("mx".into(), 12345, Some(300));
         row.set_record("mx".into(), 777, None);
-        table.insert("b.example", &[CheckKind::Mx]);
+        table.insert("b.example", &[CheckKind::Mx, CheckKind::Dmarc]);
         let text = rendered(&table);
         assert!(
             text.contains("maildrift_drift{check=\"mx\",domain=\"a.example\"} 1\n"),
@@ -342,6 +346,9 @@ mod tests {
             )
         );
         assert_eq!(text.matches("# TYPE maildrift_drift gauge").count(), 1);
+        // a.example does not run the DMARC check (skipped): none of its families.
+        assert!(!text.contains("maildrift_dmarc_policy_info{domain=\"a.example\""));
+        assert!(!text.contains("maildrift_drift{check=\"dmarc\",domain=\"a.example\""));
         table.remove("a.example");
         let text = rendered(&table);
         assert!(!text.contains("a.example"), "{text}");
@@ -373,7 +380,7 @@ mod tests {
     #[test]
     fn dmarc_policy_and_dkim_keys() {
         let table = DomainTable::default();
-        let row = table.insert("a.example", &[CheckKind::Dmarc]);
+        let row = table.insert("a.example", &[CheckKind::Dkim, CheckKind::Dmarc]);
         row.set_gauges(&[
             FamilyValues::info(&dmarc::POLICY_INFO, "quarantine"),
             FamilyValues::by_label(

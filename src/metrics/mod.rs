@@ -31,7 +31,7 @@ pub struct Metrics {
     /// The checks that run (each gets the per-check series).
     checks: Vec<CheckKind>,
     /// The per-domain gauge families the checks declare.
-    families: Vec<&'static GaugeFamily>,
+    families: Vec<(CheckKind, &'static GaugeFamily)>,
     /// The shared-object families the checks declare.
     shared_families: Vec<&'static SharedFamily>,
     /// Domains watched by this instance.
@@ -165,9 +165,16 @@ impl Metrics {
         }
     }
 
-    /// Creates a domain's series (exported as 0 until its first check) and returns them.
-    pub fn domain_series(&self, domain: &str) -> Arc<DomainRow> {
-        self.domain_table.insert(domain, &self.checks)
+    /// Creates a domain's series (exported as 0 until its first check) and returns them:
+    /// those of every check but the ones in `skip` (a skipped check exports nothing).
+    pub fn domain_series(&self, domain: &str, skip: &[CheckKind]) -> Arc<DomainRow> {
+        let checks: Vec<CheckKind> = self
+            .checks
+            .iter()
+            .copied()
+            .filter(|c| !skip.contains(c))
+            .collect();
+        self.domain_table.insert(domain, &checks)
     }
 
     /// Removes every series of a domain that left the configuration.

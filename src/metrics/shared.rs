@@ -1,6 +1,6 @@
-//! Series of objects shared by many domains (a zone's SOA serial per nameserver today; an MX
-//! host's certificate later): each object is exported once, with the latest values any of
-//! its domains saw, and leaves when no watched domain uses it any more.
+//! Series of objects shared by many domains (a zone's SOA serial per nameserver, a
+//! (blocklist zone, address) pair's listing): each object is exported once, with the latest
+//! values any of its domains saw, and leaves when no watched domain uses it any more.
 
 use super::domains::{escaped, header};
 use crate::checks::{Labels, SharedFamily, SharedValues};
@@ -29,18 +29,16 @@ type ObjectKey = (&'static str, String);
 #[derive(Debug, Default)]
 struct Objects {
     rows: BTreeMap<ObjectKey, ObjectRow>,
-    /// The object each (domain, family) uses, so an update touches two rows, not all.
-    used: HashMap<(String, &'static str), String>,
+    /// The objects each (domain, family) uses (a zone; or many (zone, address) pairs), so
+    /// an update touches only the rows it changes.
+    used: HashMap<(String, &'static str), BTreeSet<String>>,
 }
 
 impl Objects {
-    /// Takes `domain` out of the object of `family` it used, dropping the object when no
-    /// domain is left in it.
-    fn leave(&mut self, domain: &str, family: &'static str) {
-        let Some(object) = self.used.remove(&(domain.to_owned(), family)) else {
-            return;
-        };
-        let key = (family, object);
+    /// Takes `domain` out of `object` of `family`, dropping the object when no domain is
+    /// left in it.
+    fn leave(&mut self, domain: &str, family: &'static str, object: &str) {
+        let key = (family, object.to_owned());
         if let Some(row) = self.rows.get_mut(&key) {
             row.domains.remove(domain);
             if row.domains.is_empty() {
@@ -51,20 +49,34 @@ impl Objects {
 }
 
 impl SharedTable {
-    /// Records what `domain` just saw of each object in `values`: the object's samples are
-    /// replaced, and the domain leaves the object of the same family it used before.
-    pub fn set(&self, domain: &str, values: &[SharedValues]) {
+    /// Records what `domain` just saw of each object in `values`: the objects' samples are
+    /// replaced, and for each of `families` (the families of the check that ran) the
+    /// domain leaves every object it used before and no longer uses.
+    pub fn set(&self, domain: &str, families: &[&'static SharedFamily], values: &[SharedValues]) {
         let mut objects = self.inner.write().expect("lock poisoned");
-        for value in values {
-            let family = value.family.name;
+        let mut names: Vec<&'static str> = families.iter().map(|f| f.name).collect();
+        names.extend(values.iter().map(|v| v.family.name));
+        names.sort_unstable();
+        names.dedup();
+        for family in names {
+            let now: BTreeSet<String> = values
+                .iter()
+                .filter(|v| v.family.name == family)
+                .map(|v| v.object.clone())
+                .collect();
             let used = (domain.to_owned(), family);
-            if objects.used.get(&used).is_some_and(|o| *o != value.object) {
-                objects.leave(domain, family);
+            let before = objects.used.remove(&used).unwrap_or_default();
+            for gone in before.difference(&now) {
+                objects.leave(domain, family, gone);
             }
-            objects.used.insert(used, value.object.clone());
+            if !now.is_empty() {
+                objects.used.insert(used, now);
+            }
+        }
+        for value in values {
             let row = objects
                 .rows
-                .entry((family, value.object.clone()))
+                .entry((value.family.name, value.object.clone()))
                 .or_default();
             row.domains.insert(domain.to_owned());
             row.samples.clone_from(&value.samples);
@@ -81,7 +93,13 @@ impl SharedTable {
             .map(|(_, f)| *f)
             .collect();
         for family in families {
-            objects.leave(domain, family);
+            let used = objects
+                .used
+                .remove(&(domain.to_owned(), family))
+                .unwrap_or_default();
+            for object in used {
+                objects.leave(domain, family, &object);
+            }
         }
     }
 
@@ -138,8 +156,8 @@ mod tests {
     fn a_zone_shared_by_domains_is_exported_once() {
         let table = SharedTable::default();
         let both = serials("example.com", &[("127.0.0.1:53", 7), ("127.0.0.2:53", 6)]);
-        table.set("a.example.com", &both);
-        table.set("example.com", &both);
+        table.set("a.example.com", &[&SOA_SERIAL], &both);
+        table.set("example.com", &[&SOA_SERIAL], &both);
         let text = rendered(&table);
         let line =
             "maildrift_nameserver_soa_serial{nameserver=\"127.0.0.1:53\",zone=\"example.com\"} 7\n";
@@ -152,6 +170,7 @@ mod tests {
         // A domain moving to another zone leaves the old one.
         table.set(
             "example.com",
+            &[&SOA_SERIAL],
             &serials("other.example", &[("192.0.2.1", 1)]),
         );
         let text = rendered(&table);

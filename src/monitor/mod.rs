@@ -21,7 +21,7 @@ mod persist;
 mod timeline;
 
 pub(crate) use baseline::{AcceptError, AcceptedBaseline, accept_stored};
-pub(crate) use persist::Persistence;
+pub(crate) use persist::{Persistence, StoredCheckCache};
 pub(crate) use timeline::{Timeline, asked};
 
 /// One watched domain and everything known about it.
@@ -118,7 +118,7 @@ mod unix_time {
 impl WatchedDomain {
     /// A domain with fresh series (exported as 0 until its first check).
     pub(crate) fn new(config: DomainConfig, view: DnsView, metrics: &Metrics) -> WatchedDomain {
-        let series = metrics.domain_series(&config.name);
+        let series = metrics.domain_series(&config.name, &config.skip);
         WatchedDomain {
             config,
             view,
@@ -226,7 +226,7 @@ impl Monitor {
         for (config, view) in wanted {
             let domain = match domains.remove(&config.name) {
                 Some(old) if same_config(&old.config, &config) => old,
-                Some(old) => {
+                Some(old) if old.config.skip == config.skip => {
                     // Same name, so the same series; the state survives only when what is
                     // observed and what it is compared with stay the same.
                     let status = if same_observation(&old.config, &config) {
@@ -241,17 +241,13 @@ impl Monitor {
                         status: Mutex::new(status),
                     })
                 }
-                None => {
-                    let domain = WatchedDomain::new(config, view, &self.metrics);
-                    if let Some(persistence) = &self.persistence {
-                        let known = persistence.load(&domain.config.name);
-                        for (check, status) in &known.checks {
-                            export_check(&domain.series, *check, status);
-                        }
-                        *domain.status.lock().expect("lock poisoned") = known;
-                    }
-                    Arc::new(domain)
+                // Other checks skipped: other series; what is known starts over from the
+                // store.
+                Some(_) => {
+                    self.metrics.remove_domain(&config.name);
+                    Arc::new(self.watch(config, view))
                 }
+                None => Arc::new(self.watch(config, view)),
             };
             next.insert(domain.config.name.clone(), domain);
         }
@@ -261,6 +257,23 @@ impl Monitor {
         }
         self.metrics.domains.set(next.len() as i64);
         *domains = next;
+    }
+
+    /// A newly watched domain: fresh series, seeded with what the store remembers of the
+    /// checks it runs.
+    fn watch(&self, config: DomainConfig, view: DnsView) -> WatchedDomain {
+        let domain = WatchedDomain::new(config, view, &self.metrics);
+        if let Some(persistence) = &self.persistence {
+            let mut known = persistence.load(&domain.config.name);
+            known
+                .checks
+                .retain(|check, _| !domain.config.skip.contains(check));
+            for (check, status) in &known.checks {
+                export_check(&domain.series, *check, status);
+            }
+            *domain.status.lock().expect("lock poisoned") = known;
+        }
+        domain
     }
 
     /// Runs every check of `name` within its timeout and applies the result. Returns false
@@ -301,7 +314,7 @@ impl Monitor {
                     .with_label_values(&["timeout"])
                     .inc();
                 let error = format!("checks of {name} did not finish within {timeout:?}");
-                DomainReport::timed_out(&self.checks, name, &error)
+                DomainReport::timed_out(&self.checks, &domain.config, &error)
             }
         };
         self.metrics
@@ -354,7 +367,10 @@ impl Monitor {
                     );
                 }
                 series.set_gauges(&check.gauges);
-                self.metrics.shared_table.set(&report.domain, &check.shared);
+                let families = self.checks.shared_families_of(kind);
+                self.metrics
+                    .shared_table
+                    .set(&report.domain, families, &check.shared);
             }
             status.checks.insert(kind, next);
         }
@@ -403,6 +419,7 @@ fn same_config(old: &DomainConfig, new: &DomainConfig) -> bool {
         && old.interval == new.interval
         && old.labels == new.labels
         && old.analysis == new.analysis
+        && old.skip == new.skip
 }
 
 /// Whether a reload keeps what is observed and what it is compared with (then the learned

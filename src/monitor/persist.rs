@@ -3,6 +3,7 @@
 //! watched (start-up, reload).
 
 use super::{CheckStatus, DomainStatus};
+use crate::checks::{Cached, CheckCache, MemoryCache};
 use crate::finding::CheckKind;
 use crate::state::{EventKind, NewEvent, StateWriter, Store, Write};
 use serde_json::json;
@@ -71,6 +72,57 @@ impl Persistence {
         self.writer.send(Write::Event(baseline_event(
             domain, check, values, at, how, server, None,
         )));
+    }
+}
+
+/// What checks keep across restarts ([`CheckCache`]), backed by the state database: loaded
+/// whole when the daemon starts (a few rows: one per registrable domain), each new value
+/// written through the writer's queue, so a check never waits on the disk.
+pub(crate) struct StoredCheckCache {
+    /// Every value, as loaded and as stored since.
+    memory: MemoryCache,
+    /// Where new values go.
+    writer: StateWriter,
+}
+
+impl StoredCheckCache {
+    /// The values `store` holds (none without a store, or when unreadable: logged).
+    pub(crate) fn load(store: Option<&Store>, writer: StateWriter) -> StoredCheckCache {
+        let rows = match store.map(Store::load_check_cache) {
+            Some(Ok(rows)) => rows,
+            Some(Err(error)) => {
+                tracing::error!(%error, "cannot read what the checks kept; asking anew");
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        let values = rows.into_iter().map(|row| {
+            let value = Cached {
+                json: row.value_json,
+                stored_at: row.stored_at,
+            };
+            (row.check, row.key, value)
+        });
+        StoredCheckCache {
+            memory: MemoryCache::with(values),
+            writer,
+        }
+    }
+}
+
+impl CheckCache for StoredCheckCache {
+    fn get(&self, check: CheckKind, key: &str) -> Option<Cached> {
+        self.memory.get(check, key)
+    }
+
+    fn put(&self, check: CheckKind, key: &str, value: Cached) {
+        self.writer.send(Write::CheckCache {
+            check,
+            key: key.to_owned(),
+            value_json: value.json.clone(),
+            at: value.stored_at,
+        });
+        self.memory.put(check, key, value);
     }
 }
 

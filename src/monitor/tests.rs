@@ -20,6 +20,7 @@ fn domain_config(name: &str, expect: Expectations) -> DomainConfig {
         expect,
         labels: BTreeMap::new(),
         analysis: Default::default(),
+        skip: Vec::new(),
     }
 }
 

@@ -73,6 +73,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alert_announcements_incident ON alert_announcements (incident_id);
     "#,
+    // 3: what checks keep across restarts (issue 12): a key-value store per check, e.g. the
+    // registration check's RDAP answer per registrable domain, asked once a day.
+    r#"
+    CREATE TABLE check_cache (
+        check_name TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        value_json TEXT NOT NULL,           -- the check's own JSON
+        stored_at  REAL NOT NULL,           -- unix seconds
+        PRIMARY KEY (check_name, key)
+    );
+    "#,
 ];
 
 /// The schema version this build produces.

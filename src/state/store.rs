@@ -47,6 +47,30 @@ pub enum Write {
         /// Accepted by someone (rather than learned).
         accepted: bool,
     },
+    /// A value a check keeps across restarts (replaces the one under the same key).
+    CheckCache {
+        /// Which check.
+        check: CheckKind,
+        /// The check's key (e.g. a registrable domain).
+        key: String,
+        /// The check's JSON.
+        value_json: String,
+        /// When the check stored it.
+        at: SystemTime,
+    },
+}
+
+/// One value a check keeps across restarts, as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedRow {
+    /// Which check.
+    pub check: CheckKind,
+    /// The check's key.
+    pub key: String,
+    /// The check's JSON.
+    pub value_json: String,
+    /// When it was stored.
+    pub stored_at: SystemTime,
 }
 
 /// What the store remembers of one domain.
@@ -172,6 +196,38 @@ impl Store {
         })
     }
 
+    /// Every value the checks keep across restarts (values of checks this build does not
+    /// know are left out).
+    pub fn load_check_cache(&self) -> Result<Vec<CachedRow>, StateError> {
+        self.with_conn(|conn| {
+            let mut statement =
+                conn.prepare("SELECT check_name, key, value_json, stored_at FROM check_cache")?;
+            let rows = statement.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, f64>(3)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (check, key, value_json, stored_at) = row?;
+                if let Ok(check) = check.parse::<CheckKind>() {
+                    let stored_at =
+                        SystemTime::UNIX_EPOCH + Duration::from_secs_f64(stored_at.max(0.0));
+                    out.push(CachedRow {
+                        check,
+                        key,
+                        value_json,
+                        stored_at,
+                    });
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Deletes events beyond `retention`; returns how many.
     pub fn enforce_retention(
         &self,
@@ -239,6 +295,25 @@ pub(crate) fn apply(conn: &mut Connection, writes: &[Write]) -> rusqlite::Result
                     json,
                     unix_seconds(*at),
                     accepted
+                ])?;
+            }
+            Write::CheckCache {
+                check,
+                key,
+                value_json,
+                at,
+            } => {
+                tx.prepare_cached(
+                    "INSERT INTO check_cache (check_name, key, value_json, stored_at)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (check_name, key) DO UPDATE
+                     SET value_json = excluded.value_json, stored_at = excluded.stored_at",
+                )?
+                .execute(params![
+                    check.as_str(),
+                    key,
+                    value_json,
+                    unix_seconds(*at)
                 ])?;
             }
         }

@@ -4,9 +4,11 @@
 use maildrift::app::{self, RunOptions};
 use maildrift::config::Config;
 use maildrift::dns::server::LocalDnsServer;
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -221,4 +223,150 @@ pub fn tool_installed(program: &str, install: &str, test: &str) -> bool {
     );
     eprintln!("SKIPPED {test}: {program} not installed ({install})");
     false
+}
+
+/// A test CA and a certificate for `names` (host names or IP addresses) signed by it:
+/// (CA PEM, leaf DER, leaf key DER).
+pub fn test_pki(names: &[&str]) -> (String, Vec<u8>, Vec<u8>) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "maildrift test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let leaf = rcgen::CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    (ca.pem(), leaf.der().to_vec(), leaf_key.serialize_der())
+}
+
+/// A canned HTTP answer.
+#[derive(Clone, Debug)]
+pub struct Canned {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// Held back this long before answering (a slow server).
+    pub delay: Duration,
+}
+
+impl Canned {
+    pub fn new(status: u16, content_type: &str, body: &str) -> Canned {
+        Canned {
+            status,
+            headers: vec![("Content-Type".to_owned(), content_type.to_owned())],
+            body: body.to_owned(),
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// Answers a request, given its request line (`GET /path HTTP/1.1`); `None` closes the
+/// connection without an answer.
+pub type Responder = Arc<dyn Fn(&str) -> Option<Canned> + Send + Sync>;
+
+/// An HTTPS server on 127.0.0.1:0 with a certificate from a test CA; counts requests per
+/// request line; aborted on drop.
+pub struct HttpsServer {
+    pub addr: SocketAddr,
+    requests: Arc<Mutex<HashMap<String, usize>>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl HttpsServer {
+    pub async fn start(cert: Vec<u8>, key: Vec<u8>, respond: Responder) -> HttpsServer {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key = rustls_pki_types::PrivateKeyDer::try_from(key).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.into()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(Mutex::new(HashMap::new()));
+        let counter = requests.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (acceptor, counter, respond) =
+                    (acceptor.clone(), counter.clone(), respond.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head);
+                    let line = head.lines().next().unwrap_or_default().to_owned();
+                    *counter.lock().unwrap().entry(line.clone()).or_default() += 1;
+                    let Some(canned) = respond(&line) else { return };
+                    tokio::time::sleep(canned.delay).await;
+                    let mut response = format!(
+                        "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                        canned.status,
+                        canned.body.len()
+                    );
+                    for (name, value) in &canned.headers {
+                        response.push_str(&format!("{name}: {value}\r\n"));
+                    }
+                    response.push_str("\r\n");
+                    response.push_str(&canned.body);
+                    let _ = tls.write_all(response.as_bytes()).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        HttpsServer {
+            addr,
+            requests,
+            task,
+        }
+    }
+
+    /// Requests received with this request line (`GET /path HTTP/1.1`).
+    pub fn requests(&self, line: &str) -> usize {
+        self.requests
+            .lock()
+            .unwrap()
+            .get(line)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// The findings of a check in JSON (API or `maildrift check`) as `code:severity`, sorted.
+pub fn finding_codes(check: &serde_json::Value) -> Vec<String> {
+    let mut codes: Vec<String> = check["findings"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|f| {
+            let (code, severity) = (f["code"].as_str(), f["severity"].as_str());
+            format!("{}:{}", code.unwrap_or("?"), severity.unwrap_or("?"))
+        })
+        .collect();
+    codes.sort();
+    codes
 }

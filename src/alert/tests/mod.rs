@@ -166,6 +166,7 @@ fn domain() -> DomainConfig {
         expect: Default::default(),
         labels: BTreeMap::from([("team".to_string(), "mail".to_string())]),
         analysis: Default::default(),
+        skip: Vec::new(),
     }
 }
 

@@ -15,16 +15,8 @@ fn finding_codes_map_to_spec_alerts_and_severities() {
         last_checked: None,
     };
     let active = |check: CheckKind, status: &CheckStatus| -> Vec<(AlertName, Severity)> {
-        let update = CheckUpdate {
-            domain: &domain,
-            check,
-            previous: None,
-            next: status,
-            at: SystemTime::now(),
-        };
-        rules::evaluate(&update, "http://m")
+        active_alerts(&domain, check, status)
             .into_iter()
-            .filter(|(_, c)| matches!(c, Condition::Active(_)))
             .map(|(k, _)| (k.name, k.severity))
             .collect()
     };
@@ -161,4 +153,85 @@ fn prometheus_rules_and_runbook_cover_every_native_alert() {
         );
     }
     assert!(runbook.contains("\n## MailDriftDown\n"));
+}
+
+#[test]
+fn registration_and_blocklist_alerts_follow_the_finding_severity() {
+    let domain = domain();
+    let status = |findings: Vec<Finding>| CheckStatus {
+        success: true,
+        drift: false,
+        findings,
+        records: Vec::new(),
+        error: None,
+        last_checked: None,
+    };
+    let active = |check: CheckKind, status: &CheckStatus| -> Vec<(AlertName, Severity, String)> {
+        active_alerts(&domain, check, status)
+            .into_iter()
+            .map(|(k, content)| (k.name, k.severity, content.annotations["summary"].clone()))
+            .collect()
+    };
+    let finding = |code, severity| Finding::new(code, severity, "m");
+    use AlertName::*;
+    let expiring = status(vec![finding(
+        FindingCode::DomainExpiring,
+        Severity::Warning,
+    )]);
+    assert_eq!(
+        active(CheckKind::Registration, &expiring),
+        [(
+            MailDomainExpiring,
+            Severity::Warning,
+            "Registration of a.example expires soon".to_owned()
+        )]
+    );
+    let urgent = status(vec![finding(
+        FindingCode::DomainExpiring,
+        Severity::Critical,
+    )]);
+    assert_eq!(
+        active(CheckKind::Registration, &urgent)
+            .iter()
+            .map(|(n, s, _)| (*n, *s))
+            .collect::<Vec<_>>(),
+        [(MailDomainExpiring, Severity::Critical)]
+    );
+    let held = status(vec![finding(FindingCode::DomainOnHold, Severity::Critical)]);
+    assert_eq!(
+        active(CheckKind::Registration, &held)[0].2,
+        "a.example is on hold at its registry"
+    );
+    let changed = status(vec![finding(
+        FindingCode::DomainRegistrarChanged,
+        Severity::Info,
+    )]);
+    assert!(active(CheckKind::Registration, &changed).is_empty());
+    let listed = status(vec![finding(FindingCode::DnsblListed, Severity::Critical)]);
+    assert_eq!(active(CheckKind::Dnsbl, &listed)[0].0, MailDnsblListed);
+    // A listed SPF-only address is a warning finding: no page.
+    let spf_only = status(vec![finding(FindingCode::DnsblListed, Severity::Warning)]);
+    assert!(active(CheckKind::Dnsbl, &spf_only).is_empty());
+}
+
+/// The alerts a check result raises, with what they would say.
+fn active_alerts(
+    domain: &DomainConfig,
+    check: CheckKind,
+    status: &CheckStatus,
+) -> Vec<(AlertKey, AlertContent)> {
+    let update = CheckUpdate {
+        domain,
+        check,
+        previous: None,
+        next: status,
+        at: SystemTime::now(),
+    };
+    rules::evaluate(&update, "http://m")
+        .into_iter()
+        .filter_map(|(k, c)| match c {
+            Condition::Active(content) => Some((k, content)),
+            _ => None,
+        })
+        .collect()
 }

@@ -325,7 +325,19 @@ fn expectation_findings(
             );
         }
     }
+    if expect.record.is_some() {
+        observed.push(record_value(&tree.record));
+    }
     Declared::new(expected_values(expect), observed).with("record", &tree.record)
+}
+
+/// What drift compares for `expect.spf.record`: the record, white space collapsed, in
+/// lower case (SPF terms are case-insensitive, RFC 7208 §4.6.1).
+fn record_value(record: &str) -> String {
+    format!(
+        "record:{}",
+        super::normalize_record(record).to_ascii_lowercase()
+    )
 }
 
 fn authorization_findings(domain: &str, observation: &SpfObservation) -> Vec<Finding> {
@@ -406,6 +418,7 @@ fn expected_values(expect: &SpfExpectation) -> Vec<String> {
     if let Some(all) = expect.all.as_deref().and_then(Qualifier::parse_all_term) {
         values.push(all_term(Some(all)));
     }
+    values.extend(expect.record.as_deref().map(record_value));
     values
 }
 

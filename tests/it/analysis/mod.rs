@@ -7,7 +7,7 @@ mod check_concurrency;
 mod dnssec;
 mod mta_sts;
 
-use crate::harness::dns_server;
+use crate::harness::{dns_server, finding_codes};
 use std::net::SocketAddr;
 
 pub(super) const BIN: &str = env!("CARGO_BIN_EXE_maildrift");
@@ -73,7 +73,7 @@ domains:
     )
 }
 
-pub(super) async fn run_check(args: &[&str]) -> (Option<i32>, String, String) {
+pub async fn run_check(args: &[&str]) -> (Option<i32>, String, String) {
     let output = tokio::process::Command::new(BIN)
         .args(args)
         .output()
@@ -132,23 +132,7 @@ async fn check_command_reports_json_and_text_with_spec_exit_codes() {
         "critical findings exit 1:\n{stdout}\n{stderr}"
     );
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let codes = |check: &str| -> Vec<String> {
-        let findings = json["domains"][0]["checks"][check]["findings"]
-            .as_array()
-            .unwrap();
-        let mut codes: Vec<String> = findings
-            .iter()
-            .map(|f| {
-                format!(
-                    "{}:{}",
-                    f["code"].as_str().unwrap(),
-                    f["severity"].as_str().unwrap()
-                )
-            })
-            .collect();
-        codes.sort();
-        codes
-    };
+    let codes = |check: &str| finding_codes(&json["domains"][0]["checks"][check]);
     assert_eq!(
         codes("dmarc"),
         [

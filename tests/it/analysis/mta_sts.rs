@@ -2,95 +2,28 @@
 //! passed in the config; the domain's MX moves while the policy does not.
 
 use super::run_check;
-use crate::harness::{Daemon, dns_server};
+use crate::harness::{Canned, Daemon, HttpsServer, Responder, dns_server};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A test CA and a certificate for `host` signed by it: (CA PEM, leaf DER, leaf key DER).
 fn test_pki(host: &str) -> (String, Vec<u8>, Vec<u8>) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "maildrift test CA");
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec![host.to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-    (ca.pem(), leaf.der().to_vec(), leaf_key.serialize_der())
+    crate::harness::test_pki(&[host])
 }
 
-/// An HTTPS server on 127.0.0.1:0 answering every request with `policy` as text/plain.
-struct PolicyServer {
-    addr: SocketAddr,
-    requests: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for PolicyServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn policy_server(cert: Vec<u8>, key: Vec<u8>, policy: &'static str) -> PolicyServer {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let key = rustls_pki_types::PrivateKeyDer::try_from(key).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.into()], key)
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counter = requests.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let acceptor = acceptor.clone();
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&head);
-                if !head.starts_with("GET /.well-known/mta-sts.txt HTTP/1.1") {
-                    return;
-                }
-                counter.fetch_add(1, Ordering::SeqCst);
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{policy}",
-                    policy.len()
-                );
-                let _ = tls.write_all(response.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            });
-        }
+/// An HTTPS server answering the policy path with `policy` as text/plain.
+async fn policy_server(cert: Vec<u8>, key: Vec<u8>, policy: &'static str) -> HttpsServer {
+    let respond: Responder = Arc::new(move |line: &str| {
+        line.starts_with("GET /.well-known/mta-sts.txt HTTP/1.1")
+            .then(|| Canned::new(200, "text/plain", policy))
     });
-    PolicyServer {
-        addr,
-        requests,
-        task,
-    }
+    HttpsServer::start(cert, key, respond).await
+}
+
+/// Policy fetches the server answered.
+fn fetches(server: &HttpsServer) -> usize {
+    server.requests("GET /.well-known/mta-sts.txt HTTP/1.1")
 }
 
 const POLICY: &str = "version: STSv1\nmode: enforce\nmx: mx1.provider.example\nmax_age: 86400\n";
@@ -171,10 +104,7 @@ async fn mx_moving_while_the_mta_sts_policy_stays_is_a_mismatch() {
         daemon.metric("maildrift_findings", &STS_CRITICAL).await,
         Some(0.0)
     );
-    assert!(
-        https.requests.load(Ordering::SeqCst) >= 1,
-        "policy fetched over HTTPS"
-    );
+    assert!(fetches(&https) >= 1, "policy fetched over HTTPS");
     let api = daemon.get("/api/v1/domains/shop.example").await.body;
     assert!(!api.contains("mta_sts_"), "no MTA-STS finding yet: {api}");
     let reject = [("domain", "shop.example"), ("policy", "reject")];
@@ -248,5 +178,5 @@ async fn mta_sts_policy_from_an_untrusted_ca_is_unreachable() {
         message.contains("TLS with mta-sts.shop.example failed"),
         "{message}"
     );
-    assert_eq!(https.requests.load(Ordering::SeqCst), 0);
+    assert_eq!(fetches(&https), 0);
 }

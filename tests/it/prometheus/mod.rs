@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 
 /// Expressions that are valid but return nothing while the demo's zones are watched, and why.
-const EMPTY_ON_THE_DEMO: [(&str, &str); 10] = [
+const EMPTY_ON_THE_DEMO: [(&str, &str); 13] = [
     (
         "maildrift_drift{check=\"spf\"} == 1",
         "the demo's scripted edit moves the MX only",
@@ -59,6 +59,18 @@ const EMPTY_ON_THE_DEMO: [(&str, &str); 10] = [
         "every check of the demo domains gets a conclusive DNS answer",
     ),
     ("up{job=\"maildrift\"} == 0", "the daemon is up"),
+    (
+        "maildrift_domain_expiry_timestamp_seconds - time() < 7 * 86400",
+        "the demo domains are under .example, which no registry holds: no expiry date",
+    ),
+    (
+        "maildrift_domain_expiry_timestamp_seconds - time() >= 7 * 86400 < 30 * 86400",
+        "the demo domains are under .example, which no registry holds: no expiry date",
+    ),
+    (
+        "sum without (severity) (maildrift_findings{check=\"dnsbl\", severity=\"critical\"}) > 0",
+        "the demo configures no DNS blocklist (none by default)",
+    ),
 ];
 
 /// A Prometheus on a loopback port with its own data directory, stopped by PID on drop.
