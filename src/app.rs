@@ -195,6 +195,7 @@ impl Reloader {
                 let alerting = alert::runtime(config.alerting.as_ref(), &self.default_external_url)
                     .map_err(|e| e.to_string())?;
                 let domains = self.apply(&config, monitor)?;
+                metrics.set_detail(config.metrics.detail);
                 self.alerting
                     .reconfigure(alerting, domain_names(&self.options, &config));
                 Ok(domains)
@@ -372,6 +373,7 @@ pub async fn run(
     let domains = reloader
         .apply(&config, &monitor)
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.source.display()))?;
+    metrics.set_detail(config.metrics.detail);
     metrics.reload_successful.set(1);
     metrics.reload_success_timestamp.set(unix_now());
     let app_state = Arc::new(AppState {

@@ -32,6 +32,7 @@ pub static KEY_BITS: GaugeFamily = GaugeFamily {
     labels: &["selector"],
     initial: &[],
     json: Some(JsonShape::ByLabel("dkim_key_bits")),
+    export: super::Export::Always,
 };
 
 /// The DKIM check (the selectors of `expect.dkim`; without them, nothing to look up).

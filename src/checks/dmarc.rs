@@ -334,6 +334,7 @@ pub static POLICY_INFO: GaugeFamily = GaugeFamily {
         (&["missing"], 0.0),
     ],
     json: Some(JsonShape::Label("dmarc_policy")),
+    export: super::Export::NonZero,
 };
 
 /// The DMARC check. It remembers the last published policy, so that a weaker one is

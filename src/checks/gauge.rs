@@ -19,6 +19,31 @@ pub enum JsonShape {
     Label(&'static str),
 }
 
+/// Which of a family's samples `/metrics` shows by default (`metrics.detail: false`); with
+/// `metrics.detail: true` every sample is shown. SPEC.md's budget: at most 25 series per
+/// domain by default, per-record and zero-valued detail behind the setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Export {
+    /// Every sample.
+    Always,
+    /// Only samples that are not 0 (an `_info` family: the one value that holds).
+    NonZero,
+    /// Only with `metrics.detail: true` (per-record and per-resolver detail).
+    Detail,
+}
+
+impl Export {
+    /// Whether a sample of `value` is shown.
+    pub fn shows(self, value: f64, detail: bool) -> bool {
+        detail
+            || match self {
+                Export::Always => true,
+                Export::NonZero => value != 0.0,
+                Export::Detail => false,
+            }
+    }
+}
+
 /// A per-domain gauge family: `name{domain="…",<labels>} value`.
 #[derive(Debug)]
 pub struct GaugeFamily {
@@ -33,6 +58,8 @@ pub struct GaugeFamily {
     pub initial: &'static [(&'static [&'static str], f64)],
     /// How the one-shot JSON report shows it (`None`: not shown).
     pub json: Option<JsonShape>,
+    /// Which samples `/metrics` shows by default.
+    pub export: Export,
 }
 
 impl PartialEq for GaugeFamily {

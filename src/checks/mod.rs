@@ -26,7 +26,7 @@ pub(crate) mod fixture;
 
 pub use cache::{Cached, CheckCache, MemoryCache};
 pub use drift::compare as compare_sets;
-pub use gauge::{FamilyValues, GaugeFamily, JsonShape, Labels, SharedFamily, SharedValues};
+pub use gauge::{Export, FamilyValues, GaugeFamily, JsonShape, Labels, SharedFamily, SharedValues};
 pub use report::{CheckReport, RecordObservation, baseline_values, fingerprint};
 pub use run::{DomainReport, Known, run_domain};
 pub use seam::{Check, Context, Declared, Evaluation, Input, Memory, Reference};

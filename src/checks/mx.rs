@@ -199,6 +199,7 @@ pub static MX_RECORDS: GaugeFamily = GaugeFamily {
     labels: &[],
     initial: &[(&[], 0.0)],
     json: Some(JsonShape::Number("mx_records")),
+    export: super::Export::Always,
 };
 
 /// The MX check.

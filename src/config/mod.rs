@@ -15,6 +15,7 @@ mod raw;
 mod reputation;
 #[cfg(test)]
 mod scope_tests;
+mod series;
 mod spf;
 mod state;
 #[cfg(test)]
@@ -30,6 +31,7 @@ pub use analysis::{AnalysisSettings, DnssecSettings, MtaStsSettings, read_ca_fil
 pub use duration::parse_duration;
 pub use expect::{DkimExpectation, DmarcExpectation, Expectations, MxExpectation, SpfExpectation};
 pub use reputation::{DnsblSettings, RdapSettings};
+pub use series::MetricsConfig;
 pub use spf::AuthorizedSender;
 pub use state::{Retention, StateConfig};
 
@@ -54,6 +56,8 @@ pub struct Config {
     pub alerting: Option<AlertingConfig>,
     /// The state store's settings (`state:`; defaults when absent).
     pub state: StateConfig,
+    /// What `/metrics` shows (`metrics:`; defaults when absent).
+    pub metrics: MetricsConfig,
 }
 
 /// Settings that are not per domain.
@@ -307,6 +311,13 @@ fn parse_document(text: &str, source: &Path, issues: &mut Issues<'_>) -> Option<
         .map(|raw| state::validate(raw, issues))
         .unwrap_or_default();
 
+    let metrics = top
+        .metrics
+        .filter(|value| !value.is_null())
+        .and_then(|value| issues.deserialize::<series::RawMetrics>(value, "metrics"))
+        .map(MetricsConfig::from)
+        .unwrap_or_default();
+
     Some(Config {
         source: source.to_path_buf(),
         domains,
@@ -316,6 +327,7 @@ fn parse_document(text: &str, source: &Path, issues: &mut Issues<'_>) -> Option<
         },
         alerting,
         state,
+        metrics,
     })
 }
 
@@ -342,6 +354,7 @@ fn split_top(document: yaml_serde::Value, issues: &mut Issues<'_>) -> Option<Raw
             "alerting" => &mut top.alerting,
             "providers" => &mut top.providers,
             "state" => &mut top.state,
+            "metrics" => &mut top.metrics,
             other => {
                 issues.key(
                     other,

@@ -25,12 +25,20 @@ pub(crate) struct RawTop {
     pub(crate) providers: Option<yaml_serde::Value>,
     /// The state store's settings ([`super::state::RawState`]).
     pub(crate) state: Option<yaml_serde::Value>,
+    /// What `/metrics` shows ([`super::series::RawMetrics`]).
+    pub(crate) metrics: Option<yaml_serde::Value>,
 }
 
 impl RawTop {
     /// The top-level keys, in the order the error messages list them.
-    pub(crate) const KEYS: [&'static str; 5] =
-        ["defaults", "domains", "alerting", "providers", "state"];
+    pub(crate) const KEYS: [&'static str; 6] = [
+        "defaults",
+        "domains",
+        "alerting",
+        "providers",
+        "state",
+        "metrics",
+    ];
 }
 
 /// `defaults:`.

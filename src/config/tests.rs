@@ -122,7 +122,7 @@ fn unknown_key_is_rejected_naming_it_and_the_expected_ones() {
             "t.yml:2:11: domains[0].name: \"bad_name.com\" is not a valid domain name: '_' is \
              not allowed (letters, digits and '-' only)",
             "t.yml:3:1: foo: unknown field `foo`, expected one of `defaults`, `domains`, \
-             `alerting`, `providers`, `state`",
+             `alerting`, `providers`, `state`, `metrics`",
         ]
     );
     let text = "domains: []\nalerting:\n  for: 1m\n  webhook: []\n";
@@ -304,7 +304,7 @@ fn empty_domain_list_is_valid_with_a_warning() {
     assert_eq!(
         error_lines(""),
         [
-            "t.yml:1:1: expected a mapping with the keys `defaults`, `domains`, `alerting`, `providers`, `state`"
+            "t.yml:1:1: expected a mapping with the keys `defaults`, `domains`, `alerting`, `providers`, `state`, `metrics`"
         ]
     );
     assert_eq!(

@@ -6,7 +6,7 @@
 //! Besides the series every check has, each domain holds the samples of the gauge families
 //! its checks declare ([`GaugeFamily`]); the table renders any family the same way.
 
-use crate::checks::{FamilyValues, GaugeFamily};
+use crate::checks::{Export, FamilyValues, GaugeFamily};
 use crate::finding::{CheckKind, Severity};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -200,7 +200,12 @@ impl DomainTable {
     /// Appends every family in the text exposition format; `families` are the gauge
     /// families the checks declare, each with its check (a domain that skips the check
     /// exports none of its families).
-    pub fn render(&self, out: &mut String, families: &[(CheckKind, &'static GaugeFamily)]) {
+    pub fn render(
+        &self,
+        out: &mut String,
+        families: &[(CheckKind, &'static GaugeFamily)],
+        detail: bool,
+    ) {
         let rows: Vec<Arc<DomainRow>> = self
             .rows
             .read()
@@ -208,24 +213,28 @@ impl DomainTable {
             .values()
             .cloned()
             .collect();
-        out.reserve(rows.len() * 1600);
-        let per_check: [(&Family, CheckValue); 3] = [
-            (&CHECK_SUCCESS, |c| c.success.get()),
-            (&DRIFT, |c| c.drift.get()),
-            (&LAST_CHECK, |c| c.last_check.get()),
+        out.reserve(rows.len() * if detail { 1600 } else { 700 });
+        // By default (SPEC.md's budget) each check has its success series; drift and
+        // findings appear while they are not 0; the time of the last run and per-record
+        // series come with `metrics.detail`.
+        let per_check: [(&Family, CheckValue, Export); 3] = [
+            (&CHECK_SUCCESS, |c| c.success.get(), Export::Always),
+            (&DRIFT, |c| c.drift.get(), Export::NonZero),
+            (&LAST_CHECK, |c| c.last_check.get(), Export::Detail),
         ];
-        for (family, value) in per_check {
+        for (family, value, export) in per_check {
             header(out, family.name, family.help);
             for row in &rows {
                 let domain = escaped(&row.domain);
                 for check in &row.checks {
-                    let _ = writeln!(
-                        out,
-                        "{}{{check=\"{}\",domain=\"{domain}\"}} {}",
-                        family.name,
-                        check.check,
-                        value(check)
-                    );
+                    let value = value(check);
+                    if export.shows(value, detail) {
+                        let _ = writeln!(
+                            out,
+                            "{}{{check=\"{}\",domain=\"{domain}\"}} {value}",
+                            family.name, check.check,
+                        );
+                    }
                 }
             }
         }
@@ -234,20 +243,24 @@ impl DomainTable {
             let domain = escaped(&row.domain);
             for check in &row.checks {
                 for (cell, severity) in check.findings.iter().zip(Severity::ALL) {
-                    let _ = writeln!(
-                        out,
-                        "{}{{check=\"{}\",domain=\"{domain}\",severity=\"{severity}\"}} {}",
-                        FINDINGS.name,
-                        check.check,
-                        cell.get()
-                    );
+                    let value = cell.get();
+                    if Export::NonZero.shows(value, detail) {
+                        let _ = writeln!(
+                            out,
+                            "{}{{check=\"{}\",domain=\"{domain}\",severity=\"{severity}\"}} {value}",
+                            FINDINGS.name, check.check,
+                        );
+                    }
                 }
             }
         }
-        let records: Vec<Vec<RecordRow>> = rows
-            .iter()
-            .map(|row| row.records.lock().expect("lock poisoned").clone())
-            .collect();
+        let records: Vec<Vec<RecordRow>> = if detail {
+            rows.iter()
+                .map(|row| row.records.lock().expect("lock poisoned").clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
         for (family, ttl) in [(&FINGERPRINT, false), (&RECORD_TTL, true)] {
             header(out, family.name, family.help);
             for (row, records) in rows.iter().zip(&records) {
@@ -289,6 +302,9 @@ impl DomainTable {
                 };
                 let domain = escaped(&row.domain);
                 for (labels, value) in &values.samples {
+                    if !family.export.shows(*value, detail) {
+                        continue;
+                    }
                     let _ = write!(out, "{}{{domain=\"{domain}\"", family.name);
                     for (name, label) in family.labels.iter().zip(labels) {
                         let _ = write!(out, ",{name}=\"{}\"", escaped(label));
@@ -311,7 +327,7 @@ mod tests {
 
     fn rendered(table: &DomainTable) -> String {
         let mut text = String::new();
-        table.render(&mut text, &families());
+        table.render(&mut text, &families(), true);
         text
     }
 
@@ -411,6 +427,44 @@ mod tests {
         let text = rendered(&table);
         assert!(!text.contains("selector=\"s1\""));
         assert!(text.contains("policy=\"missing\"} 1\n"));
+    }
+
+    #[test]
+    fn by_default_zero_valued_and_per_record_series_are_left_out() {
+        let table = DomainTable::default();
+        let row = table.insert("a.example", &[CheckKind::Mx, CheckKind::Dmarc]);
+        row.check(CheckKind::Dmarc).unwrap().findings[1].set(1.0);
+        row.set_record("mx".into(), 12345, Some(300));
+        row.set_gauges(&[FamilyValues::info(&dmarc::POLICY_INFO, "none")]);
+        let mut text = String::new();
+        table.render(&mut text, &families(), false);
+        let series: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        for expected in [
+            "maildrift_check_success{check=\"mx\",domain=\"a.example\"} 0",
+            "maildrift_check_success{check=\"dmarc\",domain=\"a.example\"} 0",
+            "maildrift_findings{check=\"dmarc\",domain=\"a.example\",severity=\"warning\"} 1",
+            "maildrift_dmarc_policy_info{domain=\"a.example\",policy=\"none\"} 1",
+            "maildrift_mx_records{domain=\"a.example\"} 0",
+        ] {
+            assert!(series.contains(&expected), "{expected} not in {series:#?}");
+        }
+        for absent in [
+            "maildrift_drift{",
+            "maildrift_last_check_timestamp_seconds{",
+            "severity=\"critical\"",
+            "maildrift_record_fingerprint{",
+            "maildrift_record_ttl_seconds{",
+            "policy=\"reject\"",
+        ] {
+            assert!(
+                !series.iter().any(|l| l.contains(absent)),
+                "{absent} shown by default: {series:#?}"
+            );
+        }
+        assert!(
+            text.contains("# TYPE maildrift_drift gauge"),
+            "families still declared"
+        );
     }
 
     #[test]

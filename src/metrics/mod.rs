@@ -30,6 +30,8 @@ pub struct Metrics {
     pub shared_table: SharedTable,
     /// The checks that run (each gets the per-check series).
     checks: Vec<CheckKind>,
+    /// `metrics.detail` of the config in force.
+    detail: std::sync::atomic::AtomicBool,
     /// The per-domain gauge families the checks declare.
     families: Vec<(CheckKind, &'static GaugeFamily)>,
     /// The shared-object families the checks declare.
@@ -140,6 +142,7 @@ impl Metrics {
             domain_table: DomainTable::default(),
             shared_table: SharedTable::default(),
             checks: checks.kinds().collect(),
+            detail: std::sync::atomic::AtomicBool::new(false),
             families: checks.families().collect(),
             shared_families: checks.shared_families().collect(),
             domains: register(&registry, domains),
@@ -183,13 +186,21 @@ impl Metrics {
         self.shared_table.remove_domain(domain);
     }
 
+    /// `metrics.detail`: also the zero-valued and per-record series (SPEC.md's budget of
+    /// 25 series per domain holds without it).
+    pub fn set_detail(&self, detail: bool) {
+        self.detail
+            .store(detail, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The text exposition of every series.
     pub fn encode(&self) -> Vec<u8> {
         // Encoding into a String cannot fail for well-formed metric families.
         let mut text = TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_default();
-        self.domain_table.render(&mut text, &self.families);
+        let detail = self.detail.load(std::sync::atomic::Ordering::Relaxed);
+        self.domain_table.render(&mut text, &self.families, detail);
         self.shared_table.render(&mut text, &self.shared_families);
         text.into_bytes()
     }

@@ -29,9 +29,12 @@ fn monitor(metrics: &Arc<Metrics>) -> Monitor {
     Monitor::new(metrics.clone(), Arc::new(Registry::empty().with(Mx)))
 }
 
+/// Metrics with every series shown (`metrics.detail`): the tests read zero values.
 fn metrics() -> Arc<Metrics> {
     let checks = Registry::empty().with(Mx);
-    Arc::new(Metrics::new("test", "test", &checks))
+    let metrics = Metrics::new("test", "test", &checks);
+    metrics.set_detail(true);
+    Arc::new(metrics)
 }
 
 fn view(dns: &Arc<FakeDns>) -> DnsView {

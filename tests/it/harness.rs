@@ -24,12 +24,23 @@ pub struct Daemon {
     _dir: tempfile::TempDir,
 }
 
+/// `yaml` with `metrics: { detail: true }` unless it has a `metrics:` section: the
+/// daemon tests read series the default leaves out while they are 0 (drift, findings,
+/// last-run times, record fingerprints). `tests/it/series.rs` tests the default.
+pub fn with_detail(yaml: &str) -> String {
+    if yaml.lines().any(|l| l.starts_with("metrics:")) {
+        yaml.to_owned()
+    } else {
+        format!("metrics:\n  detail: true\n{yaml}")
+    }
+}
+
 impl Daemon {
-    /// Writes `yaml` to a temporary file and runs the daemon with it.
+    /// Writes `yaml` (see [`with_detail`]) to a temporary file and runs the daemon with it.
     pub async fn start(yaml: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("maildrift.yml");
-        std::fs::write(&config_path, yaml).unwrap();
+        std::fs::write(&config_path, with_detail(yaml)).unwrap();
         let config =
             Config::load(&config_path).unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -21,6 +21,7 @@ mod progress;
 mod prometheus;
 mod registration;
 mod scope;
+mod series;
 mod spf;
 mod state;
 mod web_config;

@@ -42,6 +42,7 @@ pub static CONSISTENT: GaugeFamily = GaugeFamily {
     labels: &[],
     initial: &[],
     json: None,
+    export: super::Export::Always,
 };
 
 /// `maildrift_propagation_pending_seconds{record,resolver}`.
@@ -51,6 +52,7 @@ pub static PROPAGATION_PENDING: GaugeFamily = GaugeFamily {
     labels: &["record", "resolver"],
     initial: &[],
     json: None,
+    export: super::Export::Detail,
 };
 
 /// `maildrift_nameserver_soa_serial{nameserver,zone}`: once per zone, however many

@@ -42,6 +42,7 @@ pub static EXPIRY: GaugeFamily = GaugeFamily {
     labels: &[],
     initial: &[],
     json: Some(JsonShape::Number("domain_expiry_timestamp_seconds")),
+    export: super::Export::Always,
 };
 
 /// Special-use top-level names (RFC 6761, RFC 7686, RFC 9476): never delegated by a registry.

@@ -38,6 +38,7 @@ pub static LOOKUPS: GaugeFamily = GaugeFamily {
     labels: &[],
     initial: &[(&[], 0.0)],
     json: Some(JsonShape::Number("spf_dns_lookups")),
+    export: super::Export::Always,
 };
 
 /// `maildrift_spf_void_lookups`.
@@ -47,6 +48,7 @@ pub static VOID_LOOKUPS: GaugeFamily = GaugeFamily {
     labels: &[],
     initial: &[(&[], 0.0)],
     json: Some(JsonShape::Number("spf_void_lookups")),
+    export: super::Export::Always,
 };
 
 /// `maildrift_spf_ipset_fingerprint`.
@@ -56,6 +58,7 @@ pub static IPSET_FINGERPRINT: GaugeFamily = GaugeFamily {
     labels: &[],
     initial: &[(&[], 0.0)],
     json: None,
+    export: super::Export::Detail,
 };
 
 /// The SPF check. It remembers the networks the policy authorised, so that a provider's

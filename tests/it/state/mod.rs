@@ -51,7 +51,7 @@ pub struct StateDaemon {
 
 pub async fn start(config_dir: &Path, yaml: &str, state_dir: &Path) -> anyhow::Result<StateDaemon> {
     let path = config_dir.join("maildrift.yml");
-    std::fs::write(&path, yaml).unwrap();
+    std::fs::write(&path, crate::harness::with_detail(yaml)).unwrap();
     let config = Config::load(&path).unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
