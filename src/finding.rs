@@ -23,11 +23,17 @@ pub enum CheckKind {
     Nameservers,
     /// DNSSEC validation of the mail records.
     Dnssec,
+    /// Each MX host's STARTTLS and certificate.
+    SmtpTls,
+    /// DANE: the TLSA records of the MX hosts against their certificates.
+    Dane,
+    /// BIMI: the brand indicator record and its logo.
+    Bimi,
 }
 
 impl CheckKind {
     /// Every check, in report order.
-    pub const ALL: [CheckKind; 8] = [
+    pub const ALL: [CheckKind; 11] = [
         CheckKind::Mx,
         CheckKind::Spf,
         CheckKind::Dkim,
@@ -36,6 +42,9 @@ impl CheckKind {
         CheckKind::TlsRpt,
         CheckKind::Nameservers,
         CheckKind::Dnssec,
+        CheckKind::SmtpTls,
+        CheckKind::Dane,
+        CheckKind::Bimi,
     ];
 
     /// The label value used in metrics, JSON and the CLI.
@@ -49,6 +58,9 @@ impl CheckKind {
             CheckKind::TlsRpt => "tls_rpt",
             CheckKind::Nameservers => "nameservers",
             CheckKind::Dnssec => "dnssec",
+            CheckKind::SmtpTls => "smtp_tls",
+            CheckKind::Dane => "dane",
+            CheckKind::Bimi => "bimi",
         }
     }
 }
@@ -179,6 +191,21 @@ finding_codes! {
     DnssecUnsigned => "dnssec_unsigned",
     DnssecSignatureExpiring => "dnssec_signature_expiring",
     Drift => "drift",
+    MxStarttlsMissing => "mx_starttls_missing",
+    MxTlsCertExpiring => "mx_tls_cert_expiring",
+    MxTlsCertExpired => "mx_tls_cert_expired",
+    MxTlsCertUntrusted => "mx_tls_cert_untrusted",
+    MxTlsNameMismatch => "mx_tls_name_mismatch",
+    MxTlsOldVersion => "mx_tls_old_version",
+    MxSmtpUnreachable => "mx_smtp_unreachable",
+    MxTlsCertChanged => "mx_tls_cert_changed",
+    DaneTlsaMismatch => "dane_tlsa_mismatch",
+    DaneTlsaUnsigned => "dane_tlsa_unsigned",
+    DaneRolloverUnsafe => "dane_rollover_unsafe",
+    DaneTlsaBogus => "dane_tlsa_bogus",
+    BimiInvalid => "bimi_invalid",
+    BimiLogoUnreachable => "bimi_logo_unreachable",
+    BimiDmarcNotEnforced => "bimi_dmarc_not_enforced",
 }
 
 impl fmt::Display for FindingCode {

@@ -53,6 +53,11 @@ pub fn alerts_of(check: CheckKind) -> &'static [(AlertName, Severity)] {
         CheckKind::Dkim => &[(MailDnsDkimMissing, Severity::Critical), FAILING],
         CheckKind::Dmarc => &[(MailDnsDmarcWeakened, Severity::Warning), FAILING],
         CheckKind::Nameservers => &[(MailDnsNameserversInconsistent, Severity::Warning), FAILING],
+        CheckKind::SmtpTls => &[
+            (MailMxCertificateExpiring, Severity::Critical),
+            (MailMxCertificateExpiring, Severity::Warning),
+            FAILING,
+        ],
         _ => &[FAILING],
     }
 }
@@ -75,7 +80,18 @@ fn codes(name: AlertName, severity: Severity) -> &'static [FindingCode] {
             &[FindingCode::NsAnswersDiffer, FindingCode::NsSerialMismatch]
         }
         (AlertName::MailDnsCheckFailing, _) => &[],
+        (AlertName::MailMxCertificateExpiring, Severity::Critical) => &[
+            FindingCode::MxTlsCertExpiring,
+            FindingCode::MxTlsCertExpired,
+        ],
+        (AlertName::MailMxCertificateExpiring, _) => &[FindingCode::MxTlsCertExpiring],
     }
+}
+
+/// Whether `name` takes only findings of its own severity: one code raises it at several
+/// severities (a certificate expiring within 21 days is a warning, within 7 critical).
+fn by_severity(name: AlertName) -> bool {
+    name == AlertName::MailMxCertificateExpiring
 }
 
 /// Every alert `update` rules on, with its condition. DNS failures make every alert but
@@ -129,6 +145,7 @@ fn condition(update: &CheckUpdate<'_>, key: &AlertKey, external_url: &str) -> Co
         .findings
         .iter()
         .filter(|f| wanted.contains(&f.code))
+        .filter(|f| !by_severity(key.name) || f.severity == key.severity)
         .collect();
     if findings.is_empty() {
         return Condition::Inactive;
@@ -158,6 +175,16 @@ fn condition(update: &CheckUpdate<'_>, key: &AlertKey, external_url: &str) -> Co
             format!("Authoritative nameservers of {domain} disagree")
         }
         AlertName::MailDnsCheckFailing => format!("The {check} check of {domain} is failing"),
+        AlertName::MailMxCertificateExpiring => {
+            let hosts: Vec<&str> = findings
+                .iter()
+                .filter_map(|f| f.evidence.get("host").and_then(|h| h.as_str()))
+                .collect();
+            format!(
+                "The certificate of MX host {} of {domain} expires soon",
+                hosts.join(", ")
+            )
+        }
     };
     let mut parts: Vec<String> = findings
         .iter()

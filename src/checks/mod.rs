@@ -3,17 +3,22 @@
 //! separate steps, so evaluation is a pure function tested without a network. The
 //! [`Registry`] lists the checks; [`run_domain`] runs them and judges drift once.
 
+pub mod bimi;
+pub mod dane;
 pub mod dkim;
 pub mod dmarc;
 pub mod dnssec;
 mod drift;
 mod gauge;
+pub mod https;
 pub mod mta_sts;
 pub mod mx;
 pub mod nameservers;
 mod report;
+pub mod round_memo;
 mod run;
 mod seam;
+pub mod smtp_tls;
 pub mod spf;
 pub mod tags;
 pub mod tls_rpt;
@@ -51,6 +56,9 @@ impl Registry {
                 Box::new(tls_rpt::TlsRpt),
                 Box::new(nameservers::Nameservers::default()),
                 Box::new(dnssec::Dnssec),
+                Box::new(smtp_tls::SmtpTls::default()),
+                Box::new(dane::Dane::default()),
+                Box::new(bimi::Bimi),
             ],
         }
     }

@@ -26,11 +26,14 @@ pub enum AlertName {
     MailDnsNameserversInconsistent,
     /// A check gets no conclusive DNS answer.
     MailDnsCheckFailing,
+    /// An MX host's certificate expires within `defaults.smtp.cert_warning` (warning) or
+    /// 7 days, or has expired (critical).
+    MailMxCertificateExpiring,
 }
 
 impl AlertName {
     /// Every native alert.
-    pub const ALL: [AlertName; 7] = [
+    pub const ALL: [AlertName; 8] = [
         AlertName::MailDnsMxDrift,
         AlertName::MailDnsSpfDrift,
         AlertName::MailDnsSpfLookupLimit,
@@ -38,6 +41,7 @@ impl AlertName {
         AlertName::MailDnsDmarcWeakened,
         AlertName::MailDnsNameserversInconsistent,
         AlertName::MailDnsCheckFailing,
+        AlertName::MailMxCertificateExpiring,
     ];
 
     /// The `alertname` label.
@@ -50,6 +54,7 @@ impl AlertName {
             AlertName::MailDnsDmarcWeakened => "MailDnsDmarcWeakened",
             AlertName::MailDnsNameserversInconsistent => "MailDnsNameserversInconsistent",
             AlertName::MailDnsCheckFailing => "MailDnsCheckFailing",
+            AlertName::MailMxCertificateExpiring => "MailMxCertificateExpiring",
         }
     }
 

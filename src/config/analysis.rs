@@ -16,6 +16,10 @@ pub struct AnalysisSettings {
     pub mta_sts: MtaStsSettings,
     /// How DNSSEC is judged.
     pub dnssec: DnssecSettings,
+    /// How the MX hosts are asked over SMTP (`smtp_tls`, `dane`).
+    pub smtp: super::SmtpSettings,
+    /// BIMI selectors and logo fetches.
+    pub bimi: super::BimiSettings,
 }
 
 /// `defaults.mta_sts:`.
@@ -49,6 +53,8 @@ impl Default for AnalysisSettings {
             dnssec: DnssecSettings {
                 expiry_warning: Duration::from_secs(7 * 24 * 3600),
             },
+            smtp: super::SmtpSettings::default(),
+            bimi: super::BimiSettings::default(),
         }
     }
 }

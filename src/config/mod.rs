@@ -16,6 +16,7 @@ mod spf;
 mod state;
 #[cfg(test)]
 mod tests;
+mod transport;
 mod validate;
 
 pub use alert_names::{AlertName, RUNBOOK_URL};
@@ -28,6 +29,7 @@ pub use duration::parse_duration;
 pub use expect::{DkimExpectation, DmarcExpectation, Expectations, MxExpectation, SpfExpectation};
 pub use spf::AuthorizedSender;
 pub use state::{Retention, StateConfig};
+pub use transport::{BimiSettings, SmtpSettings};
 
 use issues::Issues;
 use position::PositionIndex;

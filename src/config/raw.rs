@@ -59,6 +59,10 @@ pub(crate) struct RawDefaults {
     pub(crate) mta_sts: Option<RawMtaSts>,
     /// How DNSSEC is judged.
     pub(crate) dnssec: Option<RawDnssec>,
+    /// How the MX hosts are asked over SMTP (STARTTLS, certificates).
+    pub(crate) smtp: Option<super::transport::RawSmtp>,
+    /// Which BIMI selectors are asked and how logos are fetched.
+    pub(crate) bimi: Option<super::transport::RawBimi>,
 }
 
 /// `defaults.mta_sts:`.

@@ -76,7 +76,9 @@ pub(crate) struct Defaults {
 
 /// Validates `defaults:`.
 pub(crate) fn defaults(raw: RawDefaults, issues: &mut Issues<'_>) -> Defaults {
-    let analysis = super::analysis::validate(raw.mta_sts, raw.dnssec, issues);
+    let mut analysis = super::analysis::validate(raw.mta_sts, raw.dnssec, issues);
+    analysis.smtp = super::transport::smtp(raw.smtp, issues);
+    analysis.bimi = super::transport::bimi(raw.bimi, issues);
     let interval = match &raw.interval {
         None => Some(default_interval()),
         Some(text) => issues.duration(text, "defaults.interval", true),

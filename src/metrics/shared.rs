@@ -1,6 +1,7 @@
-//! Series of objects shared by many domains (a zone's SOA serial per nameserver today; an MX
-//! host's certificate later): each object is exported once, with the latest values any of
-//! its domains saw, and leaves when no watched domain uses it any more.
+//! Series of objects shared by many domains (a zone's SOA serial per nameserver, an MX host's
+//! certificate): each object is exported once, with the latest values any of its domains
+//! saw, and leaves when no watched domain uses it any more. A domain may use several objects
+//! of one family (its MX hosts).
 
 use super::domains::{escaped, header};
 use crate::checks::{Labels, SharedFamily, SharedValues};
@@ -29,17 +30,15 @@ type ObjectKey = (&'static str, String);
 #[derive(Debug, Default)]
 struct Objects {
     rows: BTreeMap<ObjectKey, ObjectRow>,
-    /// The object each (domain, family) uses, so an update touches two rows, not all.
-    used: HashMap<(String, &'static str), String>,
+    /// The objects each (domain, family) uses (a zone; several MX hosts), so an update
+    /// touches only the rows of that domain.
+    used: HashMap<(String, &'static str), BTreeSet<String>>,
 }
 
 impl Objects {
-    /// Takes `domain` out of the object of `family` it used, dropping the object when no
-    /// domain is left in it.
-    fn leave(&mut self, domain: &str, family: &'static str) {
-        let Some(object) = self.used.remove(&(domain.to_owned(), family)) else {
-            return;
-        };
+    /// Takes `domain` out of `object` of `family`, dropping the object when no domain is
+    /// left in it.
+    fn leave(&mut self, domain: &str, family: &'static str, object: String) {
         let key = (family, object);
         if let Some(row) = self.rows.get_mut(&key) {
             row.domains.remove(domain);
@@ -51,20 +50,31 @@ impl Objects {
 }
 
 impl SharedTable {
-    /// Records what `domain` just saw of each object in `values`: the object's samples are
-    /// replaced, and the domain leaves the object of the same family it used before.
+    /// Records what `domain` just saw of each object in `values`: the objects' samples are
+    /// replaced, and for each family in `values` the domain leaves the objects it used
+    /// before and no longer reports.
     pub fn set(&self, domain: &str, values: &[SharedValues]) {
         let mut objects = self.inner.write().expect("lock poisoned");
+        let mut now_used: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
         for value in values {
-            let family = value.family.name;
-            let used = (domain.to_owned(), family);
-            if objects.used.get(&used).is_some_and(|o| *o != value.object) {
-                objects.leave(domain, family);
+            now_used
+                .entry(value.family.name)
+                .or_default()
+                .insert(value.object.clone());
+        }
+        for (family, used) in &now_used {
+            let before = objects
+                .used
+                .insert((domain.to_owned(), *family), used.clone())
+                .unwrap_or_default();
+            for left in before.difference(used) {
+                objects.leave(domain, family, left.clone());
             }
-            objects.used.insert(used, value.object.clone());
+        }
+        for value in values {
             let row = objects
                 .rows
-                .entry((family, value.object.clone()))
+                .entry((value.family.name, value.object.clone()))
                 .or_default();
             row.domains.insert(domain.to_owned());
             row.samples.clone_from(&value.samples);
@@ -81,7 +91,13 @@ impl SharedTable {
             .map(|(_, f)| *f)
             .collect();
         for family in families {
-            objects.leave(domain, family);
+            let used = objects
+                .used
+                .remove(&(domain.to_owned(), family))
+                .unwrap_or_default();
+            for object in used {
+                objects.leave(domain, family, object);
+            }
         }
     }
 
@@ -159,5 +175,47 @@ mod tests {
         assert!(text.contains("{nameserver=\"192.0.2.1\",zone=\"other.example\"} 1\n"));
         table.remove_domain("example.com");
         assert!(!rendered(&table).contains("other.example"));
+    }
+
+    #[test]
+    fn a_domain_uses_several_hosts_of_one_family() {
+        use crate::checks::smtp_tls::STARTTLS;
+        let hosts = |hosts: &[&str]| -> Vec<SharedValues> {
+            hosts
+                .iter()
+                .map(|h| SharedValues {
+                    family: &STARTTLS,
+                    object: (*h).to_owned(),
+                    samples: vec![(vec![(*h).to_owned().into()], 1.0)],
+                })
+                .collect()
+        };
+        let rendered = |table: &SharedTable| {
+            let mut text = String::new();
+            table.render(&mut text, &[&STARTTLS]);
+            text
+        };
+        let table = SharedTable::default();
+        table.set("a.example", &hosts(&["mx1.p.example", "mx2.p.example"]));
+        table.set("b.example", &hosts(&["mx2.p.example"]));
+        let text = rendered(&table);
+        assert!(
+            text.contains("maildrift_mx_starttls{host=\"mx1.p.example\"} 1\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches("host=\"mx2.p.example\"").count(), 1, "{text}");
+        // a.example moves from mx1 to mx3: mx1 leaves, mx2 stays (b.example uses it too).
+        table.set("a.example", &hosts(&["mx2.p.example", "mx3.p.example"]));
+        let text = rendered(&table);
+        assert!(!text.contains("mx1.p.example"), "{text}");
+        assert!(text.contains("mx3.p.example") && text.contains("mx2.p.example"));
+        table.remove_domain("a.example");
+        let text = rendered(&table);
+        assert!(
+            !text.contains("mx3.p.example") && text.contains("mx2.p.example"),
+            "{text}"
+        );
+        table.remove_domain("b.example");
+        assert!(!rendered(&table).contains("host="));
     }
 }

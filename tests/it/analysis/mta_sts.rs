@@ -3,93 +3,16 @@
 
 use super::run_check;
 use crate::harness::{Daemon, dns_server};
+use crate::tls_servers::{Route, TestCa, https_server};
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A test CA and a certificate for `host` signed by it: (CA PEM, leaf DER, leaf key DER).
-fn test_pki(host: &str) -> (String, Vec<u8>, Vec<u8>) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "maildrift test CA");
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec![host.to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-    (ca.pem(), leaf.der().to_vec(), leaf_key.serialize_der())
-}
-
-/// An HTTPS server on 127.0.0.1:0 answering every request with `policy` as text/plain.
-struct PolicyServer {
-    addr: SocketAddr,
-    requests: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for PolicyServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn policy_server(cert: Vec<u8>, key: Vec<u8>, policy: &'static str) -> PolicyServer {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let key = rustls_pki_types::PrivateKeyDer::try_from(key).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.into()], key)
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let requests = Arc::new(AtomicUsize::new(0));
-    let counter = requests.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let acceptor = acceptor.clone();
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&head);
-                if !head.starts_with("GET /.well-known/mta-sts.txt HTTP/1.1") {
-                    return;
-                }
-                counter.fetch_add(1, Ordering::SeqCst);
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{policy}",
-                    policy.len()
-                );
-                let _ = tls.write_all(response.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
-    PolicyServer {
-        addr,
-        requests,
-        task,
+/// The policy at its well-known path, 404 elsewhere.
+fn policy_route(path: &str) -> Route {
+    match path {
+        "/.well-known/mta-sts.txt" => (200, "text/plain", Vec::new(), POLICY.into()),
+        _ => (404, "text/plain", Vec::new(), Vec::new()),
     }
 }
 
@@ -149,8 +72,8 @@ const STS_CRITICAL: [(&str, &str); 3] = [
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mx_moving_while_the_mta_sts_policy_stays_is_a_mismatch() {
-    let (ca_pem, cert, key) = test_pki("mta-sts.shop.example");
-    let https = policy_server(cert, key, POLICY).await;
+    let ca = TestCa::new("maildrift test CA");
+    let https = https_server(&ca.leaf(&["mta-sts.shop.example"], 90), policy_route).await;
     let dns = dns_server(&[
         PROVIDER_WITH_MX2,
         &sts_zone("mx1.provider.example.", "v=DMARC1; p=reject"),
@@ -158,7 +81,7 @@ async fn mx_moving_while_the_mta_sts_policy_stays_is_a_mismatch() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, ca_pem).unwrap();
+    std::fs::write(&ca_file, ca.pem()).unwrap();
     let daemon = Daemon::start(&sts_config(dns.addr(), https.addr, Some(&ca_file))).await;
     daemon.wait_ready(Duration::from_secs(10)).await;
 
@@ -226,8 +149,8 @@ async fn mx_moving_while_the_mta_sts_policy_stays_is_a_mismatch() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mta_sts_policy_from_an_untrusted_ca_is_unreachable() {
-    let (_, cert, key) = test_pki("mta-sts.shop.example");
-    let https = policy_server(cert, key, POLICY).await;
+    let ca = TestCa::new("maildrift test CA");
+    let https = https_server(&ca.leaf(&["mta-sts.shop.example"], 90), policy_route).await;
     let dns = dns_server(&[
         PROVIDER_WITH_MX2,
         &sts_zone("mx1.provider.example.", "v=DMARC1; p=reject"),

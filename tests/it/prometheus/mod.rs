@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 
 /// Expressions that are valid but return nothing while the demo's zones are watched, and why.
-const EMPTY_ON_THE_DEMO: [(&str, &str); 9] = [
+const EMPTY_ON_THE_DEMO: [(&str, &str); 12] = [
     (
         "maildrift_drift{check=\"spf\"} == 1",
         "the demo's scripted edit moves the MX only",
@@ -55,6 +55,18 @@ const EMPTY_ON_THE_DEMO: [(&str, &str); 9] = [
         "every check of the demo domains gets a conclusive DNS answer",
     ),
     ("up{job=\"maildrift\"} == 0", "the daemon is up"),
+    (
+        "sort((maildrift_mx_tls_cert_not_after_timestamp_seconds{instance=~\"$instance\"} - time()) / 86400)",
+        "the demo's MX hosts have documentation addresses, which smtp_tls never dials: no host presents a certificate",
+    ),
+    (
+        "(maildrift_mx_tls_cert_not_after_timestamp_seconds - time()) / 86400 < 21 >= 7",
+        "the demo's MX hosts have documentation addresses, which smtp_tls never dials",
+    ),
+    (
+        "(maildrift_mx_tls_cert_not_after_timestamp_seconds - time()) / 86400 < 7",
+        "the demo's MX hosts have documentation addresses, which smtp_tls never dials",
+    ),
 ];
 
 /// A Prometheus on a loopback port with its own data directory, stopped by PID on drop.
