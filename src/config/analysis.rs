@@ -114,11 +114,12 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String>
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use crate::config::Config;
     use std::path::Path;
 
-    fn parse(defaults: &str) -> Result<Config, String> {
+    /// Parses a config whose `defaults:` holds `defaults` and one domain.
+    pub(in crate::config) fn parse(defaults: &str) -> Result<Config, String> {
         let text = format!("defaults:\n{defaults}domains:\n  - name: example.com\n");
         Config::parse(&text, Path::new("t.yml")).map_err(|e| e.to_string())
     }

@@ -197,13 +197,7 @@ pub(crate) fn bimi(raw: Option<RawBimi>, issues: &mut Issues<'_>) -> BimiSetting
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
-    use std::path::Path;
-
-    fn parse(defaults: &str) -> Result<Config, String> {
-        let text = format!("defaults:\n{defaults}domains:\n  - name: example.com\n");
-        Config::parse(&text, Path::new("t.yml")).map_err(|e| e.to_string())
-    }
+    use crate::config::analysis::tests::parse;
 
     #[test]
     fn defaults_when_absent() {

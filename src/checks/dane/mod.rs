@@ -25,7 +25,7 @@ pub use tlsa::{DANE_EE, DANE_TA, Matched, TlsaRecord, match_chain};
 use super::dnssec::{self, SignedSet, Verdict, ZoneKeys};
 use super::mx::Mx;
 use super::round_memo::RoundMemo;
-use super::smtp_tls::{ProbeOutcome, SmtpTls, SmtpTlsObservation, round_max_age};
+use super::smtp_tls::{ProbeOutcome, SmtpTls, SmtpTlsObservation, round_max_age, unix_seconds};
 use super::{Check, Context, Evaluation, Input, RecordObservation};
 use crate::dns::{DnsError, SignedQuestions};
 use crate::finding::{CheckKind, Finding, FindingCode, Severity};
@@ -143,10 +143,7 @@ impl Check for Dane {
         let Some(smtp) = ctx.observation::<SmtpTls>() else {
             return Evaluation::inconclusive("the SMTP TLS observation is missing");
         };
-        let now = ctx
-            .now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = unix_seconds(ctx.now());
         evaluate(
             observation,
             &smtp,

@@ -235,9 +235,7 @@ fn session(
     };
     let verification = match &certificate {
         Ok(view) => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
+            let now = super::unix_seconds(std::time::SystemTime::now());
             Verification::of(host, &chain, view, settings.ca_file.as_deref(), now)
         }
         Err(error) => Verification::failed(error),

@@ -26,7 +26,7 @@ mod evaluate;
 #[cfg(test)]
 mod tests;
 
-pub use certificate::{CertificateView, Trust, Verification, hex, sha256, spki, utc};
+pub use certificate::{CertificateView, Trust, Verification, hex, sha256, spki, unix_seconds, utc};
 pub use dialogue::{DialogueSettings, probe};
 pub use evaluate::{HostMemory, Policy, SmtpTlsMemory, evaluate, policy_of};
 
@@ -253,10 +253,7 @@ impl Check for SmtpTls {
     ) -> Evaluation<SmtpTlsMemory> {
         let mta_sts = ctx.observation::<super::mta_sts::MtaSts>();
         let policy = mta_sts.as_deref().and_then(policy_of);
-        let now = ctx
-            .now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = unix_seconds(ctx.now());
         evaluate(
             observation,
             &ctx.config.analysis.smtp,

@@ -4,7 +4,7 @@
 //! service. Needs root (Postfix's queue directories belong to the `postfix` user).
 
 use super::{check, codes, customer_zone, provider_zone, report};
-use crate::harness::{dns_server, tool_installed, wait_until};
+use crate::harness::{dns_server, terminate, tool_installed, wait_until};
 use crate::tls_servers::TestCa;
 use maildrift::finding::CheckKind;
 use std::os::unix::process::CommandExt;
@@ -22,20 +22,7 @@ struct Postfix {
 
 impl Drop for Postfix {
     fn drop(&mut self) {
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: kill(2) on the PID of a child this test started.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::time::Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child);
     }
 }
 

@@ -8,7 +8,7 @@
 mod expressions;
 
 use crate::binary::BIN;
-use crate::harness::{request, tool_installed, wait_until};
+use crate::harness::{request, terminate, tool_installed, wait_until};
 use expressions::{
     Expression, Kind, dashboard_expressions, label_values, rule_expressions, substitute,
 };
@@ -78,18 +78,7 @@ struct Prometheus {
 
 impl Drop for Prometheus {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::time::Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child);
     }
 }
 
