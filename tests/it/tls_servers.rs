@@ -191,10 +191,17 @@ pub struct SmtpServer {
     pub port: u16,
     /// Connections accepted, per address.
     connections: Arc<Mutex<BTreeMap<IpAddr, usize>>>,
+    /// How the next sessions behave.
+    behaviour: Arc<Mutex<Smtp>>,
     _tasks: Tasks,
 }
 
 impl SmtpServer {
+    /// Changes how the next sessions behave (a renewed certificate, STARTTLS removed).
+    pub fn set(&self, behaviour: Smtp) {
+        *self.behaviour.lock().unwrap() = behaviour;
+    }
+
     /// Connections accepted so far at `ip`.
     pub fn connections(&self, ip: IpAddr) -> usize {
         self.connections
@@ -234,6 +241,7 @@ async fn bind_all(ips: &[IpAddr]) -> (u16, Vec<TcpListener>) {
 pub async fn smtp_server(ips: &[IpAddr], behaviour: Smtp) -> SmtpServer {
     let (port, listeners) = bind_all(ips).await;
     let connections = Arc::new(Mutex::new(BTreeMap::new()));
+    let behaviour = Arc::new(Mutex::new(behaviour));
     let mut tasks = JoinSet::new();
     for listener in listeners {
         let ip = listener.local_addr().unwrap().ip();
@@ -243,13 +251,15 @@ pub async fn smtp_server(ips: &[IpAddr], behaviour: Smtp) -> SmtpServer {
             let mut sessions = JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
                 *counter.lock().unwrap().entry(ip).or_insert(0) += 1;
-                sessions.spawn(session(stream, behaviour.clone()));
+                let now = behaviour.lock().unwrap().clone();
+                sessions.spawn(session(stream, now));
             }
         });
     }
     SmtpServer {
         port,
         connections,
+        behaviour,
         _tasks: Tasks(Mutex::new(tasks)),
     }
 }

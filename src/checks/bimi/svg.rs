@@ -217,4 +217,14 @@ mod tests {
         );
         assert!(problems(&[0xff, 0xfe]).join("").contains("not UTF-8"));
     }
+
+    #[test]
+    fn truncated_or_odd_markup_never_panics() {
+        let odd = "<svg a='1' b=\"2\"/><!--x--><![CDATA[<y>]]><?pi?><!DOCTYPE svg><é attr=\"ü\">";
+        for text in [GOOD, odd] {
+            for end in 0..=text.len() {
+                let _ = problems(&text.as_bytes()[..end]);
+            }
+        }
+    }
 }

@@ -174,10 +174,14 @@ impl SmtpTls {
     }
 }
 
+/// Longest reuse of a dialogue, however long the asking domain's interval: the domains of a
+/// round are checked within minutes of each other (jitter is 5 % of the interval).
+pub const MAX_ROUND_AGE: Duration = Duration::from_secs(600);
+
 /// How long one dialogue's result serves the domains of a round: half the asking domain's
-/// interval, as the shared DNS answers.
+/// interval (so never its next run), at most [`MAX_ROUND_AGE`].
 pub fn round_max_age(config: &DomainConfig) -> Duration {
-    config.interval / 2
+    (config.interval / 2).min(MAX_ROUND_AGE)
 }
 
 impl Check for SmtpTls {

@@ -349,3 +349,12 @@ fn documentation_addresses_are_never_dialled() {
         ]
     );
 }
+
+#[test]
+fn a_dialogue_serves_at_most_half_an_interval_and_ten_minutes() {
+    let mut config = DomainConfig::new("example.com");
+    config.interval = Duration::from_secs(300);
+    assert_eq!(round_max_age(&config), Duration::from_secs(150));
+    config.interval = Duration::from_secs(86_400);
+    assert_eq!(round_max_age(&config), MAX_ROUND_AGE);
+}

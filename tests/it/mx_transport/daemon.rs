@@ -129,5 +129,25 @@ alerting:
         dialogues <= checks / 2.0 + 1.0,
         "{dialogues} dialogues for {checks} domain checks: the host is asked once per round, not per domain"
     );
+
+    // The certificate is renewed: the info event, the alert resolves.
+    server.set(Smtp::StartTls(ca.leaf(&["mx1.provider.example"], 90)));
+    let changed = crate::harness::wait_until(Duration::from_secs(10), || async {
+        daemon
+            .get("/api/v1/domains/shop.example")
+            .await
+            .body
+            .contains("mx_tls_cert_changed")
+    })
+    .await;
+    assert!(changed, "mx_tls_cert_changed reported");
+    daemon
+        .wait_metric(
+            "maildrift_alerts_firing",
+            &[("alertname", "MailMxCertificateExpiring")],
+            0.0,
+            Duration::from_secs(10),
+        )
+        .await;
     daemon.stop().await;
 }
