@@ -139,3 +139,15 @@ pub struct SharedValues {
     /// (label values in the family's label order, value).
     pub samples: Vec<(Labels, f64)>,
 }
+
+impl SharedValues {
+    /// The domain uses no object of `family` (any it used before leaves): a domain whose MX
+    /// hosts are gone, or a check turned off.
+    pub fn none(family: &'static SharedFamily) -> SharedValues {
+        SharedValues {
+            family,
+            object: String::new(),
+            samples: Vec::new(),
+        }
+    }
+}

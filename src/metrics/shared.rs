@@ -57,10 +57,11 @@ impl SharedTable {
         let mut objects = self.inner.write().expect("lock poisoned");
         let mut now_used: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
         for value in values {
-            now_used
-                .entry(value.family.name)
-                .or_default()
-                .insert(value.object.clone());
+            let used = now_used.entry(value.family.name).or_default();
+            // An empty object says "none of this family" (`SharedValues::none`).
+            if !value.object.is_empty() {
+                used.insert(value.object.clone());
+            }
         }
         for (family, used) in &now_used {
             let before = objects
@@ -71,7 +72,7 @@ impl SharedTable {
                 objects.leave(domain, family, left.clone());
             }
         }
-        for value in values {
+        for value in values.iter().filter(|v| !v.object.is_empty()) {
             let row = objects
                 .rows
                 .entry((value.family.name, value.object.clone()))
@@ -215,6 +216,12 @@ mod tests {
             !text.contains("mx3.p.example") && text.contains("mx2.p.example"),
             "{text}"
         );
+        // b.example's MX hosts are gone: it reports none, and mx2 leaves with it.
+        table.set("c.example", &hosts(&["mx4.p.example"]));
+        table.set("b.example", &[SharedValues::none(&STARTTLS)]);
+        let text = rendered(&table);
+        assert!(!text.contains("mx2.p.example") && text.contains("mx4.p.example"));
+        table.remove_domain("c.example");
         table.remove_domain("b.example");
         assert!(!rendered(&table).contains("host="));
     }

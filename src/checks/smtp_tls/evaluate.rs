@@ -396,10 +396,18 @@ pub fn evaluate(
     previous: Option<&SmtpTlsMemory>,
     now: i64,
 ) -> Evaluation<SmtpTlsMemory> {
+    // Every run names both families, so that hosts the domain no longer uses (or every host,
+    // when it has none or the dialogue is off) leave its series.
+    let mut series = vec![
+        SharedValues::none(&STARTTLS),
+        SharedValues::none(&CERT_NOT_AFTER),
+    ];
     if !observation.enabled {
         let values = vec!["not asked (defaults.smtp.enabled: false)".to_owned()];
         let records = vec![RecordObservation::new("smtp_tls", values, None)];
-        return Evaluation::conclusive(records, Vec::new());
+        let mut evaluation = Evaluation::conclusive(records, Vec::new());
+        evaluation.shared = series;
+        return evaluation;
     }
     let hosts = match &observation.result {
         Ok(hosts) => hosts,
@@ -408,7 +416,6 @@ pub fn evaluate(
     let mut values = Vec::new();
     let mut findings = Vec::new();
     let mut memory = SmtpTlsMemory::default();
-    let mut series = Vec::new();
     let mut unanswered = Vec::new();
     let mut silent_hosts = Vec::new();
     let mut answering_hosts = 0;
