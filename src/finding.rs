@@ -27,11 +27,17 @@ pub enum CheckKind {
     Registration,
     /// Blocklist (DNSBL) listings of the mail addresses.
     Dnsbl,
+    /// Each MX host's STARTTLS and certificate.
+    SmtpTls,
+    /// DANE: the TLSA records of the MX hosts against their certificates.
+    Dane,
+    /// BIMI: the brand indicator record and its logo.
+    Bimi,
 }
 
 impl CheckKind {
     /// Every check, in report order.
-    pub const ALL: [CheckKind; 10] = [
+    pub const ALL: [CheckKind; 13] = [
         CheckKind::Mx,
         CheckKind::Spf,
         CheckKind::Dkim,
@@ -42,6 +48,9 @@ impl CheckKind {
         CheckKind::Dnssec,
         CheckKind::Registration,
         CheckKind::Dnsbl,
+        CheckKind::SmtpTls,
+        CheckKind::Dane,
+        CheckKind::Bimi,
     ];
 
     /// The label value used in metrics, JSON and the CLI.
@@ -57,6 +66,9 @@ impl CheckKind {
             CheckKind::Dnssec => "dnssec",
             CheckKind::Registration => "registration",
             CheckKind::Dnsbl => "dnsbl",
+            CheckKind::SmtpTls => "smtp_tls",
+            CheckKind::Dane => "dane",
+            CheckKind::Bimi => "bimi",
         }
     }
 }
@@ -192,6 +204,21 @@ finding_codes! {
     DomainRegistrarChanged => "domain_registrar_changed",
     DnsblListed => "dnsbl_listed",
     Drift => "drift",
+    MxStarttlsMissing => "mx_starttls_missing",
+    MxTlsCertExpiring => "mx_tls_cert_expiring",
+    MxTlsCertExpired => "mx_tls_cert_expired",
+    MxTlsCertUntrusted => "mx_tls_cert_untrusted",
+    MxTlsNameMismatch => "mx_tls_name_mismatch",
+    MxTlsOldVersion => "mx_tls_old_version",
+    MxSmtpUnreachable => "mx_smtp_unreachable",
+    MxTlsCertChanged => "mx_tls_cert_changed",
+    DaneTlsaMismatch => "dane_tlsa_mismatch",
+    DaneTlsaUnsigned => "dane_tlsa_unsigned",
+    DaneRolloverUnsafe => "dane_rollover_unsafe",
+    DaneTlsaBogus => "dane_tlsa_bogus",
+    BimiInvalid => "bimi_invalid",
+    BimiLogoUnreachable => "bimi_logo_unreachable",
+    BimiDmarcNotEnforced => "bimi_dmarc_not_enforced",
 }
 
 impl fmt::Display for FindingCode {

@@ -53,6 +53,11 @@ pub fn alerts_of(check: CheckKind) -> &'static [(AlertName, Severity)] {
         CheckKind::Dkim => &[(MailDnsDkimMissing, Severity::Critical), FAILING],
         CheckKind::Dmarc => &[(MailDnsDmarcWeakened, Severity::Warning), FAILING],
         CheckKind::Nameservers => &[(MailDnsNameserversInconsistent, Severity::Warning), FAILING],
+        CheckKind::SmtpTls => &[
+            (MailMxCertificateExpiring, Severity::Critical),
+            (MailMxCertificateExpiring, Severity::Warning),
+            FAILING,
+        ],
         CheckKind::Registration => &[
             (MailDomainExpiring, Severity::Critical),
             (MailDomainExpiring, Severity::Warning),
@@ -88,16 +93,24 @@ fn codes(name: AlertName, severity: Severity) -> &'static [FindingCode] {
         ],
         (AlertName::MailDomainExpiring, _) => &[FindingCode::DomainExpiring],
         (AlertName::MailDnsblListed, _) => &[FindingCode::DnsblListed],
+        (AlertName::MailMxCertificateExpiring, Severity::Critical) => &[
+            FindingCode::MxTlsCertExpiring,
+            FindingCode::MxTlsCertExpired,
+        ],
+        (AlertName::MailMxCertificateExpiring, _) => &[FindingCode::MxTlsCertExpiring],
     }
 }
 
 /// Alerts whose warning and critical forms share finding codes: each takes only the
 /// findings of its own severity (`domain_expiring` is a warning inside 30 days, critical
-/// inside 7; a warning-severity `dnsbl_listed` of an SPF-only address raises nothing).
+/// inside 7; a certificate expiring within 21 days is a warning, within 7 critical; a
+/// warning-severity `dnsbl_listed` of an SPF-only address raises nothing).
 fn by_severity(name: AlertName) -> bool {
     matches!(
         name,
-        AlertName::MailDomainExpiring | AlertName::MailDnsblListed
+        AlertName::MailDomainExpiring
+            | AlertName::MailDnsblListed
+            | AlertName::MailMxCertificateExpiring
     )
 }
 
@@ -189,6 +202,16 @@ fn condition(update: &CheckUpdate<'_>, key: &AlertKey, external_url: &str) -> Co
         },
         AlertName::MailDnsblListed => {
             format!("A mail address of {domain} is on a DNS blocklist")
+        }
+        AlertName::MailMxCertificateExpiring => {
+            let hosts: Vec<&str> = findings
+                .iter()
+                .filter_map(|f| f.evidence.get("host").and_then(|h| h.as_str()))
+                .collect();
+            format!(
+                "The certificate of MX host {} of {domain} expires soon",
+                hosts.join(", ")
+            )
         }
     };
     let mut parts: Vec<String> = findings

@@ -154,7 +154,9 @@ impl PartialEq for SharedFamily {
 }
 
 /// The series of one shared object as a domain's check run found them. They replace the
-/// object's previous series; the domain leaves any other object of the family it used.
+/// object's previous series; for each family a run reports, the domain leaves the objects
+/// it used before and no longer reports. Empty `samples`: the domain uses the object, which
+/// has no value (an MX host without a certificate).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SharedValues {
     /// The family.
@@ -163,4 +165,16 @@ pub struct SharedValues {
     pub object: String,
     /// (label values in the family's label order, value).
     pub samples: Vec<(Labels, f64)>,
+}
+
+impl SharedValues {
+    /// The domain uses no object of `family` (any it used before leaves): a domain whose MX
+    /// hosts are gone, or a check turned off.
+    pub fn none(family: &'static SharedFamily) -> SharedValues {
+        SharedValues {
+            family,
+            object: String::new(),
+            samples: Vec::new(),
+        }
+    }
 }

@@ -3,20 +3,25 @@
 //! separate steps, so evaluation is a pure function tested without a network. The
 //! [`Registry`] lists the checks; [`run_domain`] runs them and judges drift once.
 
+pub mod bimi;
 mod cache;
+pub mod dane;
 pub mod dkim;
 pub mod dmarc;
 pub mod dnsbl;
 pub mod dnssec;
 mod drift;
 mod gauge;
+pub mod https;
 pub mod mta_sts;
 pub mod mx;
 pub mod nameservers;
 pub mod registration;
 mod report;
+pub mod round_memo;
 mod run;
 mod seam;
+pub mod smtp_tls;
 pub mod spf;
 pub mod tags;
 pub mod tls_rpt;
@@ -57,6 +62,9 @@ impl Registry {
                 Box::new(tls_rpt::TlsRpt),
                 Box::new(nameservers::Nameservers::default()),
                 Box::new(dnssec::Dnssec),
+                Box::new(smtp_tls::SmtpTls::default()),
+                Box::new(dane::Dane::default()),
+                Box::new(bimi::Bimi),
                 Box::new(registration::Registration::default()),
                 Box::new(dnsbl::Dnsbl::default()),
             ],

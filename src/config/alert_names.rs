@@ -31,11 +31,14 @@ pub enum AlertName {
     MailDomainExpiring,
     /// An MX host or authorized sending address is listed in a DNS blocklist.
     MailDnsblListed,
+    /// An MX host's certificate expires within `defaults.smtp.cert_warning` (warning) or
+    /// 7 days, or has expired (critical).
+    MailMxCertificateExpiring,
 }
 
 impl AlertName {
     /// Every native alert.
-    pub const ALL: [AlertName; 9] = [
+    pub const ALL: [AlertName; 10] = [
         AlertName::MailDnsMxDrift,
         AlertName::MailDnsSpfDrift,
         AlertName::MailDnsSpfLookupLimit,
@@ -45,6 +48,7 @@ impl AlertName {
         AlertName::MailDnsCheckFailing,
         AlertName::MailDomainExpiring,
         AlertName::MailDnsblListed,
+        AlertName::MailMxCertificateExpiring,
     ];
 
     /// The `alertname` label.
@@ -59,6 +63,7 @@ impl AlertName {
             AlertName::MailDnsCheckFailing => "MailDnsCheckFailing",
             AlertName::MailDomainExpiring => "MailDomainExpiring",
             AlertName::MailDnsblListed => "MailDnsblListed",
+            AlertName::MailMxCertificateExpiring => "MailMxCertificateExpiring",
         }
     }
 

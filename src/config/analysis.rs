@@ -21,6 +21,10 @@ pub struct AnalysisSettings {
     pub rdap: super::RdapSettings,
     /// Which DNS blocklists are asked.
     pub dnsbl: super::DnsblSettings,
+    /// How the MX hosts are asked over SMTP (`smtp_tls`, `dane`).
+    pub smtp: super::SmtpSettings,
+    /// BIMI selectors and logo fetches.
+    pub bimi: super::BimiSettings,
 }
 
 /// `defaults.mta_sts:`.
@@ -59,6 +63,8 @@ impl Default for AnalysisSettings {
                 spf_max_addresses: super::reputation::DEFAULT_SPF_MAX_ADDRESSES,
                 ..super::DnsblSettings::default()
             },
+            smtp: super::SmtpSettings::default(),
+            bimi: super::BimiSettings::default(),
         }
     }
 }
@@ -118,11 +124,12 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String>
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use crate::config::Config;
     use std::path::Path;
 
-    fn parse(defaults: &str) -> Result<Config, String> {
+    /// Parses a config whose `defaults:` holds `defaults` and one domain.
+    pub(in crate::config) fn parse(defaults: &str) -> Result<Config, String> {
         let text = format!("defaults:\n{defaults}domains:\n  - name: example.com\n");
         Config::parse(&text, Path::new("t.yml")).map_err(|e| e.to_string())
     }

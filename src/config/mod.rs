@@ -20,6 +20,7 @@ mod spf;
 mod state;
 #[cfg(test)]
 mod tests;
+mod transport;
 mod validate;
 
 pub use alert_names::{AlertName, RUNBOOK_URL};
@@ -34,6 +35,7 @@ pub use reputation::{DnsblSettings, RdapSettings};
 pub use series::MetricsConfig;
 pub use spf::AuthorizedSender;
 pub use state::{Retention, StateConfig};
+pub use transport::{BimiSettings, SmtpSettings};
 
 use issues::Issues;
 use position::PositionIndex;

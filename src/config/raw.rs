@@ -73,6 +73,10 @@ pub(crate) struct RawDefaults {
     pub(crate) dnsbl: Option<super::reputation::RawDnsbl>,
     /// Checks every domain leaves out (`{ skip: [dnssec] }`).
     pub(crate) checks: Option<RawChecks>,
+    /// How the MX hosts are asked over SMTP (STARTTLS, certificates).
+    pub(crate) smtp: Option<super::transport::RawSmtp>,
+    /// Which BIMI selectors are asked and how logos are fetched.
+    pub(crate) bimi: Option<super::transport::RawBimi>,
 }
 
 /// `checks:` (in `defaults:` or a domain): the scope of the checks.

@@ -86,6 +86,8 @@ pub(crate) fn defaults(raw: RawDefaults, issues: &mut Issues<'_>) -> Defaults {
         .checks
         .map(|checks| skip(checks, "defaults.checks", issues))
         .unwrap_or_default();
+    analysis.smtp = super::transport::smtp(raw.smtp, issues);
+    analysis.bimi = super::transport::bimi(raw.bimi, issues);
     let interval = match &raw.interval {
         None => Some(default_interval()),
         Some(text) => issues.duration(text, "defaults.interval", true),

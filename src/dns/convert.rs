@@ -24,6 +24,7 @@ pub(crate) fn to_hickory_type(rtype: RecordType) -> rr::RecordType {
         RecordType::Ptr => rr::RecordType::PTR,
         RecordType::Dnskey => rr::RecordType::DNSKEY,
         RecordType::Ds => rr::RecordType::DS,
+        RecordType::Tlsa => rr::RecordType::TLSA,
     }
 }
 

@@ -55,6 +55,8 @@ pub enum RecordType {
     Dnskey,
     /// DNSSEC delegation signer (at the parent).
     Ds,
+    /// DANE certificate association (`_25._tcp.<mx host>`), asked with the DO bit.
+    Tlsa,
 }
 
 impl RecordType {
@@ -71,6 +73,7 @@ impl RecordType {
             RecordType::Ptr => "PTR",
             RecordType::Dnskey => "DNSKEY",
             RecordType::Ds => "DS",
+            RecordType::Tlsa => "TLSA",
         }
     }
 }

@@ -56,6 +56,11 @@ impl SignedQuestions {
         }
     }
 
+    /// The servers asked, in order (a memo of shared answers keys on them).
+    pub fn servers(&self) -> &[SocketAddr] {
+        &self.servers
+    }
+
     /// Whether the servers are recursive resolvers.
     pub fn recursive(&self) -> bool {
         self.recursive

@@ -1,6 +1,7 @@
-//! Series of objects shared by many domains (a zone's SOA serial per nameserver, a
-//! (blocklist zone, address) pair's listing): each object is exported once, with the latest
-//! values any of its domains saw, and leaves when no watched domain uses it any more.
+//! Series of objects shared by many domains (a zone's SOA serial per nameserver, an MX
+//! host's certificate, a (blocklist zone, address) pair's listing): each object is exported
+//! once, with the latest values any of its domains saw, and leaves when no watched domain
+//! uses it any more. A domain may use several objects of one family (its MX hosts).
 
 use super::domains::{escaped, header};
 use crate::checks::{Labels, SharedFamily, SharedValues};
@@ -59,9 +60,10 @@ impl SharedTable {
         names.sort_unstable();
         names.dedup();
         for family in names {
+            // An empty object stands for "none of this family" (`SharedValues::none`).
             let now: BTreeSet<String> = values
                 .iter()
-                .filter(|v| v.family.name == family)
+                .filter(|v| v.family.name == family && !v.object.is_empty())
                 .map(|v| v.object.clone())
                 .collect();
             let used = (domain.to_owned(), family);
@@ -73,7 +75,7 @@ impl SharedTable {
                 objects.used.insert(used, now);
             }
         }
-        for value in values {
+        for value in values.iter().filter(|v| !v.object.is_empty()) {
             let row = objects
                 .rows
                 .entry((value.family.name, value.object.clone()))
@@ -178,5 +180,61 @@ mod tests {
         assert!(text.contains("{nameserver=\"192.0.2.1\",zone=\"other.example\"} 1\n"));
         table.remove_domain("example.com");
         assert!(!rendered(&table).contains("other.example"));
+    }
+
+    #[test]
+    fn a_domain_uses_several_hosts_of_one_family() {
+        use crate::checks::smtp_tls::STARTTLS;
+        let hosts = |hosts: &[&str]| -> Vec<SharedValues> {
+            hosts
+                .iter()
+                .map(|h| SharedValues {
+                    family: &STARTTLS,
+                    object: (*h).to_owned(),
+                    samples: vec![(vec![(*h).to_owned().into()], 1.0)],
+                })
+                .collect()
+        };
+        let rendered = |table: &SharedTable| {
+            let mut text = String::new();
+            table.render(&mut text, &[&STARTTLS]);
+            text
+        };
+        let table = SharedTable::default();
+        table.set(
+            "a.example",
+            &[&STARTTLS],
+            &hosts(&["mx1.p.example", "mx2.p.example"]),
+        );
+        table.set("b.example", &[&STARTTLS], &hosts(&["mx2.p.example"]));
+        let text = rendered(&table);
+        assert!(
+            text.contains("maildrift_mx_starttls{host=\"mx1.p.example\"} 1\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches("host=\"mx2.p.example\"").count(), 1, "{text}");
+        // a.example moves from mx1 to mx3: mx1 leaves, mx2 stays (b.example uses it too).
+        table.set(
+            "a.example",
+            &[&STARTTLS],
+            &hosts(&["mx2.p.example", "mx3.p.example"]),
+        );
+        let text = rendered(&table);
+        assert!(!text.contains("mx1.p.example"), "{text}");
+        assert!(text.contains("mx3.p.example") && text.contains("mx2.p.example"));
+        table.remove_domain("a.example");
+        let text = rendered(&table);
+        assert!(
+            !text.contains("mx3.p.example") && text.contains("mx2.p.example"),
+            "{text}"
+        );
+        // b.example's MX hosts are gone: it reports none, and mx2 leaves with it.
+        table.set("c.example", &[&STARTTLS], &hosts(&["mx4.p.example"]));
+        table.set("b.example", &[&STARTTLS], &[SharedValues::none(&STARTTLS)]);
+        let text = rendered(&table);
+        assert!(!text.contains("mx2.p.example") && text.contains("mx4.p.example"));
+        table.remove_domain("c.example");
+        table.remove_domain("b.example");
+        assert!(!rendered(&table).contains("host="));
     }
 }

@@ -381,3 +381,19 @@ pub fn finding_codes(check: &serde_json::Value) -> Vec<String> {
     codes.sort();
     codes
 }
+
+/// Stops a process this test started: SIGTERM by PID, a bounded wait (polled), then SIGKILL.
+pub fn terminate(child: &mut std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

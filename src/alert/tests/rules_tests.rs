@@ -235,3 +235,66 @@ fn active_alerts(
         })
         .collect()
 }
+
+#[test]
+fn mx_certificate_expiring_fires_at_the_finding_severity() {
+    let domain = domain();
+    let status = |code: FindingCode, severity: Severity| CheckStatus {
+        success: true,
+        drift: false,
+        findings: vec![
+            Finding::new(
+                code,
+                severity,
+                "the certificate of MX host mx1.a.example expires in 3 days",
+            )
+            .with("host", "mx1.a.example")
+            .with("server", ["mx1.a.example [192.0.2.1]:25"]),
+        ],
+        records: Vec::new(),
+        error: None,
+        last_checked: None,
+    };
+    let active = |status: &CheckStatus| -> Vec<(AlertName, Severity, rules::AlertContent)> {
+        let update = CheckUpdate {
+            domain: &domain,
+            check: CheckKind::SmtpTls,
+            previous: None,
+            next: status,
+            at: SystemTime::now(),
+        };
+        rules::evaluate(&update, "http://m")
+            .into_iter()
+            .filter_map(|(k, c)| match c {
+                Condition::Active(content) => Some((k.name, k.severity, content)),
+                _ => None,
+            })
+            .collect()
+    };
+    use AlertName::MailMxCertificateExpiring as Expiring;
+    let warning = active(&status(FindingCode::MxTlsCertExpiring, Severity::Warning));
+    assert_eq!(warning.len(), 1);
+    assert_eq!((warning[0].0, warning[0].1), (Expiring, Severity::Warning));
+    let content = &warning[0].2;
+    assert_eq!(content.labels["check"], "smtp_tls");
+    assert_eq!(
+        content.annotations["summary"],
+        "The certificate of MX host mx1.a.example of a.example expires soon"
+    );
+    assert!(
+        content.annotations["description"].contains("Seen at mx1.a.example [192.0.2.1]:25."),
+        "{}",
+        content.annotations["description"]
+    );
+    let critical = active(&status(FindingCode::MxTlsCertExpiring, Severity::Critical));
+    assert_eq!(
+        critical.iter().map(|a| (a.0, a.1)).collect::<Vec<_>>(),
+        [(Expiring, Severity::Critical)]
+    );
+    let expired = active(&status(FindingCode::MxTlsCertExpired, Severity::Critical));
+    assert_eq!(
+        expired.iter().map(|a| (a.0, a.1)).collect::<Vec<_>>(),
+        [(Expiring, Severity::Critical)]
+    );
+    assert!(active(&status(FindingCode::MxTlsCertUntrusted, Severity::Critical)).is_empty());
+}

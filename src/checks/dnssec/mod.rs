@@ -21,7 +21,7 @@
 
 mod validate;
 
-pub use validate::{SignedSet, ZoneKeys};
+pub use validate::{SignedSet, Verdict, ZoneKeys, judge};
 
 use super::{Check, Context, Evaluation, Input, RecordObservation};
 use crate::dns::{DnsError, SignedQuestions, normalize_name};
@@ -111,6 +111,7 @@ fn ours(rtype: RecordType) -> Option<crate::dns::RecordType> {
         RecordType::TXT => Some(Ours::Txt),
         RecordType::DNSKEY => Some(Ours::Dnskey),
         RecordType::DS => Some(Ours::Ds),
+        RecordType::TLSA => Some(Ours::Tlsa),
         _ => None,
     }
 }
@@ -142,18 +143,40 @@ async fn observe_inner(
     for ((name, rtype), answer) in questions.iter().zip(answers) {
         sets.extend(SignedSet::from_answer(name, *rtype, &*answer?));
     }
-    // The zone that signed them (the domain itself when nothing is signed).
+    let keys = zone_keys(servers, &sets, &apex).await?;
+    Ok((sets, keys))
+}
+
+/// Asks one record set with the DO bit: the set and its RRSIGs, `None` when the name has
+/// no such records (NODATA, NXDOMAIN). For checks validating records outside the domain's
+/// zone (the TLSA records of its MX hosts).
+pub async fn signed_set(
+    servers: &SignedQuestions,
+    name: &Name,
+    rtype: RecordType,
+) -> Result<Option<SignedSet>, DnsError> {
+    let answer = ask(servers, name, rtype).await?;
+    Ok(SignedSet::from_answer(name, rtype, &answer))
+}
+
+/// The DNSKEY set (and, through a resolver, the parent's DS set) of the zone that signed
+/// `sets`; of `unsigned` when nothing is signed.
+pub async fn zone_keys(
+    servers: &SignedQuestions,
+    sets: &[SignedSet],
+    unsigned: &Name,
+) -> Result<ZoneKeys, DnsError> {
     let zone = sets
         .iter()
         .find_map(|s| s.rrsigs.first().map(|r| r.input().signer_name.clone()))
-        .unwrap_or(apex);
+        .unwrap_or_else(|| unsigned.clone());
     let dnskey = ask(servers, &zone, RecordType::DNSKEY).await?;
     let ds = if servers.recursive() {
         Some(ask(servers, &zone, RecordType::DS).await?)
     } else {
         None
     };
-    Ok((sets, ZoneKeys::from_answers(&zone, &dnskey, ds.as_deref())))
+    Ok(ZoneKeys::from_answers(&zone, &dnskey, ds.as_deref()))
 }
 
 /// "example.com", or "the zone example.com of mail.example.com".

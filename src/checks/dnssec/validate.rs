@@ -110,7 +110,7 @@ impl ZoneKeys {
 
 /// The outcome.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) enum Verdict {
+pub enum Verdict {
     /// No DNSKEY and no signature.
     Unsigned,
     /// Signed and valid, but the parent publishes no DS.
@@ -118,7 +118,10 @@ pub(super) enum Verdict {
     /// What does not validate.
     Bogus(Vec<String>),
     /// Valid; sets whose signature expires within the window, with seconds left.
-    Secure { expiring: Vec<(String, u64)> },
+    Secure {
+        /// (set, seconds left) of each signature expiring within the window.
+        expiring: Vec<(String, u64)>,
+    },
 }
 
 /// The keys (by index) whose signature over `set` verifies and is valid at `now`, and the
@@ -177,7 +180,7 @@ fn check_set(set: &SignedSet, keys: &[DNSKEY], now: u64) -> Result<(Vec<usize>, 
 
 /// Judges the mail sets and the zone keys at `now` (unix seconds); `window` seconds before
 /// expiry a signature is reported.
-pub(super) fn judge(sets: &[SignedSet], keys: &ZoneKeys, now: u64, window: u64) -> Verdict {
+pub fn judge(sets: &[SignedSet], keys: &ZoneKeys, now: u64, window: u64) -> Verdict {
     let signed = sets.iter().any(|s| !s.rrsigs.is_empty());
     if keys.keys.is_empty() {
         return if signed {

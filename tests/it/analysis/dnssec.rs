@@ -50,8 +50,30 @@ fn on_path(program: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
-/// Signs `UNSIGNED_SHOP` with a fresh KSK and ZSK (ldns-keygen, ldns-signzone).
-fn sign_zone(dir: &std::path::Path, inception_days: i64, expiration_days: i64) -> String {
+/// Whether ldns-keygen and ldns-signzone are installed. When not: `test` is skipped outside
+/// CI and fails in CI (`.ci/run` installs ldnsutils).
+pub fn ldns_installed(test: &str) -> bool {
+    if on_path("ldns-signzone") && on_path("ldns-keygen") {
+        return true;
+    }
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "ldns-keygen/ldns-signzone missing: CI must install ldnsutils (.ci/run does)"
+    );
+    eprintln!("SKIPPED {test}: install ldnsutils to run it");
+    false
+}
+
+/// Signs the zone `origin` (its text `unsigned`) with a fresh KSK and ZSK (ldns-keygen,
+/// ldns-signzone), signatures valid from `inception_days` to `expiration_days` from now.
+pub fn sign_zone(
+    dir: &std::path::Path,
+    origin: &str,
+    unsigned: &str,
+    inception_days: i64,
+    expiration_days: i64,
+) -> String {
     let run = |args: &[&str]| {
         let output = std::process::Command::new(args[0])
             .args(&args[1..])
@@ -65,9 +87,9 @@ fn sign_zone(dir: &std::path::Path, inception_days: i64, expiration_days: i64) -
         );
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     };
-    std::fs::write(dir.join("zone"), UNSIGNED_SHOP).unwrap();
-    let ksk = run(&["ldns-keygen", "-a", "ECDSAP256SHA256", "-k", "shop.example"]);
-    let zsk = run(&["ldns-keygen", "-a", "ECDSAP256SHA256", "shop.example"]);
+    std::fs::write(dir.join("zone"), unsigned).unwrap();
+    let ksk = run(&["ldns-keygen", "-a", "ECDSAP256SHA256", "-k", origin]);
+    let zsk = run(&["ldns-keygen", "-a", "ECDSAP256SHA256", origin]);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -86,20 +108,14 @@ fn sign_zone(dir: &std::path::Path, inception_days: i64, expiration_days: i64) -
         &ksk,
     ]);
     let signed = std::fs::read_to_string(dir.join("signed")).unwrap();
-    format!("$ORIGIN shop.example.\n{signed}")
+    format!("$ORIGIN {origin}.\n{signed}")
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dnssec_cases_against_signed_zones() {
     use maildrift::checks::dnssec;
     use maildrift::dns::SignedQuestions;
-    if !on_path("ldns-signzone") || !on_path("ldns-keygen") {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "ldns-keygen/ldns-signzone missing: CI must install ldnsutils (.ci/run does)"
-        );
-        eprintln!("SKIPPED dnssec_cases_against_signed_zones: install ldnsutils to run it");
+    if !ldns_installed("dnssec_cases_against_signed_zones") {
         return;
     }
     let path = concat!(
@@ -121,7 +137,13 @@ async fn dnssec_cases_against_signed_zones() {
     for case in &cases {
         let dir = tempfile::tempdir().unwrap();
         let mut zone = if case.signed {
-            sign_zone(dir.path(), case.inception, case.expiration)
+            sign_zone(
+                dir.path(),
+                "shop.example",
+                UNSIGNED_SHOP,
+                case.inception,
+                case.expiration,
+            )
         } else {
             UNSIGNED_SHOP.to_owned()
         };

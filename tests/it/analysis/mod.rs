@@ -4,7 +4,7 @@
 //! DNSSEC against signed zones.
 
 mod check_concurrency;
-mod dnssec;
+pub mod dnssec;
 mod mta_sts;
 
 use crate::harness::{dns_server, finding_codes};

@@ -8,7 +8,7 @@
 mod expressions;
 
 use crate::binary::BIN;
-use crate::harness::{request, tool_installed, wait_until};
+use crate::harness::{request, terminate, tool_installed, wait_until};
 use expressions::{
     Expression, Kind, dashboard_expressions, label_values, rule_expressions, substitute,
 };
@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 
 /// Expressions that are valid but return nothing while the demo's zones are watched, and why.
-const EMPTY_ON_THE_DEMO: [(&str, &str); 13] = [
+const EMPTY_ON_THE_DEMO: [(&str, &str); 16] = [
     (
         "maildrift_drift{check=\"spf\"} == 1",
         "the demo's scripted edit moves the MX only",
@@ -71,6 +71,18 @@ const EMPTY_ON_THE_DEMO: [(&str, &str); 13] = [
         "sum without (severity) (maildrift_findings{check=\"dnsbl\", severity=\"critical\"}) > 0",
         "the demo configures no DNS blocklist (none by default)",
     ),
+    (
+        "sort((maildrift_mx_tls_cert_not_after_timestamp_seconds{instance=~\"$instance\"} - time()) / 86400)",
+        "the demo's MX hosts have documentation addresses, which smtp_tls never dials: no host presents a certificate",
+    ),
+    (
+        "(maildrift_mx_tls_cert_not_after_timestamp_seconds - time()) / 86400 < 21 >= 7",
+        "the demo's MX hosts have documentation addresses, which smtp_tls never dials",
+    ),
+    (
+        "(maildrift_mx_tls_cert_not_after_timestamp_seconds - time()) / 86400 < 7",
+        "the demo's MX hosts have documentation addresses, which smtp_tls never dials",
+    ),
 ];
 
 /// A Prometheus on a loopback port with its own data directory, stopped by PID on drop.
@@ -82,18 +94,7 @@ struct Prometheus {
 
 impl Drop for Prometheus {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::time::Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child);
     }
 }
 
