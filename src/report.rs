@@ -47,15 +47,19 @@ pub(crate) fn check_config(file: Option<&Path>, domains: &[String]) -> Result<Co
 /// Checks every domain of `config` once, at most `defaults.concurrency` at a time (as the
 /// daemon does), each within its timeout; reports come back in the config's order.
 pub async fn run_once(config: &Config, options: &RunOptions) -> anyhow::Result<Vec<DomainReport>> {
-    run_once_with_progress(config, options, &|| ()).await
+    let mut reports = Vec::new();
+    run_streaming(config, options, |report| reports.push(report)).await?;
+    Ok(reports)
 }
 
-/// [`run_once`], calling `done` as each domain's check completes (for a progress display).
-pub(crate) async fn run_once_with_progress(
+/// [`run_once`], handing each report to `each` as soon as it and every domain before it
+/// are done (in the config's order), so that nothing keeps all of them: `maildrift check`
+/// writes each domain out and drops it.
+pub(crate) async fn run_streaming(
     config: &Config,
     options: &RunOptions,
-    done: &(dyn Fn() + Sync),
-) -> anyhow::Result<Vec<DomainReport>> {
+    mut each: impl FnMut(DomainReport),
+) -> anyhow::Result<()> {
     use futures::StreamExt;
     let registry = &Registry::standard();
     let metrics = Metrics::new(crate::app::VERSION, "unknown", registry);
@@ -69,23 +73,28 @@ pub(crate) async fn run_once_with_progress(
         let report = tokio::time::timeout(domain.timeout, run)
             .await
             .unwrap_or_else(|_| DomainReport::empty(&domain.name, std::time::SystemTime::now()));
-        done();
         Ok::<_, anyhow::Error>(report)
     });
-    runs.buffered(config.global.concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect()
+    let mut reports = runs.buffered(config.global.concurrency.max(1));
+    while let Some(report) = reports.next().await {
+        each(report?);
+    }
+    Ok(())
 }
 
 /// SPEC.md: `{"domains":[{"domain":…,"checks":{"<check>":{"success","records","findings"}}}]}`,
 /// plus per domain `checked_at` (unix seconds) and `metrics` (the values the daemon
 /// exports: MX count, SPF lookups, DMARC policy, DKIM key sizes; absent when unknown).
+#[cfg(test)]
 pub(crate) fn to_json(reports: &[DomainReport]) -> String {
-    let domains: Vec<serde_json::Value> = reports
-        .iter()
-        .map(|report| {
+    let domains: Vec<serde_json::Value> = reports.iter().map(domain_json).collect();
+    serde_json::to_string_pretty(&json!({ "domains": domains })).unwrap_or_default()
+}
+
+/// One element of the `domains` list of [`to_json`].
+pub(crate) fn domain_json(report: &DomainReport) -> serde_json::Value {
+    {
+        {
             let checks: serde_json::Map<String, serde_json::Value> = report
                 .checks
                 .iter()
@@ -116,9 +125,8 @@ pub(crate) fn to_json(reports: &[DomainReport]) -> String {
                 domain["unicode"] = json!(unicode);
             }
             domain
-        })
-        .collect();
-    serde_json::to_string_pretty(&json!({ "domains": domains })).unwrap_or_default()
+        }
+    }
 }
 
 /// The `metrics` of one domain: the gauge families the checks show in JSON, as this run
@@ -247,14 +255,44 @@ fn shorten(text: &str, max: usize) -> String {
 
 /// SPEC.md: 1 with any critical ("error-severity") finding; else 2 when some check was
 /// inconclusive (DNS did not answer); else 0.
+#[cfg(test)]
 pub(crate) fn exit_code(reports: &[DomainReport]) -> u8 {
-    let checks = || reports.iter().flat_map(|r| r.checks.iter());
-    if checks().any(|c| c.findings.iter().any(|f| f.severity == Severity::Critical)) {
-        1
-    } else if reports.iter().any(|r| r.checks.is_empty()) || checks().any(|c| !c.success) {
-        2
-    } else {
-        0
+    let mut outcome = Outcome::default();
+    for report in reports {
+        outcome.add(report);
+    }
+    outcome.exit_code()
+}
+
+/// What decides the exit code, gathered one report at a time (reports streamed out are not
+/// kept).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Outcome {
+    /// Some finding is critical.
+    critical: bool,
+    /// Some check (or a whole domain) was inconclusive.
+    unknown: bool,
+}
+
+impl Outcome {
+    /// Takes one report into account.
+    pub(crate) fn add(&mut self, report: &DomainReport) {
+        let checks = &report.checks;
+        self.critical |= checks
+            .iter()
+            .any(|c| c.findings.iter().any(|f| f.severity == Severity::Critical));
+        self.unknown |= checks.is_empty() || checks.iter().any(|c| !c.success);
+    }
+
+    /// 1 with any critical finding; else 2 when something was inconclusive; else 0.
+    pub(crate) fn exit_code(self) -> u8 {
+        if self.critical {
+            1
+        } else if self.unknown {
+            2
+        } else {
+            0
+        }
     }
 }
 

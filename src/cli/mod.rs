@@ -17,6 +17,7 @@ use crate::dns::parse_server_addr;
 use crate::finding::CheckKind;
 use crate::{demo, report};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -313,19 +314,53 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let options = options(None);
             let progress = progress::Progress::on_stderr(options.domains(&config).len());
-            let reports =
-                report::run_once_with_progress(&config, &options, &|| progress.inc()).await;
-            progress.finish();
-            let reports = reports?;
-            match args.format {
-                CheckFormat::Json => println!("{}", report::to_json(&reports)),
-                CheckFormat::Text => {
-                    use std::io::IsTerminal;
-                    let colour = std::io::stdout().is_terminal();
-                    print!("{}", report::to_text(&reports, colour));
-                }
+            // Each domain is written as soon as it and every domain before it are done,
+            // then dropped: memory does not grow with the number of domains.
+            let mut out = std::io::stdout().lock();
+            let mut outcome = report::Outcome::default();
+            let mut written = 0usize;
+            let mut failed: Option<std::io::Error> = None;
+            let colour = {
+                use std::io::IsTerminal;
+                std::io::stdout().is_terminal()
+            };
+            if args.format == CheckFormat::Json {
+                write!(out, "{{\"domains\": [")?;
             }
-            Ok(ExitCode::from(report::exit_code(&reports)))
+            let streamed = report::run_streaming(&config, &options, |domain| {
+                progress.inc();
+                outcome.add(&domain);
+                let result = match args.format {
+                    CheckFormat::Json => {
+                        let separator = if written == 0 { "\n" } else { ",\n" };
+                        let json = serde_json::to_string_pretty(&report::domain_json(&domain))
+                            .unwrap_or_default();
+                        write!(out, "{separator}{json}")
+                    }
+                    CheckFormat::Text => {
+                        write!(
+                            out,
+                            "{}",
+                            report::to_text(std::slice::from_ref(&domain), colour)
+                        )
+                    }
+                };
+                written += 1;
+                if let Err(error) = result {
+                    failed.get_or_insert(error);
+                }
+            })
+            .await;
+            progress.finish();
+            streamed?;
+            if args.format == CheckFormat::Json {
+                writeln!(out, "\n]}}")?;
+            }
+            out.flush()?;
+            if let Some(error) = failed {
+                return Err(error.into());
+            }
+            Ok(ExitCode::from(outcome.exit_code()))
         }
         Command::Demo(args) => {
             let listener = web::bind(&args.listen_address).await?;
