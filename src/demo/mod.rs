@@ -2,6 +2,9 @@
 //! daemon watching them with a short interval, and a scripted MX drift so that
 //! `maildrift_drift{check="mx"}` turns 1. Needs no network and no config file.
 
+#[cfg(any(test, feature = "testkit"))]
+pub mod fleet;
+
 use crate::app::{self, RunOptions};
 use crate::config::Config;
 use crate::dns::server::LocalDnsServer;
@@ -69,6 +72,7 @@ pub async fn run(
         state_dir: Some(state_dir.clone()),
         web_config: None,
         telemetry_path: None,
+        language: None,
     };
     let web = listener
         .local_addr()

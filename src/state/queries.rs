@@ -50,6 +50,8 @@ pub struct StoredEvent {
     pub server: Option<String>,
     /// For `resolved`: seconds the finding was open.
     pub resolution_seconds: Option<f64>,
+    /// For `opened` and `resolved`: the incident (its `opened` event's id), for notes.
+    pub incident_id: Option<i64>,
 }
 
 impl StoredEvent {
@@ -70,6 +72,8 @@ pub struct Incident {
     pub code: String,
     /// Severity.
     pub severity: Option<String>,
+    /// The incident's id (its `opened` event's), for notes.
+    pub id: i64,
     /// Message when it opened.
     pub message: String,
     /// Unix seconds when it opened.
@@ -87,7 +91,7 @@ impl Store {
     pub fn events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StateError> {
         let mut sql = String::from(
             "SELECT id, at, domain, check_name, kind, code, severity, message, from_json, \
-             to_json, server, resolution_seconds FROM events WHERE 1 = 1",
+             to_json, server, resolution_seconds, incident_id FROM events WHERE 1 = 1",
         );
         let mut args: Vec<Value> = Vec::new();
         if let Some(domain) = &query.domain {
@@ -126,9 +130,18 @@ impl Store {
                     to: json(r.get(9)?),
                     server: r.get(10)?,
                     resolution_seconds: r.get(11)?,
+                    incident_id: r.get(12)?,
                 })
             })?;
             rows.collect()
+        })
+    }
+
+    /// When the store first recorded anything about `domain` (its oldest event kept).
+    pub fn first_event_at(&self, domain: &str) -> Result<Option<f64>, StateError> {
+        self.with_conn(|conn| {
+            conn.prepare_cached("SELECT min(at) FROM events WHERE domain = ?1")?
+                .query_row([domain], |r| r.get(0))
         })
     }
 
@@ -145,6 +158,7 @@ impl Store {
                     check: r.get(1)?,
                     code: r.get(2)?,
                     severity: r.get(3)?,
+                    id: r.get(6)?,
                     message: r.get(4)?,
                     opened_at: r.get(5)?,
                     event_id: r.get(6)?,
