@@ -85,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
         "/".to_owned(),
         "/?q=team%3Dmail".to_owned(),
         "/?state=drift".to_owned(),
-        "/?check=dmarc&state=critical".to_owned(),
+        "/?check=dmarc&state=warning".to_owned(),
         "/?sort=age&page=50".to_owned(),
         "/?q=d99".to_owned(),
         format!("/domains/{domain}"),

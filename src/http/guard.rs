@@ -21,14 +21,25 @@ fn same_origin(request: &Request) -> Option<bool> {
         let Ok(origin) = origin.to_str() else {
             return Some(false);
         };
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
         let authority = origin
             .strip_prefix("http://")
             .or_else(|| origin.strip_prefix("https://"));
-        return Some(match (authority, host) {
-            (Some(authority), Some(host)) => authority.eq_ignore_ascii_case(host),
-            // `Origin: null` (a sandboxed frame, a file) or no Host: not this site.
-            _ => false,
+        // The host the browser addressed: `Host`, or behind a reverse proxy the
+        // `X-Forwarded-Host` it sets (a page cannot add that header to a cross-site form).
+        let hosts = [header::HOST.as_str(), "x-forwarded-host"].map(|name| {
+            headers
+                .get(name)
+                .and_then(|h| h.to_str().ok())
+                .and_then(|h| h.split(',').next())
+                .map(str::trim)
+        });
+        return Some(match authority {
+            Some(authority) => hosts
+                .iter()
+                .flatten()
+                .any(|host| authority.eq_ignore_ascii_case(host)),
+            // `Origin: null` (a sandboxed frame, a file): not this site.
+            None => false,
         });
     }
     let site = headers.get("sec-fetch-site")?.to_str().ok()?;
@@ -108,5 +119,16 @@ mod tests {
             Some(false),
             "no Host to compare with"
         );
+        // Behind a reverse proxy.
+        let proxied = [
+            ("host", "10.0.0.5:9725"),
+            ("x-forwarded-host", "maildrift.example.com, 10.0.0.1"),
+        ];
+        let mut headers = proxied.to_vec();
+        headers.push(("origin", "https://maildrift.example.com"));
+        assert_eq!(same_origin(&request(&headers)), Some(true));
+        let mut headers = proxied.to_vec();
+        headers.push(("origin", "https://evil.example"));
+        assert_eq!(same_origin(&request(&headers)), Some(false));
     }
 }

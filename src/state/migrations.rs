@@ -98,6 +98,11 @@ const MIGRATIONS: &[&str] = &[
         dns_provider      INTEGER NOT NULL DEFAULT 0  -- the DNS provider was involved
     );
     CREATE INDEX incident_notes_incident ON incident_notes (incident_id, id);
+    -- The overview of a large fleet reads only the incidents that want attention.
+    CREATE INDEX events_attention ON events (at)
+        WHERE kind IN ('opened', 'resolved') AND severity IN ('critical', 'warning');
+    CREATE INDEX incidents_attention ON incidents (opened_at, domain, check_name)
+        WHERE severity IN ('critical', 'warning');
     "#,
 ];
 

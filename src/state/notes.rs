@@ -194,6 +194,12 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentRecord> {
     })
 }
 
+/// Incidents that want attention opened or resolved since `?1`, newest first, at most `?2`
+/// (through the partial index `events_attention`).
+pub(super) const INCIDENT_CHANGES: &str = "SELECT at, kind = 'opened' FROM events \
+     WHERE at >= ?1 AND kind IN ('opened', 'resolved') AND severity IN ('critical', 'warning') \
+     ORDER BY at DESC, id DESC LIMIT ?2";
+
 /// The note columns of `incident_notes n` joined with its opening event `o`.
 const NOTE_COLUMNS: &str = "n.id, n.incident_id, n.at, n.channel, n.ticket, n.who, n.text, \
     n.first_response_at, n.registrar, n.dns_provider, o.at";
@@ -305,12 +311,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(f64, bool)>, StateError> {
         self.with_conn(|conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT at, kind = 'opened' FROM events
-                 WHERE at >= ?1 AND kind IN ('opened', 'resolved')
-                   AND severity IN ('critical', 'warning')
-                 ORDER BY at DESC, id DESC LIMIT ?2",
-            )?;
+            let mut statement = conn.prepare_cached(INCIDENT_CHANGES)?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let rows = statement.query_map(params![unix_seconds(since), limit], |r| {
                 Ok((r.get(0)?, r.get(1)?))

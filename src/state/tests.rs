@@ -380,3 +380,68 @@ fn incidents_carry_notes_open_and_resolved() {
         .unwrap();
     assert_eq!(count, 1);
 }
+
+#[test]
+fn open_summary_counts_what_wants_attention() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut info = event(90, "a.example", EventKind::Opened, Some("tls_rpt_missing"));
+    info.severity = Some(Severity::Info);
+    store
+        .write(&[
+            Write::Event(info),
+            Write::Event(event(100, "a.example", EventKind::Opened, Some("drift"))),
+            Write::Event(event(
+                110,
+                "a.example",
+                EventKind::Opened,
+                Some("mx_missing"),
+            )),
+            Write::Event(event(120, "b.example", EventKind::Opened, Some("drift"))),
+        ])
+        .unwrap();
+    let summary = store.open_summary(2).unwrap();
+    assert_eq!(summary.count, 3, "info is left out");
+    let oldest: Vec<(&str, f64)> = summary
+        .oldest
+        .iter()
+        .map(|i| (i.code.as_str(), i.opened_at))
+        .collect();
+    assert_eq!(oldest, [("drift", 100.0), ("mx_missing", 110.0)]);
+    let mut since = summary.since.clone();
+    since.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        since,
+        [
+            ("a.example".to_owned(), "mx".to_owned(), 100.0),
+            ("b.example".to_owned(), "mx".to_owned(), 120.0)
+        ]
+    );
+}
+
+#[test]
+fn the_overview_reads_through_the_partial_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for (sql, index) in [
+        (super::notes::INCIDENT_CHANGES, "events_attention"),
+        (super::queries::OPEN_SINCE, "incidents_attention"),
+    ] {
+        let plan: Vec<String> = store
+            .with_conn(|c| {
+                // Parameters left unbound: the plan does not depend on their values.
+                let mut statement = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                let mut rows = statement.raw_query();
+                let mut plan = Vec::new();
+                while let Some(row) = rows.next()? {
+                    plan.push(row.get::<_, String>(3)?);
+                }
+                Ok(plan)
+            })
+            .unwrap();
+        assert!(
+            plan.iter().any(|step| step.contains(index)),
+            "{sql}: {plan:?}"
+        );
+    }
+}

@@ -84,22 +84,17 @@ pub(crate) async fn index(
                 ..EventQuery::default()
             })?;
             let changes = store.incident_changes(day_ago, 200_000)?;
-            Ok((events, store.incidents(None)?, changes))
+            Ok((events, store.open_summary(INCIDENTS_LISTED)?, changes))
         })
         .await;
     let persistent = matches!(recent, Some(Ok(_)));
-    let (events, mut incidents, changes) = recent.and_then(Result::ok).unwrap_or_default();
-    // Incidents that want attention: `info` findings (no TLS-RPT record) are not counted.
-    incidents.retain(|i| matches!(i.severity.as_deref(), Some("critical" | "warning")));
-    // Oldest open incident per domain, and per domain and check (incidents come oldest first).
+    let (events, open, changes) = recent.and_then(Result::ok).unwrap_or_default();
+    // Since when each domain (and each of its checks) has an incident open.
     let mut oldest: HashMap<(&str, Option<&str>), f64> = HashMap::new();
-    for incident in &incidents {
-        for key in [
-            (incident.domain.as_str(), None),
-            (incident.domain.as_str(), Some(incident.check.as_str())),
-        ] {
-            oldest.entry(key).or_insert(incident.opened_at);
-        }
+    for (domain, check, since) in &open.since {
+        oldest.insert((domain.as_str(), Some(check.as_str())), *since);
+        let first = oldest.entry((domain.as_str(), None)).or_insert(*since);
+        *first = first.min(*since);
     }
 
     let domains = state.monitor.domains();
@@ -169,13 +164,13 @@ pub(crate) async fn index(
     counts_grid(&mut page, &filter, &checks, &counts, language);
     page.push_str("</div><div>");
     let _ = write!(page, "<h2>{}</h2>", t(Phrase::OpenIncidents24h));
-    let counts_24h = open_counts(now - 86_400.0, now, incidents.len(), &changes);
-    page.push_str(&sparkline(&counts_24h, incidents.len(), language));
+    let counts_24h = open_counts(now - 86_400.0, now, open.count, &changes);
+    page.push_str(&sparkline(&counts_24h, open.count, language));
     let _ = write!(
         page,
         "<p class=\"muted\">{} {} · {} {}</p></div></div>",
         t(Phrase::Now),
-        incidents.len(),
+        open.count,
         t(Phrase::Peak),
         counts_24h.iter().max().unwrap_or(&0)
     );
@@ -188,7 +183,7 @@ pub(crate) async fn index(
     page.push_str(&pager);
 
     let _ = write!(page, "<h2>{}</h2>", t(Phrase::OldestOpenIncidents));
-    if incidents.is_empty() {
+    if open.oldest.is_empty() {
         let _ = write!(page, "<p class=\"muted\">{}</p>", t(Phrase::None));
     } else {
         let _ = write!(
@@ -200,7 +195,7 @@ pub(crate) async fn index(
             t(Phrase::Age),
             t(Phrase::What)
         );
-        for incident in incidents.iter().take(INCIDENTS_LISTED) {
+        for incident in &open.oldest {
             let name = escape(&incident.domain);
             let severity = incident.severity.as_deref().unwrap_or("info");
             let _ = write!(
