@@ -8,75 +8,16 @@
 
 use maildrift::app::{self, RunOptions};
 use maildrift::config::Config;
+use maildrift::demo::fleet::Fleet;
 use maildrift::dns::server::LocalDnsServer;
-use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-/// The provider's zone, and one zone per customer domain (each watched domain is a zone
-/// apex, as in real life: hickory's in-memory handler answers negative questions below an
-/// apex by walking its records, which would make a single 30,000-record zone the bottleneck).
-fn zones(domains: usize) -> Vec<String> {
-    let mut zones = vec![String::from(
-        "$ORIGIN provider.bench.\n$TTL 3600\n@ SOA ns1 hostmaster 1 3600 600 86400 300\n@ NS ns1\nns1 A 192.0.2.1\n\
-         mx1 A 192.0.2.11\nmx2 A 192.0.2.12\nspf TXT \"v=spf1 include:spf2.provider.bench ip4:192.0.2.0/24 -all\"\n\
-         spf2 TXT \"v=spf1 ip4:198.51.100.0/24 -all\"\n",
-    )];
-    for i in 0..domains {
-        zones.push(format!(
-            "$ORIGIN d{i}.customers.bench.\n$TTL 300\n@ SOA ns1.provider.bench. hostmaster 1 3600 600 86400 300\n\
-             @ NS ns1.provider.bench.\n@ MX 10 mx1.provider.bench.\n@ MX 20 mx2.provider.bench.\n\
-             @ TXT \"v=spf1 include:spf.provider.bench -all\"\n_dmarc TXT \"v=DMARC1; p=reject\"\n"
-        ));
-    }
-    zones
-}
-
-fn config(domains: usize, concurrency: usize) -> String {
-    let mut text = format!(
-        "defaults:\n  interval: 1h\n  timeout: 60s\n  concurrency: {concurrency}\ndomains:\n"
-    );
-    for i in 0..domains {
-        let _ = writeln!(text, "  - name: d{i}.customers.bench");
-        let _ = writeln!(
-            text,
-            "    expect: {{ mx: [mx1.provider.bench, mx2.provider.bench], spf: {{ includes: [spf.provider.bench], all: \"-all\" }} }}"
-        );
-    }
-    text
-}
-
-async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
-        return (0, String::new());
-    };
-    let request = format!("GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).await.is_err() {
-        return (0, String::new());
-    }
-    let mut raw = String::new();
-    let _ = stream.read_to_string(&mut raw).await;
-    let status = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, raw)
-}
-
-/// `VmHWM` (peak) or `VmRSS` (current) of this process, in KiB.
-fn rss_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
+#[path = "common.rs"]
+mod common;
+use common::{get, number_arg, rss_kib, wait_ready};
 
 fn sample(text: &str, name: &str) -> f64 {
     text.lines()
@@ -87,17 +28,18 @@ fn sample(text: &str, name: &str) -> f64 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let domains: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(2000);
-    let concurrency: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(256);
-    let zones = zones(domains);
+    let domains = number_arg(0, 2000);
+    let concurrency = number_arg(1, 256);
+    let fleet = Fleet {
+        domains,
+        varied: false,
+    };
+    let zones = fleet.zones();
     let zone_refs: Vec<&str> = zones.iter().map(String::as_str).collect();
     let baseline_rss = rss_kib("VmRSS:");
     let dns = LocalDnsServer::start(IpAddr::V4(Ipv4Addr::LOCALHOST), &zone_refs).await?;
-    let config = Config::parse(&config(domains, concurrency), Path::new("bench.yml"))
+    let defaults = format!("  interval: 1h\n  timeout: 60s\n  concurrency: {concurrency}\n");
+    let config = Config::parse(&fleet.config(&defaults), Path::new("bench.yml"))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let setup_rss = rss_kib("VmRSS:");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -117,17 +59,11 @@ async fn main() -> anyhow::Result<()> {
         web_config: None,
         telemetry_path: None,
         dns_limits: Default::default(),
+        language: None,
     };
     let started = Instant::now();
     let daemon = tokio::spawn(app::run(config, options, listener, shutdown.clone()));
-    let deadline = started + Duration::from_secs(600);
-    while get(addr, "/-/ready").await.0 != 200 {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "first round did not finish within 600 s"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_ready(addr, Duration::from_secs(600)).await?;
     let ready_rss = rss_kib("VmRSS:");
     let (_, metrics) = get(addr, "/metrics").await;
     let round = sample(&metrics, "maildrift_check_round_duration_seconds_sum");

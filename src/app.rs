@@ -111,6 +111,8 @@ pub struct RunOptions {
     pub telemetry_path: Option<String>,
     /// `--dns.max-qps`, `--dns.max-qps-per-server`.
     pub dns_limits: crate::dns::rate::DnsLimits,
+    /// `--web.language`: the status pages' language (`None`: each browser's preference).
+    pub language: Option<crate::config::Language>,
 }
 
 impl RunOptions {
@@ -360,6 +362,7 @@ pub async fn run(
     let (plan_tx, plan_rx) = watch::channel(Arc::new(Vec::new()));
     let web_config = options.web_config.clone();
     let telemetry_path = options.telemetry_path.clone();
+    let language = options.language;
     let reloader = Reloader {
         source: config.source.clone(),
         options,
@@ -406,7 +409,7 @@ pub async fn run(
     let telemetry_path = telemetry_path
         .as_deref()
         .unwrap_or(http::DEFAULT_TELEMETRY_PATH);
-    let router = http::router(state.clone(), telemetry_path);
+    let router = http::router(state.clone(), telemetry_path, language);
     let served = http::web_config::serve(listener, router, web_config, shutdown.clone()).await;
     crate::notify::stopping();
     shutdown.cancel();

@@ -142,6 +142,9 @@ macro_rules! finding_codes {
         }
 
         impl FindingCode {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [FindingCode] = &[$(FindingCode::$variant,)*];
+
             /// The code as written in SPEC.md, JSON and alerts.
             pub fn as_str(self) -> &'static str {
                 match self {

@@ -16,6 +16,7 @@ pub mod dns;
 pub mod finding;
 
 mod http;
+mod i18n;
 mod metrics;
 mod monitor;
 mod notify;

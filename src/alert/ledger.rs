@@ -181,6 +181,7 @@ mod tests {
                 labels,
                 annotations: BTreeMap::new(),
                 generator_url: String::new(),
+                facts: None,
             },
             starts_at: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         }

@@ -7,6 +7,7 @@
 //! ([`engine`]) owns the [`lifecycle::Lifecycle`] and the receivers' queues ([`delivery`]).
 
 pub mod alertmanager;
+mod chat_text;
 pub mod delivery;
 pub mod engine;
 pub mod ledger;
@@ -151,6 +152,7 @@ fn webhook_receiver(hook: &WebhookConfig, external_url: &str) -> Result<Receiver
         url: hook.url.clone(),
         secret,
         external_url: external_url.to_string(),
+        language: hook.language,
         client,
     };
     Ok(Receiver {

@@ -35,6 +35,60 @@ pub struct AlertContent {
     pub annotations: BTreeMap<String, String>,
     /// The domain's page on this daemon.
     pub generator_url: String,
+    /// What the annotations say, in no language, for chat messages in another (`None` for
+    /// an alert restored from the store: its annotations are used as they are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<Box<AlertFacts>>,
+}
+
+/// What an alert's description says, in no language: the findings with what changed, where
+/// it was seen and when resolvers see it. A chat webhook renders it in its language.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertFacts {
+    /// The findings that raise the alert.
+    pub findings: Vec<FindingFact>,
+    /// Where it was seen.
+    pub seen_at: SeenAt,
+    /// When users' resolvers see it.
+    pub resolvers: Option<ResolverDelay>,
+    /// Why DNS gave no conclusive answer (`MailDnsCheckFailing`).
+    pub error: Option<String>,
+}
+
+/// One finding behind an alert.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingFact {
+    /// Its code.
+    pub code: FindingCode,
+    /// What it was (evidence `from`), when it says.
+    pub from: Option<serde_json::Value>,
+    /// What it is now (evidence `to`).
+    pub to: Option<serde_json::Value>,
+    /// The DNS lookups counted (SPF), when it says.
+    pub lookups: Option<u64>,
+}
+
+/// Where a finding was seen.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeenAt {
+    /// The server (or servers) the finding's evidence names.
+    Server(String),
+    /// The authoritative servers the config names.
+    Nameservers(Vec<String>),
+    /// The domain's authoritative servers, discovered.
+    #[default]
+    Authoritative,
+    /// The recursive resolvers.
+    Resolvers,
+}
+
+/// How long until users' resolvers see the change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolverDelay {
+    /// Seconds.
+    pub seconds: u64,
+    /// From the TTL of the answer resolvers cached (rather than the finding's own estimate).
+    pub cached_ttl: bool,
 }
 
 /// The alerts that can be raised by `check`, with their severity. A check without alerts of
@@ -114,6 +168,16 @@ fn by_severity(name: AlertName) -> bool {
     )
 }
 
+/// The findings of `next` that raise alert `key`.
+fn raising<'a>(key: &AlertKey, next: &'a CheckStatus) -> Vec<&'a Finding> {
+    let wanted = codes(key.name, key.severity);
+    next.findings
+        .iter()
+        .filter(|f| wanted.contains(&f.code))
+        .filter(|f| !by_severity(key.name) || f.severity == key.severity)
+        .collect()
+}
+
 /// Every alert `update` rules on, with its condition. DNS failures make every alert but
 /// `MailDnsCheckFailing` [`Condition::Unknown`]: they never raise nor clear drift.
 pub fn evaluate(update: &CheckUpdate<'_>, external_url: &str) -> Vec<(AlertKey, Condition)> {
@@ -126,7 +190,13 @@ pub fn evaluate(update: &CheckUpdate<'_>, external_url: &str) -> Vec<(AlertKey, 
                 check: update.check,
                 severity,
             };
-            let condition = condition(update, &key, external_url);
+            let condition = match condition(update, &key, external_url) {
+                Condition::Active(content) => Condition::Active(AlertContent {
+                    facts: Some(Box::new(facts(update, &key))),
+                    ..content
+                }),
+                other => other,
+            };
             (key, condition)
         })
         .collect()
@@ -160,13 +230,7 @@ fn condition(update: &CheckUpdate<'_>, key: &AlertKey, external_url: &str) -> Co
     if !next.success {
         return Condition::Unknown;
     }
-    let wanted = codes(key.name, key.severity);
-    let findings: Vec<&Finding> = next
-        .findings
-        .iter()
-        .filter(|f| wanted.contains(&f.code))
-        .filter(|f| !by_severity(key.name) || f.severity == key.severity)
-        .collect();
+    let findings = raising(key, next);
     if findings.is_empty() {
         return Condition::Inactive;
     }
@@ -246,12 +310,40 @@ fn content(
         labels,
         annotations,
         generator_url: format!("{external_url}{}", domain_page_path(&domain.name)),
+        facts: None,
+    }
+}
+
+/// The facts behind alert `key` raised by `update` (the same findings as its annotations).
+fn facts(update: &CheckUpdate<'_>, key: &AlertKey) -> AlertFacts {
+    let next = update.next;
+    if key.name == AlertName::MailDnsCheckFailing {
+        return AlertFacts {
+            seen_at: seen_at(update.domain, &[]),
+            error: Some(next.error.clone().unwrap_or_default()),
+            ..AlertFacts::default()
+        };
+    }
+    let findings = raising(key, next);
+    AlertFacts {
+        findings: findings
+            .iter()
+            .map(|f| FindingFact {
+                code: f.code,
+                from: f.evidence.get("from").cloned(),
+                to: f.evidence.get("to").cloned(),
+                lookups: f.evidence.get("lookups").and_then(|v| v.as_u64()),
+            })
+            .collect(),
+        seen_at: seen_at(update.domain, &findings),
+        resolvers: resolver_delay(&findings, update.previous, next),
+        error: None,
     }
 }
 
 /// Which server saw it: the finding's evidence when it names one, else where the domain's
 /// records are asked.
-fn server_sentence(domain: &DomainConfig, findings: &[&Finding]) -> String {
+fn seen_at(domain: &DomainConfig, findings: &[&Finding]) -> SeenAt {
     let named = findings.iter().find_map(|f| {
         ["nameserver", "server", "servers", "nameservers"]
             .iter()
@@ -269,45 +361,72 @@ fn server_sentence(domain: &DomainConfig, findings: &[&Finding]) -> String {
             })
     });
     match named {
-        Some(server) => format!("Seen at {server}."),
+        Some(server) => SeenAt::Server(server),
         None if !domain.nameservers.is_empty() => {
-            let servers: Vec<String> = domain.nameservers.iter().map(|s| s.to_string()).collect();
-            format!(
-                "Seen at the authoritative nameservers {}.",
-                servers.join(", ")
-            )
+            SeenAt::Nameservers(domain.nameservers.iter().map(|s| s.to_string()).collect())
         }
-        None if domain.authoritative => "Seen at the domain's authoritative nameservers.".into(),
-        None => "Seen through the recursive resolvers.".into(),
+        None if domain.authoritative => SeenAt::Authoritative,
+        None => SeenAt::Resolvers,
+    }
+}
+
+fn server_sentence(domain: &DomainConfig, findings: &[&Finding]) -> String {
+    match seen_at(domain, findings) {
+        SeenAt::Server(server) => format!("Seen at {server}."),
+        SeenAt::Nameservers(servers) => format!(
+            "Seen at the authoritative nameservers {}.",
+            servers.join(", ")
+        ),
+        SeenAt::Authoritative => "Seen at the domain's authoritative nameservers.".into(),
+        SeenAt::Resolvers => "Seen through the recursive resolvers.".into(),
     }
 }
 
 /// When users' resolvers see it: the finding's own estimate when it has one, else the TTL
 /// of the answer they may have cached (the previous one).
-fn ttl_sentence(
+fn resolver_delay(
     findings: &[&Finding],
     previous: Option<&CheckStatus>,
     next: &CheckStatus,
-) -> Option<String> {
+) -> Option<ResolverDelay> {
     let estimate = findings.iter().find_map(|f| {
         ["resolvers_switch_within", "propagation_seconds", "ttl"]
             .iter()
             .find_map(|key| f.evidence.get(*key).and_then(|v| v.as_u64()))
     });
     if let Some(seconds) = estimate {
-        return Some(format!(
-            "Users' resolvers see it within {} (TTL).",
-            human_seconds(seconds)
-        ));
+        return Some(ResolverDelay {
+            seconds,
+            cached_ttl: false,
+        });
     }
     let cached = previous
         .filter(|p| p.records != next.records)
         .unwrap_or(next);
     let ttl = cached.records.iter().filter_map(|r| r.ttl).min()?;
-    Some(format!(
-        "Resolvers that cached the previous answer see it within {} (its TTL).",
-        human_seconds(u64::from(ttl))
-    ))
+    Some(ResolverDelay {
+        seconds: u64::from(ttl),
+        cached_ttl: true,
+    })
+}
+
+fn ttl_sentence(
+    findings: &[&Finding],
+    previous: Option<&CheckStatus>,
+    next: &CheckStatus,
+) -> Option<String> {
+    let delay = resolver_delay(findings, previous, next)?;
+    Some(if delay.cached_ttl {
+        format!(
+            "Resolvers that cached the previous answer see it within {} (its TTL).",
+            human_seconds(delay.seconds)
+        )
+    } else {
+        format!(
+            "Users' resolvers see it within {} (TTL).",
+            human_seconds(delay.seconds)
+        )
+    })
 }
 
 /// `300 s`, `1 h 30 min`.

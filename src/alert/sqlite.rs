@@ -89,6 +89,7 @@ fn incident_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<AlertRecord>
             labels,
             annotations,
             generator_url: row.get(3)?,
+            facts: None,
         },
         starts_at: UNIX_EPOCH + Duration::from_nanos(u64::try_from(starts_at).unwrap_or(0)),
     }))
@@ -211,6 +212,7 @@ mod tests {
                     format!("MX of {domain} changed"),
                 )]),
                 generator_url: format!("http://m.test/api/v1/domains/{domain}"),
+                facts: None,
             },
             starts_at,
         }

@@ -1,12 +1,14 @@
 //! Webhook receivers: the generic Alertmanager webhook payload (version 4), Slack, DingTalk
 //! (signed: `timestamp` and `sign` query parameters), Feishu/Lark (signed: `timestamp` and
-//! `sign` in the body) and WeCom. One message per alert, when it fires and when it resolves.
+//! `sign` in the body) and WeCom. One message per alert, when it fires and when it resolves,
+//! in the webhook's `language` (chat formats).
 
 use super::alertmanager::rfc3339;
-use super::delivery::{Deliver, Notice, NoticeStatus, Payload};
+use super::chat_text::{ChatText, chat_text};
+use super::delivery::{Deliver, Notice, Payload};
 use super::ledger::fingerprint;
 use super::transport::{DeliveryError, Secret, send};
-use crate::config::{WebhookFormat, WebhookUrl};
+use crate::config::{Language, WebhookFormat, WebhookUrl};
 use async_trait::async_trait;
 use ring::hmac;
 use serde_json::{Value, json};
@@ -38,20 +40,23 @@ pub struct Rendered {
     pub body: Value,
 }
 
-/// Renders `notice` for `format`; `now` is used for signatures.
+/// Renders `notice` for `format` in `language` (chat formats; the generic payload is for
+/// machines); `now` is used for signatures.
 pub fn render(
     format: WebhookFormat,
     notice: &Notice,
     receiver: &str,
     external_url: &str,
     secret: Option<&Secret>,
+    language: Language,
     now: SystemTime,
 ) -> Rendered {
     let since = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
     let mut query = Vec::new();
+    let chat = chat_text(notice, language);
     let body = match format {
         WebhookFormat::Generic => generic(notice, receiver, external_url),
-        WebhookFormat::Slack => json!({ "text": text(notice, Style::Slack) }),
+        WebhookFormat::Slack => json!({ "text": text(notice, &chat, Style::Slack) }),
         WebhookFormat::DingTalk => {
             if let Some(secret) = secret {
                 let ms = since.as_millis() as u64;
@@ -60,13 +65,13 @@ pub fn render(
             }
             json!({
                 "msgtype": "markdown",
-                "markdown": { "title": title(notice), "text": text(notice, Style::Markdown) },
+                "markdown": { "title": chat.title, "text": text(notice, &chat, Style::Markdown) },
             })
         }
         WebhookFormat::Feishu => {
             let mut body = json!({
                 "msg_type": "text",
-                "content": { "text": text(notice, Style::Plain) },
+                "content": { "text": text(notice, &chat, Style::Plain) },
             });
             if let Some(secret) = secret {
                 let secs = since.as_secs();
@@ -77,7 +82,7 @@ pub fn render(
         }
         WebhookFormat::WeCom => json!({
             "msgtype": "markdown",
-            "markdown": { "content": text(notice, Style::Markdown) },
+            "markdown": { "content": text(notice, &chat, Style::Markdown) },
         }),
     };
     Rendered { query, body }
@@ -122,63 +127,37 @@ enum Style {
     Slack,
 }
 
-/// `[FIRING] MailDnsMxDrift: MX of example.com changed`.
-fn title(notice: &Notice) -> String {
-    let summary = notice
-        .alert
-        .content
-        .annotations
-        .get("summary")
-        .map_or("", String::as_str);
-    format!(
-        "[{}] {}: {summary}",
-        notice.status.as_str().to_ascii_uppercase(),
-        notice.alert.key.name
-    )
-}
-
-/// The message: what, where (domain, check), from → to, server and TTL (the description),
-/// when, and the link.
-fn text(notice: &Notice, style: Style) -> String {
-    let alert = &notice.alert;
-    let annotation = |name: &str| {
-        alert
-            .content
-            .annotations
-            .get(name)
-            .map_or("", String::as_str)
-            .to_string()
-    };
+/// The message: title, what and where (domain, check), from → to, server and TTL (the
+/// description), when, and the links.
+fn text(notice: &Notice, chat: &ChatText, style: Style) -> String {
     let bold = |s: &str| match style {
         Style::Plain => s.to_string(),
         Style::Markdown => format!("**{s}**"),
         Style::Slack => format!("*{s}*"),
     };
     let mut lines = vec![
-        bold(&title(notice)),
-        format!(
-            "Domain: {} · Check: {} · Severity: {}",
-            alert.key.domain, alert.key.check, alert.key.severity
-        ),
-        annotation("description"),
+        bold(&chat.title),
+        chat.subject.clone(),
+        chat.description.clone(),
+        chat.timing.clone(),
     ];
-    match (notice.status, notice.ends_at) {
-        (NoticeStatus::Resolved, Some(ends_at)) => lines.push(format!(
-            "Firing since {}, resolved at {}.",
-            rfc3339(alert.starts_at),
-            rfc3339(ends_at)
-        )),
-        _ => lines.push(format!("Firing since {}.", rfc3339(alert.starts_at))),
-    }
-    let link = &alert.content.generator_url;
-    let runbook = annotation("runbook_url");
+    let link = &notice.alert.content.generator_url;
+    let runbook = notice
+        .alert
+        .content
+        .annotations
+        .get("runbook_url")
+        .map_or("", String::as_str);
+    let (details, runbook_label, colon) = (chat.details, chat.runbook, chat.colon);
     match style {
         Style::Plain => {
-            lines.push(format!("Details: {link}"));
-            lines.push(format!("Runbook: {runbook}"));
+            lines.push(format!("{details}{colon}{link}"));
+            lines.push(format!("{runbook_label}{colon}{runbook}"));
         }
-        Style::Markdown => lines.push(format!("[Details]({link}) · [Runbook]({runbook})")),
-        Style::Slack => lines.push(format!("<{link}|Details> · <{runbook}|Runbook>")),
+        Style::Markdown => lines.push(format!(
+            "[{details}]({link}) · [{runbook_label}]({runbook})"
+        )),
+        Style::Slack => lines.push(format!("<{link}|{details}> · <{runbook}|{runbook_label}>")),
     }
     // Markdown needs a blank line for a line break.
     let separator = if style == Style::Markdown {
@@ -201,6 +180,8 @@ pub struct WebhookTarget {
     pub secret: Option<Secret>,
     /// The daemon's external URL (generic payload's `externalURL`).
     pub external_url: String,
+    /// The language of chat messages.
+    pub language: Language,
     /// The HTTP client.
     pub client: reqwest::Client,
 }
@@ -241,6 +222,7 @@ impl Deliver for WebhookTarget {
             &self.name,
             &self.external_url,
             self.secret.as_ref(),
+            self.language,
             SystemTime::now(),
         );
         let mut url = self.url()?;

@@ -3,11 +3,15 @@
 #![allow(clippy::print_stdout)]
 
 mod accept;
+mod daemon_api;
+mod incident;
 mod logging;
 mod progress;
 mod spf;
 mod web;
 
+pub use daemon_api::DaemonArgs;
+pub use incident::{IncidentCommand, NoteArgs};
 pub use logging::{LogFormat, init_tracing, log_filter};
 pub use web::{parse_listen_address, parse_telemetry_path};
 
@@ -106,6 +110,12 @@ pub enum Command {
         #[command(subcommand)]
         command: BaselineCommand,
     },
+    /// Incident records.
+    Incident {
+        /// What to do with them.
+        #[command(subcommand)]
+        command: IncidentCommand,
+    },
 }
 
 /// `maildrift baseline ...`.
@@ -124,20 +134,9 @@ pub struct AcceptArgs {
     /// Only this check (default: every check compared with a learned baseline).
     #[arg(long, value_parser = clap::value_parser!(CheckKind))]
     pub check: Option<CheckKind>,
-    /// The daemon's URL, `http://` or `https://`, with `user:password@` when it asks for
-    /// basic auth (default: from --web.listen-address).
-    #[arg(long, env = "MAILDRIFT_URL")]
-    pub url: Option<String>,
-    /// Extra CA certificate (PEM) to trust for an `https://` URL (private PKI).
-    #[arg(long, env = "MAILDRIFT_CA_FILE")]
-    pub ca_file: Option<PathBuf>,
-    /// The daemon's listen address, to find it when --url is not given.
-    #[arg(
-        long = "web.listen-address",
-        env = "MAILDRIFT_WEB_LISTEN_ADDRESS",
-        default_value = ":9725"
-    )]
-    pub listen_address: String,
+    /// Where the daemon is.
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
 }
 
 /// `maildrift run`.
@@ -175,6 +174,10 @@ pub struct RunArgs {
     /// when it or the certificates it names change.
     #[arg(long = "web.config.file", env = "MAILDRIFT_WEB_CONFIG_FILE")]
     pub web_config_file: Option<PathBuf>,
+    /// Language of the status pages, `en` or `zh-CN` (default: each browser's
+    /// Accept-Language).
+    #[arg(long = "web.language", env = "MAILDRIFT_WEB_LANGUAGE")]
+    pub language: Option<crate::config::Language>,
 }
 
 /// Output format of `check` and `spf`.
@@ -264,6 +267,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             max_qps: cli.common.dns_max_qps,
             max_qps_per_server: cli.common.dns_max_qps_per_server,
         },
+        language: None,
     };
     match &cli.command {
         Command::Run(args) => {
@@ -280,6 +284,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             let options = RunOptions {
                 web_config,
                 telemetry_path: Some(args.telemetry_path.clone()),
+                language: args.language,
                 ..options(args.shard)
             };
             app::run(config, options, listener, shutdown_on_signals()).await?;
@@ -382,5 +387,8 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Baseline {
             command: BaselineCommand::Accept(args),
         } => accept::accept(args, &cli.common.state_dir).await,
+        Command::Incident {
+            command: IncidentCommand::Note(args),
+        } => incident::note(args, &cli.common.state_dir).await,
     }
 }

@@ -2,10 +2,10 @@
 //! used by `crate::alert`. Secrets are never in the config itself: only the names of files
 //! or environment variables that hold them (the `*_file` / `*_env` convention).
 
-use super::AlertName;
 use super::issues::Issues;
 use super::names::check_http_url;
 use super::raw::{RawAlerting, RawAlertmanager, RawWebhook, Text};
+use super::{AlertName, Language};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -127,6 +127,8 @@ pub struct WebhookConfig {
     pub secret_file: Option<PathBuf>,
     /// An environment variable holding the signing secret (instead of `secret_file`).
     pub secret_env: Option<String>,
+    /// The language of the messages (`language: zh-CN`; chat formats only).
+    pub language: Language,
 }
 
 impl WebhookConfig {
@@ -433,6 +435,7 @@ fn webhook(
             ),
         );
     }
+    let language = webhook_language(hook.language.as_ref(), format, field, issues);
     let url = match (hook.url, hook.url_file) {
         (Some(url), None) => match check_http_url(url.as_str()) {
             Ok(url) => Some(WebhookUrl::Inline(url)),
@@ -483,7 +486,32 @@ fn webhook(
         url: url?,
         secret_file,
         secret_env,
+        language,
     })
+}
+
+/// `language:` of a chat webhook; the generic payload is for machines and has none.
+fn webhook_language(
+    text: Option<&Text>,
+    format: Option<WebhookFormat>,
+    field: &str,
+    issues: &mut Issues<'_>,
+) -> Language {
+    let Some(text) = text else {
+        return Language::default();
+    };
+    let field = format!("{field}.language");
+    if format == Some(WebhookFormat::Generic) {
+        issues.value(
+            &field,
+            "the generic payload is for machines: `language` applies to slack, dingtalk, feishu and wecom",
+        );
+        return Language::default();
+    }
+    text.as_str()
+        .parse()
+        .map_err(|message: String| issues.value(&field, message))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

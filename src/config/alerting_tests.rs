@@ -180,3 +180,29 @@ fn secrets_must_come_from_files_or_the_environment() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn chat_webhooks_take_a_language() {
+    let config = parse(
+        "domains: []\nalerting:\n  webhooks:\n    - { name: ding, format: dingtalk, url: \"https://d.test/x\", language: zh-CN }\n    - { name: wecom, format: wecom, url: \"https://w.test/x\" }\n",
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let hooks = config.alerting.unwrap().webhooks;
+    assert_eq!(hooks[0].language, crate::config::Language::ZhCn);
+    assert_eq!(hooks[1].language, crate::config::Language::En);
+    let errors = parse(
+        "domains: []\nalerting:\n  webhooks:\n    - { name: a, format: feishu, url: \"https://f.test/x\", language: fr }\n    - { name: b, format: generic, url: \"https://g.test/x\", language: zh-CN }\n",
+    )
+    .unwrap_err();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(
+        errors[0].starts_with("t.yml:4:69: alerting.webhooks[0].language:")
+            && errors[0].contains("\"fr\" is not a language"),
+        "{errors:#?}"
+    );
+    assert!(
+        errors[1].starts_with("t.yml:5:70: alerting.webhooks[1].language:")
+            && errors[1].contains("the generic payload is for machines"),
+        "{errors:#?}"
+    );
+}

@@ -8,6 +8,7 @@ mod duration;
 mod expect;
 mod files;
 mod issues;
+mod language;
 mod names;
 mod position;
 mod providers;
@@ -31,6 +32,7 @@ pub use alerting::{
 pub use analysis::{AnalysisSettings, DnssecSettings, MtaStsSettings, read_ca_file};
 pub use duration::parse_duration;
 pub use expect::{DkimExpectation, DmarcExpectation, Expectations, MxExpectation, SpfExpectation};
+pub use language::Language;
 pub use reputation::{DnsblSettings, RdapSettings};
 pub use series::MetricsConfig;
 pub use spf::AuthorizedSender;

@@ -265,6 +265,8 @@ pub(crate) struct RawWebhook {
     pub(crate) secret_file: Option<Text>,
     /// An environment variable holding a signing secret (DingTalk, Feishu).
     pub(crate) secret_env: Option<Text>,
+    /// The messages' language: `en` (default) or `zh-CN` (chat formats only).
+    pub(crate) language: Option<Text>,
 }
 
 /// One provider preset (built-in file or `providers:`).

@@ -2,6 +2,9 @@
 //! daemon watching them with a short interval, and a scripted MX drift so that
 //! `maildrift_drift{check="mx"}` turns 1. Needs no network and no config file.
 
+#[cfg(any(test, feature = "testkit"))]
+pub mod fleet;
+
 use crate::app::{self, RunOptions};
 use crate::config::Config;
 use crate::dns::server::LocalDnsServer;
@@ -70,6 +73,7 @@ pub async fn run(
         web_config: None,
         telemetry_path: None,
         dns_limits: Default::default(),
+        language: None,
     };
     let web = listener
         .local_addr()

@@ -30,11 +30,11 @@ pub(crate) struct EventParams {
     limit: Option<usize>,
 }
 
-fn bad_request(message: String) -> Response {
+pub(crate) fn bad_request(message: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
 }
 
-fn unavailable() -> Response {
+pub(crate) fn unavailable() -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         Json(json!({ "error": "the state store is not available (see the daemon's log and maildrift_state_write_failures_total)" })),
@@ -43,7 +43,7 @@ fn unavailable() -> Response {
 }
 
 /// `since`: unix seconds, or a duration back from now (`24h`, `7d`).
-fn parse_since(text: &str, now: SystemTime) -> Result<SystemTime, String> {
+pub(crate) fn parse_since(text: &str, now: SystemTime) -> Result<SystemTime, String> {
     if let Ok(seconds) = text.parse::<f64>()
         && seconds.is_finite()
         && seconds >= 0.0

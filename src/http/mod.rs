@@ -1,19 +1,24 @@
 //! The HTTP surface (SPEC.md "HTTP endpoints"): metrics, health, reload, JSON API, status page.
 
 mod api;
+mod export;
 pub(crate) mod exposition;
+mod guard;
+pub(crate) mod incidents;
 mod listeners;
 mod status_page;
+pub(crate) mod times;
 pub(crate) mod web_config;
 
 pub(crate) use listeners::Listeners;
 
+use crate::i18n::Language;
 use crate::metrics::Metrics;
 use crate::monitor::{Monitor, WatchedDomain};
 use crate::state::StateService;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -57,8 +62,22 @@ pub(crate) const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
 #[derive(Clone, Debug)]
 pub(crate) struct TelemetryPath(pub(crate) String);
 
-/// Every route of the daemon, the metrics at `telemetry_path` (`/metrics` by default).
-pub(crate) fn router(state: Arc<AppState>, telemetry_path: &str) -> Router {
+/// The status pages' language when `--web.language` sets it (`None`: the browser's
+/// `Accept-Language` decides).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PageLanguage(pub(crate) Option<Language>);
+
+/// Every route of the daemon, the metrics at `telemetry_path` (`/metrics` by default), the
+/// status pages in `language` (`None`: as each browser prefers).
+pub(crate) fn router(
+    state: Arc<AppState>,
+    telemetry_path: &str,
+    language: Option<Language>,
+) -> Router {
+    let notes = Router::new()
+        .route("/api/v1/incidents/{id}/notes", post(incidents::post_note))
+        .route("/domains/{domain}/notes", post(status_page::add_note_form))
+        .layer(DefaultBodyLimit::max(incidents::MAX_NOTE_BODY));
     Router::new()
         .route("/", get(status_page::index))
         .route(telemetry_path, get(metrics))
@@ -72,7 +91,19 @@ pub(crate) fn router(state: Arc<AppState>, telemetry_path: &str) -> Router {
         .route("/api/v1/domains/{domain}/accept", post(api::accept))
         .route("/api/v1/events", get(api::events))
         .route("/domains/{domain}", get(status_page::domain_page))
+        .route("/api/v1/incidents/{id}", get(incidents::get_incident))
+        .route(
+            "/api/v1/domains/{domain}/timeline.md",
+            get(incidents::timeline_markdown),
+        )
+        .route(
+            "/api/v1/domains/{domain}/timeline.csv",
+            get(incidents::timeline_csv),
+        )
+        .merge(notes)
+        .layer(axum::middleware::from_fn(guard::guard))
         .layer(axum::Extension(TelemetryPath(telemetry_path.to_owned())))
+        .layer(axum::Extension(PageLanguage(language)))
         .with_state(state)
 }
 

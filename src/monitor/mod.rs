@@ -131,6 +131,12 @@ impl WatchedDomain {
     pub(crate) fn status(&self) -> DomainStatus {
         self.status.lock().expect("lock poisoned").clone()
     }
+
+    /// Reads the latest state in place (the status page summarises thousands of domains
+    /// per request; a copy of each would cost more than the summary).
+    pub(crate) fn inspect<T>(&self, read: impl FnOnce(&DomainStatus) -> T) -> T {
+        read(&self.status.lock().expect("lock poisoned"))
+    }
 }
 
 /// One check's result applied to a domain: what it was, what it is now.

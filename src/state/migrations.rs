@@ -84,6 +84,37 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (check_name, key)
     );
     "#,
+    // 4: incident records (issue 14). An incident is known by the id of its `opened` event;
+    // `resolved` events name it, and notes (what the admin did, with which ticket) hang
+    // off it, also after it resolved.
+    r#"
+    ALTER TABLE events ADD COLUMN incident_id INTEGER; -- opened: its own id; resolved: the opening event's id
+    UPDATE events SET incident_id = id WHERE kind = 'opened';
+    UPDATE events SET incident_id = (
+        SELECT max(o.id) FROM events o
+        WHERE o.kind = 'opened' AND o.domain = events.domain
+          AND o.check_name = events.check_name AND o.code IS events.code AND o.id < events.id
+    ) WHERE kind = 'resolved';
+    CREATE INDEX events_incident ON events (incident_id);
+    CREATE TABLE incident_notes (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id       INTEGER NOT NULL, -- events.id of the incident's `opened` event
+        at                REAL NOT NULL,    -- when the note was written, unix seconds
+        channel           TEXT NOT NULL,    -- phone, ticket, chat, email, other
+        ticket            TEXT,             -- the provider's or registrar's ticket number
+        who               TEXT,             -- who worked it
+        text              TEXT NOT NULL,    -- the steps taken
+        first_response_at REAL,             -- when the provider first answered, unix seconds
+        registrar         INTEGER NOT NULL DEFAULT 0, -- the registrar was involved
+        dns_provider      INTEGER NOT NULL DEFAULT 0  -- the DNS provider was involved
+    );
+    CREATE INDEX incident_notes_incident ON incident_notes (incident_id, id);
+    -- The overview of a large fleet reads only the incidents that want attention.
+    CREATE INDEX events_attention ON events (at)
+        WHERE kind IN ('opened', 'resolved') AND severity IN ('critical', 'warning');
+    CREATE INDEX incidents_attention ON incidents (opened_at, domain, check_name)
+        WHERE severity IN ('critical', 'warning');
+    "#,
 ];
 
 /// The schema version this build produces.
@@ -172,6 +203,57 @@ mod tests {
         )
         .unwrap();
         conn
+    }
+
+    #[test]
+    fn schema_2_links_resolved_events_to_their_incident_and_gains_notes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(super::super::DB_FILE);
+        let conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        let insert = "INSERT INTO events (at, domain, check_name, kind, code, message) VALUES (?1, ?2, 'mx', ?3, ?4, 'm')";
+        for (at, domain, kind, code) in [
+            (1.0, "a.example", "opened", Some("drift")),
+            (2.0, "b.example", "opened", Some("drift")),
+            (3.0, "a.example", "resolved", Some("drift")),
+            (4.0, "a.example", "changed", None),
+            (5.0, "a.example", "opened", Some("drift")),
+            (6.0, "a.example", "resolved", Some("drift")),
+        ] {
+            conn.execute(insert, rusqlite::params![at, domain, kind, code])
+                .unwrap();
+        }
+        drop(conn);
+        let store = super::super::Store::open(dir.path()).unwrap();
+        store
+            .with_conn(|conn| {
+                let links: Vec<(i64, Option<i64>)> = conn
+                    .prepare("SELECT id, incident_id FROM events ORDER BY id")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()?;
+                assert_eq!(
+                    links,
+                    [
+                        (1, Some(1)),
+                        (2, Some(2)),
+                        (3, Some(1)),
+                        (4, None),
+                        (5, Some(5)),
+                        (6, Some(5))
+                    ]
+                );
+                conn.execute(
+                    "INSERT INTO incident_notes (incident_id, at, channel, text) VALUES (5, 7.0, 'phone', 'called')",
+                    [],
+                )?;
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]

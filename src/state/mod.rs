@@ -4,10 +4,12 @@
 //! so a slow or failing disk never holds up a check.
 
 mod migrations;
+mod notes;
 mod queries;
 mod store;
 mod writer;
 
+pub(crate) use notes::{Channel, IncidentRecord, NewNote, StoredNote};
 pub(crate) use queries::{EventQuery, Incident, StoredEvent};
 pub(crate) use store::{DB_FILE, Store, Write};
 pub(crate) use writer::{StateService, StateWriter};

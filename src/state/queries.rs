@@ -6,6 +6,7 @@ use super::{EventKind, StateError, unix_seconds};
 use crate::finding::CheckKind;
 use rusqlite::types::Value;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 /// A filter over the timeline.
@@ -50,6 +51,8 @@ pub struct StoredEvent {
     pub server: Option<String>,
     /// For `resolved`: seconds the finding was open.
     pub resolution_seconds: Option<f64>,
+    /// For `opened` and `resolved`: the incident (its `opened` event's id), for notes.
+    pub incident_id: Option<i64>,
 }
 
 impl StoredEvent {
@@ -70,12 +73,46 @@ pub struct Incident {
     pub code: String,
     /// Severity.
     pub severity: Option<String>,
+    /// The incident's id (its `opened` event's), for notes.
+    pub id: i64,
     /// Message when it opened.
     pub message: String,
     /// Unix seconds when it opened.
     pub opened_at: f64,
     /// The `opened` event.
     pub event_id: i64,
+}
+
+/// The open incidents that want attention: `info` findings (no TLS-RPT record) do not.
+const ATTENTION: &str = "severity IN ('critical', 'warning')";
+
+/// Since when each open incident that wants attention is open (through the partial index
+/// `incidents_attention`).
+pub(super) const OPEN_SINCE: &str = "SELECT domain, check_name, opened_at FROM incidents \
+     WHERE severity IN ('critical', 'warning')";
+
+/// Open incidents that want attention, summed up (see [`Store::open_summary`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OpenSummary {
+    /// How many are open.
+    pub count: usize,
+    /// The oldest ones, oldest first.
+    pub oldest: Vec<Incident>,
+    /// Per domain and check: since when (unix seconds) its oldest one is open.
+    pub since: Vec<(String, String, f64)>,
+}
+
+fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
+    Ok(Incident {
+        domain: r.get(0)?,
+        check: r.get(1)?,
+        code: r.get(2)?,
+        severity: r.get(3)?,
+        id: r.get(6)?,
+        message: r.get(4)?,
+        opened_at: r.get(5)?,
+        event_id: r.get(6)?,
+    })
 }
 
 fn json(text: Option<String>) -> Option<serde_json::Value> {
@@ -87,7 +124,7 @@ impl Store {
     pub fn events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StateError> {
         let mut sql = String::from(
             "SELECT id, at, domain, check_name, kind, code, severity, message, from_json, \
-             to_json, server, resolution_seconds FROM events WHERE 1 = 1",
+             to_json, server, resolution_seconds, incident_id FROM events WHERE 1 = 1",
         );
         let mut args: Vec<Value> = Vec::new();
         if let Some(domain) = &query.domain {
@@ -126,9 +163,18 @@ impl Store {
                     to: json(r.get(9)?),
                     server: r.get(10)?,
                     resolution_seconds: r.get(11)?,
+                    incident_id: r.get(12)?,
                 })
             })?;
             rows.collect()
+        })
+    }
+
+    /// When the store first recorded anything about `domain` (its oldest event kept).
+    pub fn first_event_at(&self, domain: &str) -> Result<Option<f64>, StateError> {
+        self.with_conn(|conn| {
+            conn.prepare_cached("SELECT min(at) FROM events WHERE domain = ?1")?
+                .query_row([domain], |r| r.get(0))
         })
     }
 
@@ -139,18 +185,45 @@ impl Store {
                 "SELECT domain, check_name, code, severity, message, opened_at, event_id
                  FROM incidents WHERE ?1 IS NULL OR domain = ?1 ORDER BY opened_at, domain",
             )?;
-            let rows = statement.query_map([domain], |r| {
-                Ok(Incident {
-                    domain: r.get(0)?,
-                    check: r.get(1)?,
-                    code: r.get(2)?,
-                    severity: r.get(3)?,
-                    message: r.get(4)?,
-                    opened_at: r.get(5)?,
-                    event_id: r.get(6)?,
-                })
-            })?;
+            let rows = statement.query_map([domain], incident_row)?;
             rows.collect()
+        })
+    }
+
+    /// The open incidents that want attention (`warning`, `critical`) in a few numbers, for
+    /// the overview of a large fleet: how many, the `oldest` oldest, and since when each
+    /// domain's check has one.
+    pub fn open_summary(&self, oldest: usize) -> Result<OpenSummary, StateError> {
+        self.with_conn(|conn| {
+            let count: i64 = conn
+                .prepare_cached(&format!("SELECT count(*) FROM incidents WHERE {ATTENTION}"))?
+                .query_row([], |r| r.get(0))?;
+            let limit = i64::try_from(oldest).unwrap_or(i64::MAX);
+            let oldest = conn
+                .prepare_cached(&format!(
+                    "SELECT domain, check_name, code, severity, message, opened_at, event_id
+                     FROM incidents WHERE {ATTENTION} ORDER BY opened_at, domain LIMIT ?1"
+                ))?
+                .query_map([limit], incident_row)?
+                .collect::<Result<_, _>>()?;
+            // Read through the partial index `incidents_attention`, summed up here.
+            let mut first: HashMap<(String, String), f64> = HashMap::new();
+            let mut statement = conn.prepare_cached(OPEN_SINCE)?;
+            let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            for row in rows {
+                let (domain, check, at): (String, String, f64) = row?;
+                let since = first.entry((domain, check)).or_insert(at);
+                *since = since.min(at);
+            }
+            let since = first
+                .into_iter()
+                .map(|((domain, check), at)| (domain, check, at))
+                .collect();
+            Ok(OpenSummary {
+                count: usize::try_from(count).unwrap_or(0),
+                oldest,
+                since,
+            })
         })
     }
 }

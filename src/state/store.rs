@@ -1,6 +1,7 @@
 //! Opening the database (directory, WAL, integrity, migrations) and the write primitives
 //! shared by the writer thread and `maildrift baseline accept` when the daemon is down.
 
+use super::notes::{self, NewNote};
 use super::{EventKind, NewEvent, Retention, StateError, migrations, unix_seconds};
 use crate::finding::CheckKind;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
@@ -58,6 +59,8 @@ pub enum Write {
         /// When the check stored it.
         at: SystemTime,
     },
+    /// A note on an incident (what the admin did about it).
+    Note(NewNote),
 }
 
 /// One value a check keeps across restarts, as stored.
@@ -316,6 +319,7 @@ pub(crate) fn apply(conn: &mut Connection, writes: &[Write]) -> rusqlite::Result
                     unix_seconds(*at)
                 ])?;
             }
+            Write::Note(note) => notes::insert(&tx, note)?,
         }
     }
     tx.commit()?;
@@ -326,16 +330,18 @@ fn insert_event(tx: &rusqlite::Transaction<'_>, event: &NewEvent) -> rusqlite::R
     let at = unix_seconds(event.at);
     let code = event.code.as_deref().unwrap_or("");
     let mut resolution = None;
+    let mut incident = None;
     if event.kind == EventKind::Resolved {
-        resolution = tx
+        let opened = tx
             .prepare_cached(
-                "SELECT opened_at FROM incidents WHERE domain = ?1 AND check_name = ?2 AND code = ?3",
+                "SELECT opened_at, event_id FROM incidents WHERE domain = ?1 AND check_name = ?2 AND code = ?3",
             )?
             .query_row(params![event.domain, event.check.as_str(), code], |r| {
-                r.get::<_, f64>(0)
+                Ok((r.get::<_, f64>(0)?, r.get::<_, i64>(1)?))
             })
-            .optional()?
-            .map(|opened| (at - opened).max(0.0));
+            .optional()?;
+        resolution = opened.map(|(opened, _)| (at - opened).max(0.0));
+        incident = opened.map(|(_, id)| id);
         tx.prepare_cached(
             "DELETE FROM incidents WHERE domain = ?1 AND check_name = ?2 AND code = ?3",
         )?
@@ -344,8 +350,8 @@ fn insert_event(tx: &rusqlite::Transaction<'_>, event: &NewEvent) -> rusqlite::R
     let json = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string());
     tx.prepare_cached(
         "INSERT INTO events (at, domain, check_name, kind, code, severity, message, from_json,
-                             to_json, server, resolution_seconds)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                             to_json, server, resolution_seconds, incident_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         at,
@@ -359,9 +365,12 @@ fn insert_event(tx: &rusqlite::Transaction<'_>, event: &NewEvent) -> rusqlite::R
         json(&event.to),
         event.server,
         resolution,
+        incident,
     ])?;
     let id = tx.last_insert_rowid();
     if event.kind == EventKind::Opened {
+        tx.prepare_cached("UPDATE events SET incident_id = id WHERE id = ?1")?
+            .execute([id])?;
         tx.prepare_cached(
             "INSERT INTO incidents (domain, check_name, code, severity, message, opened_at, event_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -396,6 +405,14 @@ pub(crate) fn enforce_retention(
         deleted += conn.execute(
             "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?1)",
             [offset],
+        )?;
+    }
+    if deleted > 0 {
+        // Notes go with their incident: once its opening event is gone and it is not open.
+        conn.execute(
+            "DELETE FROM incident_notes WHERE incident_id NOT IN (SELECT id FROM events)
+             AND incident_id NOT IN (SELECT event_id FROM incidents)",
+            [],
         )?;
     }
     Ok(deleted)

@@ -259,3 +259,189 @@ async fn a_full_disk_is_counted_and_the_writer_recovers() {
     assert_eq!(written.len(), 2);
     service.stop().await;
 }
+
+fn note(incident_id: i64, at: u64, text: &str) -> Write {
+    Write::Note(NewNote {
+        incident_id,
+        at: UNIX_EPOCH + Duration::from_secs(at),
+        channel: Channel::Ticket,
+        ticket: Some("T-1".into()),
+        who: Some("alice".into()),
+        text: text.into(),
+        first_response_at: Some(UNIX_EPOCH + Duration::from_secs(130)),
+        registrar: false,
+        dns_provider: true,
+    })
+}
+
+#[test]
+fn incidents_carry_notes_open_and_resolved() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let ids = store
+        .write(&[
+            Write::Event(event(100, "a.example", EventKind::Opened, Some("drift"))),
+            Write::Event(event(105, "a.example", EventKind::Changed, None)),
+        ])
+        .unwrap();
+    let (opened, changed) = (ids[0], ids[1]);
+    assert_eq!(store.incidents(None).unwrap()[0].id, opened);
+    store
+        .write(&[note(opened, 120, "called the provider")])
+        .unwrap();
+    let open = store.incident(opened).unwrap().expect("the incident");
+    assert_eq!(open.state, "open");
+    assert_eq!((open.resolved_at, open.resolution_seconds), (None, None));
+    assert_eq!(open.notes.len(), 1);
+    assert_eq!(open.notes[0].text, "called the provider");
+    assert_eq!(open.notes[0].first_response_seconds, Some(30.0));
+    assert!(open.notes[0].dns_provider && !open.notes[0].registrar);
+    assert_eq!(store.incident(changed).unwrap(), None, "not an incident");
+    assert_eq!(store.incident(9999).unwrap(), None);
+
+    // Resolved: the resolved event names the incident; notes can still be added.
+    let ids = store
+        .write(&[Write::Event(event(
+            160,
+            "a.example",
+            EventKind::Resolved,
+            Some("drift"),
+        ))])
+        .unwrap();
+    let events = store
+        .events(&EventQuery {
+            domain: Some("a.example".into()),
+            limit: 10,
+            ..EventQuery::default()
+        })
+        .unwrap();
+    assert_eq!(events[0].id, ids[0]);
+    assert_eq!(events[0].incident_id, Some(opened));
+    assert_eq!(events[1].incident_id, None, "a change is no incident");
+    store.write(&[note(opened, 170, "post-mortem")]).unwrap();
+    let resolved = store.incident(opened).unwrap().unwrap();
+    assert_eq!(resolved.state, "resolved");
+    assert_eq!(resolved.resolved_at, Some(160.0));
+    assert_eq!(resolved.resolution_seconds, Some(60.0));
+    assert_eq!(resolved.notes.len(), 2);
+    // A second incident of the same code is another incident.
+    let again = store
+        .write(&[Write::Event(event(
+            200,
+            "a.example",
+            EventKind::Opened,
+            Some("drift"),
+        ))])
+        .unwrap()[0];
+    let listed = store.domain_incidents("a.example", None, 10).unwrap();
+    assert_eq!(
+        listed.iter().map(|i| i.id).collect::<Vec<_>>(),
+        [again, opened]
+    );
+    assert_eq!(listed[0].state, "open");
+    let since = UNIX_EPOCH + Duration::from_secs(150);
+    assert_eq!(
+        store
+            .domain_incidents("a.example", Some(since), 10)
+            .unwrap()
+            .len(),
+        1
+    );
+    let notes = store
+        .domain_notes("a.example", UNIX_EPOCH + Duration::from_secs(150))
+        .unwrap();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(
+        (notes[0].0.as_str(), notes[0].1.text.as_str()),
+        ("mx", "post-mortem")
+    );
+    assert_eq!(store.first_event_at("a.example").unwrap(), Some(100.0));
+    assert_eq!(store.first_event_at("b.example").unwrap(), None);
+    // Opened and resolved since 150, newest first.
+    assert_eq!(
+        store.incident_changes(since, 10).unwrap(),
+        [(200.0, true), (160.0, false)]
+    );
+
+    // Retention removes the old incident's notes with its events; the open one keeps its.
+    store.write(&[note(again, 210, "still open")]).unwrap();
+    let retention = Retention {
+        max_age: Some(Duration::from_secs(50)),
+        max_events: None,
+    };
+    store
+        .enforce_retention(retention, UNIX_EPOCH + Duration::from_secs(230))
+        .unwrap();
+    assert_eq!(store.incident(opened).unwrap(), None);
+    let kept = store.incident(again).unwrap().unwrap();
+    assert_eq!(kept.notes.len(), 1);
+    let count: i64 = store
+        .with_conn(|c| c.query_row("SELECT count(*) FROM incident_notes", [], |r| r.get(0)))
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
+#[test]
+fn open_summary_counts_what_wants_attention() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut info = event(90, "a.example", EventKind::Opened, Some("tls_rpt_missing"));
+    info.severity = Some(Severity::Info);
+    store
+        .write(&[
+            Write::Event(info),
+            Write::Event(event(100, "a.example", EventKind::Opened, Some("drift"))),
+            Write::Event(event(
+                110,
+                "a.example",
+                EventKind::Opened,
+                Some("mx_missing"),
+            )),
+            Write::Event(event(120, "b.example", EventKind::Opened, Some("drift"))),
+        ])
+        .unwrap();
+    let summary = store.open_summary(2).unwrap();
+    assert_eq!(summary.count, 3, "info is left out");
+    let oldest: Vec<(&str, f64)> = summary
+        .oldest
+        .iter()
+        .map(|i| (i.code.as_str(), i.opened_at))
+        .collect();
+    assert_eq!(oldest, [("drift", 100.0), ("mx_missing", 110.0)]);
+    let mut since = summary.since.clone();
+    since.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        since,
+        [
+            ("a.example".to_owned(), "mx".to_owned(), 100.0),
+            ("b.example".to_owned(), "mx".to_owned(), 120.0)
+        ]
+    );
+}
+
+#[test]
+fn the_overview_reads_through_the_partial_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for (sql, index) in [
+        (super::notes::INCIDENT_CHANGES, "events_attention"),
+        (super::queries::OPEN_SINCE, "incidents_attention"),
+    ] {
+        let plan: Vec<String> = store
+            .with_conn(|c| {
+                // Parameters left unbound: the plan does not depend on their values.
+                let mut statement = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                let mut rows = statement.raw_query();
+                let mut plan = Vec::new();
+                while let Some(row) = rows.next()? {
+                    plan.push(row.get::<_, String>(3)?);
+                }
+                Ok(plan)
+            })
+            .unwrap();
+        assert!(
+            plan.iter().any(|step| step.contains(index)),
+            "{sql}: {plan:?}"
+        );
+    }
+}

@@ -154,8 +154,12 @@ fn layers_point_one_way() {
         (
             "config",
             &[
-                "checks", "alert", "state", "monitor", "metrics", "http", "app",
+                "checks", "alert", "state", "monitor", "metrics", "http", "app", "i18n",
             ][..],
+        ),
+        (
+            "i18n",
+            &["checks", "monitor", "alert", "http", "state", "app"][..],
         ),
         (
             "checks",
@@ -169,7 +173,9 @@ fn layers_point_one_way() {
         ),
         (
             "finding",
-            &["checks", "config", "dns", "monitor", "alert", "state"][..],
+            &[
+                "checks", "config", "dns", "monitor", "alert", "state", "i18n",
+            ][..],
         ),
         ("state", &["monitor", "alert", "http", "checks"][..]),
     ];

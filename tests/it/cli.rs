@@ -196,3 +196,17 @@ fn validate_names_a_missing_secret_file_and_clamps_the_default_timeout() {
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(!stdout.contains("s3cret"));
 }
+
+#[test]
+fn run_refuses_an_unknown_page_language() {
+    let output = Command::new(BIN)
+        .args(["run", "--config", "unused.yml", "--web.language", "fr"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("\"fr\" is not a language; expected en or zh-CN"),
+        "{stderr}"
+    );
+}

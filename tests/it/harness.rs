@@ -151,15 +151,29 @@ pub async fn request_with(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Response {
+    request_body(addr, method, path, headers, b"").await
+}
+
+/// [`request`] with extra request headers and a body.
+pub async fn request_body(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let extra: String = headers
         .iter()
         .map(|(name, value)| format!("{name}: {value}\r\n"))
         .collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}Content-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}Content-Length: {}\r\n\r\n",
+        body.len()
     );
     stream.write_all(head.as_bytes()).await.unwrap();
+    // The server may answer (413, 401) before reading all of a large body.
+    let _ = stream.write_all(body).await;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
     let text = String::from_utf8_lossy(&raw).into_owned();

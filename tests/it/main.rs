@@ -9,6 +9,7 @@ mod analysis;
 mod architecture;
 mod authoritative;
 mod binary;
+mod browser;
 mod cli;
 mod daemon;
 mod demo;

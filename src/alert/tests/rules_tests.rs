@@ -117,6 +117,24 @@ fn drift_alert_has_spec_labels_and_annotations() {
         content.generator_url,
         "http://maildrift.test:9725/domains/a.example"
     );
+    // The same, in no language, for chat messages in another.
+    assert_eq!(
+        content.facts,
+        Some(Box::new(rules::AlertFacts {
+            findings: vec![rules::FindingFact {
+                code: FindingCode::Drift,
+                from: Some(serde_json::json!(["5 mx1.qiye.aliyun.com"])),
+                to: Some(serde_json::json!(["10 mxw.mxhichina.com"])),
+                lookups: None,
+            }],
+            seen_at: rules::SeenAt::Nameservers(vec!["127.0.0.1:5300".into()]),
+            resolvers: Some(rules::ResolverDelay {
+                seconds: 600,
+                cached_ttl: true
+            }),
+            error: None,
+        }))
+    );
     // A DNS failure: the drift alert is unknown, the check-failing one active.
     let failed = mx(None);
     let update = CheckUpdate {
@@ -128,6 +146,12 @@ fn drift_alert_has_spec_labels_and_annotations() {
     assert!(
         matches!(&evaluated[1].1, Condition::Active(c) if c.annotations["description"].starts_with("timeout asking 127.0.0.1:53."))
     );
+    let Condition::Active(failing) = &evaluated[1].1 else {
+        panic!("{evaluated:?}")
+    };
+    let facts = failing.facts.as_ref().expect("facts");
+    assert_eq!(facts.error.as_deref(), Some("timeout asking 127.0.0.1:53"));
+    assert!(facts.findings.is_empty());
 }
 
 #[test]

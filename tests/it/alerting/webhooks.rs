@@ -4,10 +4,11 @@
 use super::{Received, Receiver};
 use maildrift::alert::delivery::{Deliver, Notice, NoticeStatus, Payload};
 use maildrift::alert::lifecycle::FiringAlert;
+use maildrift::alert::rules::{AlertFacts, FindingFact, ResolverDelay, SeenAt};
 use maildrift::alert::webhook::{WebhookTarget, dingtalk_sign, feishu_sign};
 use maildrift::alert::{AlertContent, AlertKey, AlertName};
-use maildrift::config::{WebhookFormat, WebhookUrl};
-use maildrift::finding::{CheckKind, Severity};
+use maildrift::config::{Language, WebhookFormat, WebhookUrl};
+use maildrift::finding::{CheckKind, FindingCode, Severity};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -47,6 +48,7 @@ pub fn notice(status: NoticeStatus) -> Notice {
                 labels,
                 annotations,
                 generator_url: "http://maildrift.test:9725/domains/acme.example".into(),
+                facts: None,
             },
             starts_at: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         },
@@ -62,6 +64,26 @@ async fn deliver(
     secret: Option<&str>,
     answer: &'static str,
 ) -> (Received, Result<(), String>) {
+    deliver_in(
+        Language::En,
+        notice(NoticeStatus::Firing),
+        format,
+        url,
+        secret,
+        answer,
+    )
+    .await
+}
+
+/// Delivers `notice` to a local receiver through a `format` webhook speaking `language`.
+async fn deliver_in(
+    language: Language,
+    notice: Notice,
+    format: WebhookFormat,
+    url: String,
+    secret: Option<&str>,
+    answer: &'static str,
+) -> (Received, Result<(), String>) {
     let receiver = Receiver::start(answer).await;
     let target = WebhookTarget {
         name: "robot".into(),
@@ -69,10 +91,11 @@ async fn deliver(
         url: WebhookUrl::Inline(format!("http://{}{url}", receiver.addr)),
         secret: secret.map(maildrift::alert::transport::Secret::new),
         external_url: "http://maildrift.test:9725".into(),
+        language,
         client: reqwest::Client::new(),
     };
     let result = target
-        .deliver(&Payload::Notice(notice(NoticeStatus::Firing)))
+        .deliver(&Payload::Notice(notice))
         .await
         .map_err(|e| e.to_string());
     let received = receiver.received();
@@ -224,6 +247,7 @@ async fn generic_resolved_payload_is_the_alertmanager_webhook_shape() {
         url: WebhookUrl::Inline(format!("http://{}/", receiver.addr)),
         secret: None,
         external_url: "http://maildrift.test:9725".into(),
+        language: Language::ZhCn,
         client: reqwest::Client::new(),
     };
     target
@@ -256,4 +280,130 @@ async fn generic_resolved_payload_is_the_alertmanager_webhook_shape() {
             }],
         })
     );
+}
+
+/// The notice with the facts the rules attach: a Chinese message is written from them.
+fn notice_with_facts(status: NoticeStatus) -> Notice {
+    let mut notice = notice(status);
+    notice.alert.content.facts = Some(Box::new(AlertFacts {
+        findings: vec![FindingFact {
+            code: FindingCode::Drift,
+            from: Some(json!(["mx1.acme.example"])),
+            to: Some(json!(["mx.old.example"])),
+            lookups: None,
+        }],
+        seen_at: SeenAt::Server("192.0.2.53:53".into()),
+        resolvers: Some(ResolverDelay {
+            seconds: 300,
+            cached_ttl: true,
+        }),
+        error: None,
+    }));
+    notice
+}
+
+/// What the Chinese messages say about the drift: summary, from → to, the nameserver, when
+/// resolvers switch.
+const ZH_TITLE: &str = "[告警] MailDnsMxDrift：acme.example 的 MX 记录发生了变化";
+const ZH_SUBJECT: &str = "域名：acme.example · 检查：mx · 级别：严重";
+const ZH_TEXT: &str = "记录与配置的预期或学习到的基线不一致：从 [mx1.acme.example] 变为 [mx.old.example]。\
+    发现于 192.0.2.53:53。缓存了旧应答的解析器将在 5 分钟内看到这一变化（TTL）。";
+
+/// The DingTalk and WeCom markdown of the firing drift in Chinese.
+fn zh_markdown() -> String {
+    format!(
+        "**{ZH_TITLE}**\n\n{ZH_SUBJECT}\n\n{ZH_TEXT}\n\n\
+         开始于 2023-11-15 06:13:20（北京时间）。\n\n\
+         [详情](http://maildrift.test:9725/domains/acme.example) · \
+         [处置手册](https://runbook.test/#maildnsmxdrift)"
+    )
+}
+
+/// Delivers the drift (`status`) through a Chinese `format` webhook; what it received.
+async fn in_chinese(
+    format: WebhookFormat,
+    status: NoticeStatus,
+    url: &str,
+    secret: Option<&str>,
+) -> Received {
+    let (got, result) = deliver_in(
+        Language::ZhCn,
+        notice_with_facts(status),
+        format,
+        url.into(),
+        secret,
+        r#"{"errcode":0,"code":0}"#,
+    )
+    .await;
+    result.unwrap();
+    got
+}
+
+#[tokio::test]
+async fn dingtalk_in_chinese() {
+    let secret = "SEC0123456789abcdef0123456789abcdef";
+    let url = "/robot/send?access_token=tok";
+    let got = in_chinese(
+        WebhookFormat::DingTalk,
+        NoticeStatus::Firing,
+        url,
+        Some(secret),
+    )
+    .await;
+    assert_eq!(
+        got.body,
+        json!({ "msgtype": "markdown", "markdown": { "title": ZH_TITLE, "text": zh_markdown() } })
+    );
+    // Signed as in English.
+    let query = url_pairs(got.uri.query().unwrap_or(""));
+    let timestamp: u64 = query["timestamp"].parse().unwrap();
+    assert_eq!(query["sign"], dingtalk_sign(secret, timestamp));
+}
+
+#[tokio::test]
+async fn feishu_in_chinese_when_resolved() {
+    let url = "/open-apis/bot/v2/hook/abc";
+    let got = in_chinese(WebhookFormat::Feishu, NoticeStatus::Resolved, url, None).await;
+    let text = format!(
+        "[已恢复] MailDnsMxDrift：acme.example 的 MX 记录发生了变化\n{ZH_SUBJECT}\n{ZH_TEXT}\n\
+         开始于 2023-11-15 06:13:20，恢复于 2023-11-15 06:23:20（北京时间）。\n\
+         详情：http://maildrift.test:9725/domains/acme.example\n\
+         处置手册：https://runbook.test/#maildnsmxdrift"
+    );
+    assert_eq!(
+        got.body,
+        json!({ "msg_type": "text", "content": { "text": text } })
+    );
+}
+
+#[tokio::test]
+async fn wecom_in_chinese_and_english_without_facts() {
+    let url = "/cgi-bin/webhook/send?key=k";
+    let got = in_chinese(WebhookFormat::WeCom, NoticeStatus::Firing, url, None).await;
+    assert_eq!(
+        got.body,
+        json!({ "msgtype": "markdown", "markdown": { "content": zh_markdown() } })
+    );
+    // An alert restored from the store has no facts: its English description, marked.
+    // English reads the annotations, facts or not.
+    for (language, notice, prefix) in [
+        (Language::ZhCn, notice(NoticeStatus::Firing), "（英文原文）"),
+        (Language::En, notice_with_facts(NoticeStatus::Firing), ""),
+    ] {
+        let (got, result) = deliver_in(
+            language,
+            notice,
+            WebhookFormat::WeCom,
+            url.into(),
+            None,
+            "{}",
+        )
+        .await;
+        result.unwrap();
+        let content = got.body["markdown"]["content"].as_str().unwrap();
+        assert!(
+            content.contains(&format!("\n\n{prefix}{TEXT}\n\n")),
+            "{language}: {content}"
+        );
+    }
 }

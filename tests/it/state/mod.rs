@@ -4,7 +4,9 @@
 //! start-up; an unusable state directory does not stop monitoring.
 
 mod crash;
+mod notes;
 mod status_page;
+mod writes;
 
 use crate::harness::{dns_server, metric, request, wait_until};
 use maildrift::app::{self, RunOptions};
@@ -42,6 +44,17 @@ pub fn config(dns: SocketAddr, interval: &str) -> String {
     )
 }
 
+/// The learned and declared zones on a DNS server, and a daemon watching them (every
+/// 300 ms, state in `dir/data`) past its first round.
+pub async fn ready_daemon(dir: &Path) -> (maildrift::dns::server::LocalDnsServer, StateDaemon) {
+    let dns = dns_server(&[&learned_zone("mx-a"), DECLARED_ZONE]).await;
+    let daemon = start(dir, &config(dns.addr(), "300ms"), &dir.join("data"))
+        .await
+        .unwrap();
+    daemon.wait_ready().await;
+    (dns, daemon)
+}
+
 /// An in-process daemon with a state directory.
 pub struct StateDaemon {
     pub addr: SocketAddr,
@@ -50,16 +63,25 @@ pub struct StateDaemon {
 }
 
 pub async fn start(config_dir: &Path, yaml: &str, state_dir: &Path) -> anyhow::Result<StateDaemon> {
+    let options = RunOptions {
+        state_dir: Some(state_dir.to_path_buf()),
+        ..RunOptions::default()
+    };
+    start_with(config_dir, yaml, options).await
+}
+
+/// [`start`] with every run option given.
+pub async fn start_with(
+    config_dir: &Path,
+    yaml: &str,
+    options: RunOptions,
+) -> anyhow::Result<StateDaemon> {
     let path = config_dir.join("maildrift.yml");
     std::fs::write(&path, crate::harness::with_detail(yaml)).unwrap();
     let config = Config::load(&path).unwrap_or_else(|e| panic!("test config invalid:\n{e}"));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let options = RunOptions {
-        state_dir: Some(state_dir.to_path_buf()),
-        ..RunOptions::default()
-    };
     let task = tokio::spawn(app::run(config, options, listener, shutdown.clone()));
     // A start-up error ends the task at once; otherwise the server answers.
     let up = wait_until(Duration::from_secs(10), || async {
@@ -81,7 +103,7 @@ pub async fn start(config_dir: &Path, yaml: &str, state_dir: &Path) -> anyhow::R
 }
 
 impl StateDaemon {
-    async fn json(&self, path: &str) -> Value {
+    pub async fn json(&self, path: &str) -> Value {
         let response = request(self.addr, "GET", path).await;
         assert_eq!(response.status, 200, "{path}: {}", response.body);
         serde_json::from_str(&response.body).unwrap()
@@ -124,7 +146,7 @@ impl StateDaemon {
         assert!(ran, "no check ran");
     }
 
-    async fn events(&self, query: &str) -> Vec<Value> {
+    pub async fn events(&self, query: &str) -> Vec<Value> {
         self.json(&format!("/api/v1/events?{query}")).await["events"]
             .as_array()
             .unwrap()
@@ -133,7 +155,7 @@ impl StateDaemon {
 
     /// The events once `until` holds for them (bounded wait): the writer thread commits
     /// them shortly after the check that produced them, not with it.
-    async fn events_when(&self, query: &str, until: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    pub async fn events_when(&self, query: &str, until: impl Fn(&[Value]) -> bool) -> Vec<Value> {
         wait_until(Duration::from_secs(10), || async {
             until(&self.events(query).await)
         })
