@@ -12,8 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Default bound on remembered answers (and lookups in flight).
-pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
+/// Default bound on remembered answers (and lookups in flight). Sharing needs the answers
+/// of the domains in flight (at most `defaults.concurrency` of them, ~15 questions each)
+/// and the hot ones many domains ask (a provider's includes), which the least-recently-used
+/// order keeps; a domain's own answers are dead weight once its run ends. 16,384 holds
+/// both with room to spare and costs ~10 MB, where a bound that grows with the fleet kept
+/// every answer of the round (~70 MB per 100,000 answers).
+pub const DEFAULT_MAX_ENTRIES: usize = 16_384;
 
 /// A lookup in flight, awaited by every caller asking the same question.
 type InFlight = Shared<BoxFuture<'static, LookupResult>>;

@@ -3,10 +3,9 @@
 //! once, with the latest values any of its domains saw, and leaves when no watched domain
 //! uses it any more. A domain may use several objects of one family (its MX hosts).
 
-use super::domains::{escaped, header};
+use super::domains::{escaped, header, push_value};
 use crate::checks::{Labels, SharedFamily, SharedValues};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt::Write;
 use std::sync::RwLock;
 
 /// One object of one family: the domains using it and its samples.
@@ -116,13 +115,20 @@ impl SharedTable {
                     break;
                 }
                 for (labels, value) in &row.samples {
-                    let pairs: Vec<String> = family
-                        .labels
-                        .iter()
-                        .zip(labels)
-                        .map(|(label, v)| format!("{label}=\"{}\"", escaped(v)))
-                        .collect();
-                    let _ = writeln!(out, "{}{{{}}} {value}", family.name, pairs.join(","));
+                    out.push_str(family.name);
+                    out.push('{');
+                    for (i, (label, v)) in family.labels.iter().zip(labels).enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(label);
+                        out.push_str("=\"");
+                        out.push_str(&escaped(v));
+                        out.push('"');
+                    }
+                    out.push_str("} ");
+                    push_value(out, *value);
+                    out.push('\n');
                 }
             }
         }
