@@ -10,6 +10,7 @@ use crate::views::ViewFactory;
 use serde_json::json;
 use std::fmt::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The config a one-shot check runs with: the file (optionally narrowed to `domains`), or
 /// defaults for the named domains.
@@ -61,19 +62,26 @@ pub(crate) async fn run_streaming(
     mut each: impl FnMut(DomainReport),
 ) -> anyhow::Result<()> {
     use futures::StreamExt;
-    let registry = &Registry::standard();
-    let metrics = Metrics::new(crate::app::VERSION, "unknown", registry);
-    let views = ViewFactory::new(metrics.dns.clone(), options.dns_limits).await?;
-    let domains = options.domains(config);
-    let views = &views;
-    let global = &config.global;
-    let runs = futures::stream::iter(&domains).map(|domain| async move {
-        let view = views.view(domain)?;
-        let run = checks::run_domain(registry, domain, &view, global, Known::default());
-        let report = tokio::time::timeout(domain.timeout, run)
-            .await
-            .unwrap_or_else(|_| DomainReport::empty(&domain.name, std::time::SystemTime::now()));
-        Ok::<_, anyhow::Error>(report)
+    let registry = Arc::new(Registry::standard());
+    let metrics = Metrics::new(crate::app::VERSION, "unknown", &registry);
+    let views = Arc::new(ViewFactory::new(metrics.dns.clone(), options.dns_limits).await?);
+    let global = Arc::new(config.global.clone());
+    let runs = futures::stream::iter(options.domains(config)).map(|domain| {
+        let (registry, views, global) = (registry.clone(), views.clone(), global.clone());
+        // Each domain runs as its own task, so that every worker thread of the runtime
+        // takes a share (a stream polled in place keeps all the work on one thread);
+        // `buffered` starts the next one only when fewer than `concurrency` are running.
+        let task = tokio::spawn(async move {
+            let view = views.view(&domain)?;
+            let run = checks::run_domain(&registry, &domain, &view, &global, Known::default());
+            let report = tokio::time::timeout(domain.timeout, run)
+                .await
+                .unwrap_or_else(|_| {
+                    DomainReport::empty(&domain.name, std::time::SystemTime::now())
+                });
+            Ok::<_, anyhow::Error>(report)
+        });
+        async move { task.await? }
     });
     let mut reports = runs.buffered(config.global.concurrency.max(1));
     while let Some(report) = reports.next().await {
