@@ -76,6 +76,7 @@ fn query(params: &EventParams) -> Result<EventQuery, String> {
             .transpose()?,
         before: params.before,
         limit,
+        domains: None,
     })
 }
 
