@@ -165,6 +165,7 @@ pub fn spawn(
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::debug!(receiver = %name, incident = %notice.incident, "announced by another replica");
+                        counter.with_label_values(&[&name, "other_replica"]).inc();
                         continue;
                     }
                     // At least once: a store that cannot answer does not silence a receiver.

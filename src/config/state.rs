@@ -111,12 +111,6 @@ pub(crate) fn validate(raw: RawState, issues: &mut Issues<'_>) -> StateConfig {
         "password",
         issues,
     );
-    if config.password.is_some() && raw.url.is_none() {
-        issues.value(
-            "state",
-            "`password_file`/`password_env` apply to a PostgreSQL `url` only",
-        );
-    }
     let Some(retention) = raw.retention else {
         return config;
     };

@@ -168,10 +168,16 @@ pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
+/// How long after a failed connection attempt calls fail at once instead of trying again
+/// (a start-up that loads 100,000 domains from an unreachable host must not wait 5 s each).
+const REFUSE_AFTER_FAILURE: Duration = Duration::from_secs(2);
+
 /// The shared store: the target and a pool of idle connections for reads and alerting.
 pub(crate) struct PgStore {
     target: PgTarget,
     idle: Mutex<Vec<Client>>,
+    /// The last failed connection attempt: until when calls fail at once, and its error.
+    down: Mutex<Option<(std::time::Instant, String)>>,
 }
 
 impl PgStore {
@@ -184,6 +190,7 @@ impl PgStore {
             Ok(PgStore {
                 target: target.clone(),
                 idle: Mutex::new(vec![client]),
+                down: Mutex::new(None),
             })
         })
     }
@@ -194,6 +201,7 @@ impl PgStore {
         PgStore {
             target,
             idle: Mutex::new(Vec::new()),
+            down: Mutex::new(None),
         }
     }
 
@@ -212,11 +220,7 @@ impl PgStore {
             let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let mut client = match pooled {
                 Some(client) if !client.is_closed() => client,
-                _ => {
-                    let mut client = self.target.connect()?;
-                    schema::migrate(&mut client, &self.target)?;
-                    client
-                }
+                _ => self.connect()?,
             };
             let result = f(&mut client).map_err(|e| self.target.error(&e));
             if !client.is_closed() {
@@ -227,6 +231,39 @@ impl PgStore {
             }
             result
         })
+    }
+}
+
+impl PgStore {
+    /// A new connection, migrated; fails at once for a while after a failed attempt.
+    fn connect(&self) -> Result<Client, StateError> {
+        let mut down = self.down.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((until, detail)) = down.as_ref()
+            && std::time::Instant::now() < *until
+        {
+            return Err(StateError::Postgres {
+                target: self.target.shown.clone(),
+                detail: detail.clone(),
+            });
+        }
+        let attempt = self.target.connect().and_then(|mut client| {
+            schema::migrate(&mut client, &self.target)?;
+            Ok(client)
+        });
+        match attempt {
+            Ok(client) => {
+                *down = None;
+                Ok(client)
+            }
+            Err(error) => {
+                let detail = match &error {
+                    StateError::Postgres { detail, .. } => detail.clone(),
+                    other => other.to_string(),
+                };
+                *down = Some((std::time::Instant::now() + REFUSE_AFTER_FAILURE, detail));
+                Err(error)
+            }
+        }
     }
 }
 
