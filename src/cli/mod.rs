@@ -87,6 +87,14 @@ pub struct CommonArgs {
     /// `state.password_env` in the config, never in the URL). Replaces `--state-dir`.
     #[arg(long = "state.url", env = "MAILDRIFT_STATE_URL", global = true)]
     pub state_url: Option<String>,
+    /// A file holding the password of `--state.url` (replaces `state.password_file` and
+    /// `state.password_env`; a Kubernetes Secret mounted as a file).
+    #[arg(
+        long = "state.password-file",
+        env = "MAILDRIFT_STATE_PASSWORD_FILE",
+        global = true
+    )]
+    pub state_password_file: Option<PathBuf>,
 }
 
 /// The commands.
@@ -285,6 +293,9 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
             if let Some(url) = &cli.common.state_url {
                 config.state.url = Some(url.trim().to_string());
+            }
+            if let Some(file) = &cli.common.state_password_file {
+                config.state.password = Some(crate::config::SecretSource::File(file.clone()));
             }
             let web_config = match &args.web_config_file {
                 Some(file) => Some(std::sync::Arc::new(
