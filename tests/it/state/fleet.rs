@@ -142,6 +142,20 @@ async fn a_reshard_from_2_to_3_keeps_every_learned_baseline() {
         opened[0]["to"],
         serde_json::json!([format!("10 mx-evil.{moved}")])
     );
+    // Any shard reads the whole fleet's timeline with ?scope=fleet; its own by default.
+    let query = format!("domain={moved}&check=mx");
+    assert!(
+        three[0].events(&query).await.is_empty(),
+        "shard 0 does not own {moved}"
+    );
+    let fleet = three[0].events(&format!("{query}&scope=fleet")).await;
+    assert_eq!(
+        of_kind(&fleet, "opened", Some("drift")).len(),
+        1,
+        "{fleet:?}"
+    );
+    let bad = request(three[0].addr, "GET", "/api/v1/events?scope=world").await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
     for daemon in three {
         daemon.stop().await;
     }
@@ -350,4 +364,99 @@ async fn a_database_down_at_start_up_is_named_and_retried() {
     assert!(stopped, "the daemon did not stop on SIGTERM");
     let log = seen.join("\n");
     assert!(!log.contains(pg.password()), "the password was logged");
+}
+
+/// The sizing figures of the README ("Fleet mode"), measured: 40 domains checked every
+/// 300 ms for a bounded time while 4 of them drift and come back twice; then, per table,
+/// rows and `pg_total_relation_size` after a VACUUM (steady state, no dead rows), and the
+/// writes per check round from `pg_stat_user_tables`. Printed for the README; the test fails
+/// when the footprint grows past the bounds the README promises.
+#[tokio::test]
+async fn fleet_storage_per_domain_stays_within_the_documented_sizing() {
+    let Some(pg) = postgres("fleet_storage_per_domain_stays_within_the_documented_sizing") else {
+        return;
+    };
+    let domains: Vec<String> = (0..40).map(|i| format!("s{i}.fleet.example")).collect();
+    let zones: Vec<String> = domains.iter().map(|d| zone(d, "mx-a")).collect();
+    let dns = dns_server(&zones.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = with_state(&pg, &fleet_config(dns.addr(), &domains, ""));
+    let daemon = start_shard(dir.path(), &yaml, None).await;
+    let drifting = &domains[..4];
+    for mx in ["mx-b", "mx-a", "mx-c", "mx-a"] {
+        for domain in drifting {
+            dns.set_zone(&zone(domain, mx)).unwrap();
+        }
+        let expected = if mx == "mx-a" { 0.0 } else { 1.0 };
+        let seen = wait_until(Duration::from_secs(15), || async {
+            let mut all = true;
+            for domain in drifting {
+                all &= drift(&daemon, domain).await == Some(expected);
+            }
+            all
+        })
+        .await;
+        assert!(seen, "drift never became {expected}");
+    }
+    let body = request(daemon.addr, "GET", "/metrics").await.body;
+    let rounds = metric(&body, "maildrift_check_round_duration_seconds_count", &[]).unwrap();
+    daemon.stop().await;
+    pg.execute("maildrift", "VACUUM ANALYZE");
+    let mut total_bytes = 0;
+    let mut report = Vec::new();
+    for table in [
+        "baselines",
+        "check_states",
+        "events",
+        "incidents",
+        "check_cache",
+    ] {
+        let rows = pg.query_i64("maildrift", &format!("SELECT count(*) FROM {table}"));
+        let bytes = pg.query_i64(
+            "maildrift",
+            &format!("SELECT pg_total_relation_size('{table}')"),
+        );
+        let writes = pg.query_i64(
+            "maildrift",
+            &format!(
+                "SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE relname = '{table}'"
+            ),
+        );
+        total_bytes += bytes;
+        report.push(format!(
+            "{table}: {rows} rows, {bytes} bytes, {writes} row writes"
+        ));
+    }
+    let events = pg.query_i64("maildrift", "SELECT count(*) FROM events");
+    let event_bytes = pg.query_i64(
+        "maildrift",
+        "SELECT coalesce(sum(pg_column_size(e.*)), 0) FROM events e",
+    );
+    let state_rows = pg.query_i64(
+        "maildrift",
+        "SELECT (SELECT count(*) FROM baselines) + (SELECT count(*) FROM check_states)",
+    );
+    let state_bytes = pg.query_i64(
+        "maildrift",
+        "SELECT (SELECT coalesce(sum(pg_column_size(b.*)), 0) FROM baselines b)
+              + (SELECT coalesce(sum(pg_column_size(c.*)), 0) FROM check_states c)",
+    );
+    let per_domain_rows = state_rows as f64 / domains.len() as f64;
+    let per_domain_bytes = state_bytes as f64 / domains.len() as f64;
+    let per_event = event_bytes as f64 / events as f64;
+    eprintln!(
+        "sizing: {rounds} rounds; {}; total {total_bytes} bytes; \
+         per domain {per_domain_rows:.1} state rows, {per_domain_bytes:.0} bytes of row data; \
+         {events} events, {per_event:.0} bytes of row data each",
+        report.join("; ")
+    );
+    assert!(
+        per_domain_rows <= 2.0 * 13.0,
+        "{per_domain_rows} state rows per domain"
+    );
+    assert!(
+        per_domain_bytes < 16_384.0,
+        "{per_domain_bytes} bytes per domain"
+    );
+    assert!(per_event < 2_048.0, "{per_event} bytes per event");
 }
