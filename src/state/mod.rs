@@ -9,6 +9,7 @@ mod migrations;
 mod notes;
 #[cfg(any(test, feature = "testkit"))]
 pub mod pg_server;
+mod pg_writer;
 pub(crate) mod postgres;
 mod queries;
 mod store;
