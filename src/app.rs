@@ -1,14 +1,14 @@
 //! The daemon: builds the monitor from a config, runs the scheduler and the HTTP server
 //! until the shutdown token fires, and applies reloads (SIGHUP, `POST /-/reload`).
 
-use crate::alert::{self, Alerting, Clock, MemoryAlertStore, SqliteAlertStore};
+use crate::alert::{self, Alerting, Clock, MemoryAlertStore, PgAlertStore, SqliteAlertStore};
 use crate::checks::Registry;
 use crate::config::{Config, DomainConfig, ResolverSpec};
 use crate::http::{self, AppState, Reload};
 use crate::metrics::Metrics;
 use crate::monitor::{Monitor, Persistence, StoredCheckCache, Timeline};
 use crate::scheduler::{self, DomainChecker, PlanEntry, RoundObserver};
-use crate::state::{StateService, StateWriter};
+use crate::state::{PgTarget, StateService, StateWriter};
 use crate::views::ViewFactory;
 use anyhow::Context;
 use futures::future::BoxFuture;
@@ -105,6 +105,7 @@ pub struct RunOptions {
     pub shard: Option<Shard>,
     /// Where baselines and the event timeline are persisted (`None`: in memory only).
     pub state_dir: Option<std::path::PathBuf>,
+
     /// `--web.config.file`: TLS and basic auth for the HTTP server (`None`: plain, open).
     pub web_config: Option<Arc<http::web_config::WebConfig>>,
     /// `--web.telemetry-path`: where the metrics are served (`None`: `/metrics`).
@@ -294,8 +295,14 @@ impl RoundObserver for ReadyOnFirstRound {
 
 /// Where alerting keeps its open incidents and announcements: the state database when one
 /// is open (they survive restarts), memory otherwise (they survive reloads only).
-fn alert_store(state: &StateService) -> Arc<dyn alert::AlertStore> {
+fn alert_store(
+    state: &StateService,
+    domains: &std::collections::BTreeSet<String>,
+) -> Arc<dyn alert::AlertStore> {
     if let Some(store) = &state.store {
+        if store.is_shared() {
+            return Arc::new(PgAlertStore::new(store.clone(), domains));
+        }
         match SqliteAlertStore::open(store) {
             Ok(alerts) => return Arc::new(alerts),
             Err(error) => {
@@ -327,12 +334,23 @@ pub async fn run(
     let address = listener
         .local_addr()
         .context("reading the listen address")?;
-    let state = Arc::new(StateService::open(
-        options.state_dir.as_deref(),
-        config.state.retention,
-        &metrics.registry,
-    )?);
-    if options.state_dir.is_some() {
+    // `state.url` (or `--state.url`, which replaces it) replaces `state_dir`. It is read
+    // once: a reload that changes it takes effect at the next start.
+    let state_url = config.state.url.clone();
+    let persistent = state_url.is_some() || options.state_dir.is_some();
+    let state = Arc::new(match &state_url {
+        Some(url) => StateService::open_postgres(
+            PgTarget::new(url, config.state.password.as_ref())?,
+            config.state.retention,
+            &metrics.registry,
+        )?,
+        None => StateService::open(
+            options.state_dir.as_deref(),
+            config.state.retention,
+            &metrics.registry,
+        )?,
+    });
+    if persistent {
         let kept = StoredCheckCache::load(state.store.as_deref(), state.writer.clone());
         checks = checks.with_cache(Arc::new(kept));
     }
@@ -343,13 +361,13 @@ pub async fn run(
     let alerting = Alerting::start(
         alert_runtime,
         Clock::now(),
-        alert_store(&state),
+        alert_store(&state, &domain_names(&options, &config)),
         metrics.clone(),
         domain_names(&options, &config),
         shutdown.clone(),
     );
     let mut monitor = Monitor::new(metrics.clone(), checks).with_observer(alerting.clone());
-    if options.state_dir.is_some() {
+    if persistent {
         monitor = monitor
             .with_persistence(Persistence {
                 store: state.store.clone(),

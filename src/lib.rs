@@ -27,3 +27,6 @@ mod views;
 
 pub use http::web_config::WebConfig;
 pub use report::run_once;
+/// A throwaway PostgreSQL server for the tests of fleet mode (testkit only).
+#[cfg(any(test, feature = "testkit"))]
+pub use state::pg_server;

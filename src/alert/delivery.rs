@@ -159,6 +159,21 @@ pub fn spawn(
                     None => return,
                 },
             };
+            if let Payload::Notice(notice) = &payload {
+                let firing = notice.status == NoticeStatus::Firing;
+                match store.claim(&name, &notice.incident, firing).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::debug!(receiver = %name, incident = %notice.incident, "announced by another replica");
+                        counter.with_label_values(&[&name, "other_replica"]).inc();
+                        continue;
+                    }
+                    // At least once: a store that cannot answer does not silence a receiver.
+                    Err(error) => {
+                        tracing::warn!(receiver = %name, %error, "cannot claim the announcement; sending it")
+                    }
+                }
+            }
             let delivered = deliver_with_retries(
                 &name,
                 target.as_ref(),

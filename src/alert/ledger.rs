@@ -100,6 +100,12 @@ pub trait AlertStore: Send + Sync {
     async fn announced(&self, receiver: &str, id: &str) -> Result<bool, StoreError>;
     /// `receiver` delivered the firing announcement of incident `id`.
     async fn record_announced(&self, receiver: &str, id: &str) -> Result<(), StoreError>;
+    /// Whether this instance delivers the firing (`firing`) or resolved notice of incident
+    /// `id` to `receiver`. Always, except in a shared store, where of two replicas of one
+    /// shard only the one that claims it first does.
+    async fn claim(&self, _receiver: &str, _id: &str, _firing: bool) -> Result<bool, StoreError> {
+        Ok(true)
+    }
 }
 
 /// [`AlertStore`] in memory (no state directory): survives reloads, not restarts.

@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod engine;
 pub mod ledger;
 pub mod lifecycle;
+pub mod pg_ledger;
 pub mod rules;
 pub mod sqlite;
 #[cfg(test)]
@@ -22,6 +23,7 @@ pub mod webhook;
 pub use engine::{Receiver, Runtime};
 pub use ledger::{AlertRecord, AlertStore, MemoryAlertStore, StoreError};
 pub use lifecycle::Clock;
+pub use pg_ledger::PgAlertStore;
 pub use rules::{AlertContent, AlertName, Condition};
 pub use sqlite::SqliteAlertStore;
 

@@ -82,6 +82,19 @@ pub struct CommonArgs {
         global = true
     )]
     pub state_dir: PathBuf,
+    /// The state store shared by a fleet's shards and replicas:
+    /// `postgres://user@host:port/database` (the password from `state.password_file` or
+    /// `state.password_env` in the config, never in the URL). Replaces `--state-dir`.
+    #[arg(long = "state.url", env = "MAILDRIFT_STATE_URL", global = true)]
+    pub state_url: Option<String>,
+    /// A file holding the password of `--state.url` (replaces `state.password_file` and
+    /// `state.password_env`; a Kubernetes Secret mounted as a file).
+    #[arg(
+        long = "state.password-file",
+        env = "MAILDRIFT_STATE_PASSWORD_FILE",
+        global = true
+    )]
+    pub state_password_file: Option<PathBuf>,
 }
 
 /// The commands.
@@ -271,8 +284,19 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     match &cli.command {
         Command::Run(args) => {
-            let config = Config::load(&args.config)
+            if let Some(url) = &cli.common.state_url {
+                // The message never repeats the URL: it could hold a password.
+                crate::config::check_postgres_url(url)
+                    .map_err(|e| anyhow::anyhow!("--state.url: {e}"))?;
+            }
+            let mut config = Config::load(&args.config)
                 .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
+            if let Some(url) = &cli.common.state_url {
+                config.state.url = Some(url.trim().to_string());
+            }
+            if let Some(file) = &cli.common.state_password_file {
+                config.state.password = Some(crate::config::SecretSource::File(file.clone()));
+            }
             let web_config = match &args.web_config_file {
                 Some(file) => Some(std::sync::Arc::new(
                     crate::http::web_config::WebConfig::load(file)

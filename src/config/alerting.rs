@@ -382,7 +382,7 @@ fn alertmanager(am: RawAlertmanager, issues: &mut Issues<'_>) -> (Vec<String>, H
 }
 
 /// `<name>_file` or `<name>_env` under `field`: at most one, neither empty.
-fn secret(
+pub(super) fn secret(
     file: Option<&Text>,
     env: Option<&Text>,
     field: &str,

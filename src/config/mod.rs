@@ -36,7 +36,7 @@ pub use language::Language;
 pub use reputation::{DnsblSettings, RdapSettings};
 pub use series::MetricsConfig;
 pub use spf::AuthorizedSender;
-pub use state::{Retention, StateConfig};
+pub use state::{Retention, StateConfig, check_postgres_url};
 pub use transport::{BimiSettings, SmtpSettings};
 
 use issues::Issues;

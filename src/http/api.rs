@@ -28,6 +28,18 @@ pub(crate) struct EventParams {
     since: Option<String>,
     before: Option<i64>,
     limit: Option<usize>,
+    /// `shard` (default): this instance's domains; `fleet`: every domain in the store
+    /// shared by the fleet (the same with SQLite, which holds only this instance's).
+    scope: Option<String>,
+}
+
+/// Whether `scope` asks for the whole fleet.
+fn fleet_scope(scope: Option<&str>) -> Result<bool, String> {
+    match scope {
+        None | Some("shard") => Ok(false),
+        Some("fleet") => Ok(true),
+        Some(other) => Err(format!("scope {other:?} is neither shard nor fleet")),
+    }
 }
 
 pub(crate) fn bad_request(message: String) -> Response {
@@ -62,6 +74,7 @@ fn query(params: &EventParams) -> Result<EventQuery, String> {
     if limit == 0 || limit > MAX_LIMIT {
         return Err(format!("limit {limit} must be between 1 and {MAX_LIMIT}"));
     }
+    fleet_scope(params.scope.as_deref())?;
     Ok(EventQuery {
         domain: params.domain.as_deref().map(crate::dns::names::lookup_name),
         check: params
@@ -76,6 +89,7 @@ fn query(params: &EventParams) -> Result<EventQuery, String> {
             .transpose()?,
         before: params.before,
         limit,
+        domains: None,
     })
 }
 
@@ -92,6 +106,9 @@ fn next_link(params: &EventParams, query: &EventQuery, events: &[StoredEvent]) -
     if let Some(since) = &params.since {
         link.push_str(&format!("&since={since}"));
     }
+    if let Some(scope) = &params.scope {
+        link.push_str(&format!("&scope={scope}"));
+    }
     Some(link)
 }
 
@@ -107,7 +124,18 @@ pub(crate) async fn events(
         Ok(query) => query,
         Err(message) => return bad_request(message),
     };
-    let read = query.clone();
+    let mut read = query.clone();
+    let fleet = fleet_scope(params.scope.as_deref()).unwrap_or(false);
+    if !fleet && state.state.store.as_ref().is_some_and(|s| s.is_shared()) {
+        read.domains = Some(
+            state
+                .monitor
+                .domains()
+                .iter()
+                .map(|d| d.config.name.clone())
+                .collect(),
+        );
+    }
     match state.state.read(move |store| store.events(&read)).await {
         None => unavailable(),
         Some(Err(error)) => (

@@ -1,17 +1,25 @@
 //! The state store: learned baselines, last known check states, open incidents and the
-//! event timeline, persisted in SQLite (WAL) in `--state-dir` so that they survive restarts
-//! and crashes. Writes go through one writer thread fed by a bounded queue ([`StateWriter`]),
-//! so a slow or failing disk never holds up a check.
+//! event timeline, persisted so that they survive restarts and crashes: in SQLite (WAL) in
+//! `--state-dir` by default, or in a PostgreSQL database shared by a fleet's shards and
+//! replicas (`state.url`). Writes go through one writer thread fed by a bounded queue
+//! ([`StateWriter`]), so a slow or failing database never holds up a check.
 
+mod backend;
 mod migrations;
 mod notes;
+#[cfg(any(test, feature = "testkit"))]
+pub mod pg_server;
+mod pg_writer;
+pub(crate) mod postgres;
 mod queries;
 mod store;
 mod writer;
 
+pub(crate) use backend::Store;
 pub(crate) use notes::{Channel, IncidentRecord, NewNote, StoredNote};
+pub(crate) use postgres::PgTarget;
 pub(crate) use queries::{EventQuery, Incident, StoredEvent};
-pub(crate) use store::{DB_FILE, Store, Write};
+pub(crate) use store::{DB_FILE, Write};
 pub(crate) use writer::{StateService, StateWriter};
 
 pub(crate) use crate::config::Retention;
@@ -60,6 +68,15 @@ pub enum StateError {
     /// A query failed.
     #[error("state database query failed: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The shared PostgreSQL store is unreachable or refused a statement. `target` is
+    /// `postgres://user@host:port/database`: never the password.
+    #[error("state database {target}: {detail}")]
+    Postgres {
+        /// Which database.
+        target: String,
+        /// What the driver or the server said.
+        detail: String,
+    },
 }
 
 impl StateError {
@@ -145,5 +162,7 @@ pub(crate) fn unix_seconds(time: SystemTime) -> f64 {
         .as_secs_f64()
 }
 
+#[cfg(test)]
+mod pg_tests;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! event names it; notes say what the admin did about it (channel, ticket, who, the steps,
 //! when the provider first answered, whether the registrar or DNS provider was involved).
 
-use super::store::Store;
+use super::store::SqliteStore;
 use super::{StateError, unix_seconds};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -35,7 +35,7 @@ impl Channel {
     ];
 
     /// The stored and JSON name.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Channel::Phone => "phone",
             Channel::Ticket => "ticket",
@@ -234,10 +234,10 @@ fn notes_of(conn: &rusqlite::Connection, incident: &mut IncidentRecord) -> rusql
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// The incident opened by event `id`, with its notes (`None`: no such incident, or its
     /// opening event is past retention).
-    pub fn incident(&self, id: i64) -> Result<Option<IncidentRecord>, StateError> {
+    pub(crate) fn incident(&self, id: i64) -> Result<Option<IncidentRecord>, StateError> {
         self.with_conn(|conn| {
             let sql = format!(
                 "SELECT {INCIDENT_COLUMNS} FROM events o WHERE o.id = ?1 AND o.kind = 'opened'"
@@ -256,7 +256,7 @@ impl Store {
 
     /// The incidents of `domain` that opened at or after `since` (all kept, when `None`),
     /// newest first, at most `limit`, with their notes.
-    pub fn domain_incidents(
+    pub(crate) fn domain_incidents(
         &self,
         domain: &str,
         since: Option<SystemTime>,
@@ -283,7 +283,7 @@ impl Store {
 
     /// The notes written at or after `since` on incidents of `domain`, with each
     /// incident's check, oldest first.
-    pub fn domain_notes(
+    pub(crate) fn domain_notes(
         &self,
         domain: &str,
         since: SystemTime,
@@ -305,7 +305,7 @@ impl Store {
     /// Findings of `warning` or `critical` severity opened (`true`) and resolved (`false`)
     /// at or after `since`, newest first, at most `limit`: with such incidents open now, the
     /// count of open incidents at any moment since.
-    pub fn incident_changes(
+    pub(crate) fn incident_changes(
         &self,
         since: SystemTime,
         limit: usize,

@@ -1,7 +1,7 @@
 //! Reads for the API and the status page: the timeline (newest first, paginated by id) and
 //! the open incidents.
 
-use super::store::Store;
+use super::store::SqliteStore;
 use super::{EventKind, StateError, unix_seconds};
 use crate::finding::CheckKind;
 use rusqlite::types::Value;
@@ -16,6 +16,9 @@ pub struct EventQuery {
     pub domain: Option<String>,
     /// Only this check.
     pub check: Option<CheckKind>,
+    /// Only these domains (an instance's own, when the store is shared by a fleet); the
+    /// SQLite store holds only its instance's domains and ignores it.
+    pub domains: Option<Vec<String>>,
     /// Only events at or after this time.
     pub since: Option<SystemTime>,
     /// Only events with a smaller id (the page cursor).
@@ -91,7 +94,7 @@ const ATTENTION: &str = "severity IN ('critical', 'warning')";
 pub(super) const OPEN_SINCE: &str = "SELECT domain, check_name, opened_at FROM incidents \
      WHERE severity IN ('critical', 'warning')";
 
-/// Open incidents that want attention, summed up (see [`Store::open_summary`]).
+/// Open incidents that want attention, summed up (see [`SqliteStore::open_summary`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OpenSummary {
     /// How many are open.
@@ -119,9 +122,9 @@ fn json(text: Option<String>) -> Option<serde_json::Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
 }
 
-impl Store {
+impl SqliteStore {
     /// Events matching `query`, newest first.
-    pub fn events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StateError> {
+    pub(crate) fn events(&self, query: &EventQuery) -> Result<Vec<StoredEvent>, StateError> {
         let mut sql = String::from(
             "SELECT id, at, domain, check_name, kind, code, severity, message, from_json, \
              to_json, server, resolution_seconds, incident_id FROM events WHERE 1 = 1",
@@ -171,7 +174,7 @@ impl Store {
     }
 
     /// When the store first recorded anything about `domain` (its oldest event kept).
-    pub fn first_event_at(&self, domain: &str) -> Result<Option<f64>, StateError> {
+    pub(crate) fn first_event_at(&self, domain: &str) -> Result<Option<f64>, StateError> {
         self.with_conn(|conn| {
             conn.prepare_cached("SELECT min(at) FROM events WHERE domain = ?1")?
                 .query_row([domain], |r| r.get(0))
@@ -179,7 +182,7 @@ impl Store {
     }
 
     /// Open incidents (of `domain`, or all), oldest first.
-    pub fn incidents(&self, domain: Option<&str>) -> Result<Vec<Incident>, StateError> {
+    pub(crate) fn incidents(&self, domain: Option<&str>) -> Result<Vec<Incident>, StateError> {
         self.with_conn(|conn| {
             let mut statement = conn.prepare_cached(
                 "SELECT domain, check_name, code, severity, message, opened_at, event_id
@@ -193,7 +196,7 @@ impl Store {
     /// The open incidents that want attention (`warning`, `critical`) in a few numbers, for
     /// the overview of a large fleet: how many, the `oldest` oldest, and since when each
     /// domain's check has one.
-    pub fn open_summary(&self, oldest: usize) -> Result<OpenSummary, StateError> {
+    pub(crate) fn open_summary(&self, oldest: usize) -> Result<OpenSummary, StateError> {
         self.with_conn(|conn| {
             let count: i64 = conn
                 .prepare_cached(&format!("SELECT count(*) FROM incidents WHERE {ATTENTION}"))?

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 /// The database file inside the state directory.
 pub(crate) const DB_FILE: &str = "maildrift.db";
 
-/// The opened store: its path and a connection for reads (HTTP, start-up loading).
-pub struct Store {
+/// The opened SQLite store: its path and a connection for reads (HTTP, start-up loading).
+pub(crate) struct SqliteStore {
     path: PathBuf,
     conn: Mutex<Connection>,
 }
@@ -98,10 +98,10 @@ fn classify(path: &Path, err: rusqlite::Error) -> StateError {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating when absent) `DIR/maildrift.db`: WAL, full sync, integrity check of
     /// an existing file, migrations. A damaged file is an error and is never modified.
-    pub fn open(dir: &Path) -> Result<Store, StateError> {
+    pub(crate) fn open(dir: &Path) -> Result<SqliteStore, StateError> {
         std::fs::create_dir_all(dir).map_err(|e| StateError::Unavailable {
             path: dir.to_path_buf(),
             detail: format!("cannot create the state directory: {e}"),
@@ -134,19 +134,19 @@ impl Store {
             StateError::Sqlite(e) => classify(&path, e),
             other => other,
         })?;
-        Ok(Store {
+        Ok(SqliteStore {
             path,
             conn: Mutex::new(conn),
         })
     }
 
     /// The database file.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// A new connection to the same database (the writer thread's).
-    pub fn connect(&self) -> Result<Connection, StateError> {
+    pub(crate) fn connect(&self) -> Result<Connection, StateError> {
         connect(&self.path)
     }
 
@@ -160,12 +160,12 @@ impl Store {
     }
 
     /// Persists `writes` in one transaction; returns the ids of the events written.
-    pub fn write(&self, writes: &[Write]) -> Result<Vec<i64>, StateError> {
+    pub(crate) fn write(&self, writes: &[Write]) -> Result<Vec<i64>, StateError> {
         self.with_conn(|conn| apply(conn, writes))
     }
 
     /// Everything stored about `domain`.
-    pub fn load_domain(&self, domain: &str) -> Result<StoredDomain, StateError> {
+    pub(crate) fn load_domain(&self, domain: &str) -> Result<StoredDomain, StateError> {
         self.with_conn(|conn| {
             let mut stored = StoredDomain::default();
             let mut baselines = conn.prepare_cached(
@@ -201,7 +201,7 @@ impl Store {
 
     /// Every value the checks keep across restarts (values of checks this build does not
     /// know are left out).
-    pub fn load_check_cache(&self) -> Result<Vec<CachedRow>, StateError> {
+    pub(crate) fn load_check_cache(&self) -> Result<Vec<CachedRow>, StateError> {
         self.with_conn(|conn| {
             let mut statement =
                 conn.prepare("SELECT check_name, key, value_json, stored_at FROM check_cache")?;
@@ -232,7 +232,7 @@ impl Store {
     }
 
     /// Deletes events beyond `retention`; returns how many.
-    pub fn enforce_retention(
+    pub(crate) fn enforce_retention(
         &self,
         retention: Retention,
         now: SystemTime,

@@ -1,6 +1,10 @@
 //! Store tests: events and incidents round-trip, resolution time, pagination, retention,
 //! corrupt files refused untouched, and a failing disk counted without stopping the writer.
+//! The tests of what the store answers run on both backends ([`each_backend`]): SQLite in a
+//! temporary directory, then PostgreSQL on a server of their own (skipped, with a note, when
+//! PostgreSQL is not installed; a failure under `CI=true`).
 
+use super::pg_server::{PgServer, binaries_or_skip};
 use super::store::StoredDomain;
 use super::writer::WriterOptions;
 use super::*;
@@ -8,6 +12,52 @@ use crate::finding::Severity;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Where one run of a test keeps its store.
+enum TestDb {
+    /// A SQLite file in this directory.
+    Sqlite(tempfile::TempDir),
+    /// A database of its own on a test server.
+    Postgres(PgServer),
+}
+
+impl TestDb {
+    /// Opens the store (again: a new connection, as after a restart).
+    fn open(&self) -> Store {
+        match self {
+            TestDb::Sqlite(dir) => Store::open(dir.path()).unwrap(),
+            TestDb::Postgres(server) => {
+                let target = PgTarget::new(
+                    &server.url("maildrift"),
+                    Some(&crate::config::SecretSource::File(server.password_file())),
+                )
+                .unwrap();
+                Store::open_postgres(target).unwrap()
+            }
+        }
+    }
+
+    /// Rows in `table`.
+    fn count(&self, store: &Store, table: &str) -> i64 {
+        let sql = format!("SELECT count(*) FROM {table}");
+        match self {
+            TestDb::Sqlite(_) => store
+                .with_conn(|c| c.query_row(&sql, [], |r| r.get(0)))
+                .unwrap(),
+            TestDb::Postgres(server) => server.query_i64("maildrift", &sql),
+        }
+    }
+}
+
+/// Runs `body` on SQLite, then on PostgreSQL.
+fn each_backend(test: &str, body: impl Fn(&TestDb)) {
+    body(&TestDb::Sqlite(tempfile::tempdir().unwrap()));
+    if let Some(bin) = binaries_or_skip(test) {
+        let server = PgServer::start(&bin);
+        server.create_database("maildrift");
+        body(&TestDb::Postgres(server));
+    }
+}
 
 fn event(at: u64, domain: &str, kind: EventKind, code: Option<&str>) -> NewEvent {
     NewEvent {
@@ -26,8 +76,13 @@ fn event(at: u64, domain: &str, kind: EventKind, code: Option<&str>) -> NewEvent
 
 #[test]
 fn events_incidents_and_resolution_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    each_backend("events_incidents_and_resolution_time", |db| {
+        events_incidents_and_resolution_time_on(db)
+    });
+}
+
+fn events_incidents_and_resolution_time_on(db: &TestDb) {
+    let store = db.open();
     let ids = store
         .write(&[
             Write::Event(event(100, "a.example", EventKind::Opened, Some("drift"))),
@@ -72,10 +127,23 @@ fn events_incidents_and_resolution_time() {
 
 #[test]
 fn pagination_filters_and_retention() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    each_backend(
+        "pagination_filters_and_retention",
+        pagination_filters_and_retention_on,
+    );
+}
+
+fn pagination_filters_and_retention_on(db: &TestDb) {
+    let store = db.open();
+    // Thirty successive changes, each from the previous records to new ones (the same
+    // change twice in a row is one change seen by both replicas of an HA pair).
     let writes: Vec<Write> = (0..30)
-        .map(|i| Write::Event(event(1000 + i, "a.example", EventKind::Changed, None)))
+        .map(|i| {
+            let mut change = event(1000 + i, "a.example", EventKind::Changed, None);
+            change.from = Some(json!([format!("mx{i}.example")]));
+            change.to = Some(json!([format!("mx{}.example", i + 1)]));
+            Write::Event(change)
+        })
         .collect();
     store.write(&writes).unwrap();
     let page = |before, since| {
@@ -124,9 +192,15 @@ fn pagination_filters_and_retention() {
 
 #[test]
 fn baselines_and_check_states_survive_reopening() {
-    let dir = tempfile::tempdir().unwrap();
+    each_backend(
+        "baselines_and_check_states_survive_reopening",
+        baselines_and_check_states_survive_reopening_on,
+    );
+}
+
+fn baselines_and_check_states_survive_reopening_on(db: &TestDb) {
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = db.open();
         store
             .write(&[
                 Write::Baseline {
@@ -145,7 +219,7 @@ fn baselines_and_check_states_survive_reopening() {
             ])
             .unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = db.open();
     let stored = store.load_domain("a.example").unwrap();
     assert_eq!(
         stored.baselines[&CheckKind::Mx],
@@ -276,8 +350,14 @@ fn note(incident_id: i64, at: u64, text: &str) -> Write {
 
 #[test]
 fn incidents_carry_notes_open_and_resolved() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    each_backend(
+        "incidents_carry_notes_open_and_resolved",
+        incidents_carry_notes_open_and_resolved_on,
+    );
+}
+
+fn incidents_carry_notes_open_and_resolved_on(db: &TestDb) {
+    let store = db.open();
     let ids = store
         .write(&[
             Write::Event(event(100, "a.example", EventKind::Opened, Some("drift"))),
@@ -375,16 +455,19 @@ fn incidents_carry_notes_open_and_resolved() {
     assert_eq!(store.incident(opened).unwrap(), None);
     let kept = store.incident(again).unwrap().unwrap();
     assert_eq!(kept.notes.len(), 1);
-    let count: i64 = store
-        .with_conn(|c| c.query_row("SELECT count(*) FROM incident_notes", [], |r| r.get(0)))
-        .unwrap();
-    assert_eq!(count, 1);
+    assert_eq!(db.count(&store, "incident_notes"), 1);
 }
 
 #[test]
 fn open_summary_counts_what_wants_attention() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    each_backend(
+        "open_summary_counts_what_wants_attention",
+        open_summary_counts_what_wants_attention_on,
+    );
+}
+
+fn open_summary_counts_what_wants_attention_on(db: &TestDb) {
+    let store = db.open();
     let mut info = event(90, "a.example", EventKind::Opened, Some("tls_rpt_missing"));
     info.severity = Some(Severity::Info);
     store

@@ -3,8 +3,9 @@
 //! `maildrift_state_write_failures_total` and logs), it commits in batches and logs the ids
 //! of the events each COMMIT made durable ("state batch committed", debug level).
 
-use super::store::{self, Store, Write};
-use super::{Retention, StateError};
+use super::postgres::{PgTarget, PgWriterConn};
+use super::store::{self, Write};
+use super::{Retention, StateError, Store};
 use prometheus::{IntCounter, Registry};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -33,7 +34,7 @@ impl Default for WriterOptions {
     }
 }
 
-enum Message {
+pub(super) enum Message {
     Write(Write),
     Retention(Retention),
     /// Answered after everything queued before it was committed: true when all of it was.
@@ -152,7 +153,7 @@ impl StateService {
         match opened {
             Ok(service) => {
                 if let Some(store) = &service.store {
-                    tracing::info!(path = %store.path().display(), "state store opened");
+                    tracing::info!(path = %store.describe(), "state store opened");
                 }
                 Ok(service)
             }
@@ -164,6 +165,63 @@ impl StateService {
                 Ok(service)
             }
         }
+    }
+
+    /// The daemon's state in the shared PostgreSQL store at `target`. A newer schema is an
+    /// error (the daemon must not start); an unreachable database is logged with its
+    /// address (never the password) and retried by the writer, while monitoring goes on:
+    /// writes wait in the queue meanwhile.
+    pub(crate) fn open_postgres(
+        target: PgTarget,
+        retention: Retention,
+        registry: &Registry,
+    ) -> Result<StateService, StateError> {
+        let options = WriterOptions {
+            retention,
+            ..WriterOptions::default()
+        };
+        let store = match Store::open_postgres(target.clone()) {
+            Ok(store) => {
+                tracing::info!(database = %target, "state store opened (shared by the fleet)");
+                store
+            }
+            Err(error) if error.is_fatal() => return Err(error),
+            Err(error) => {
+                tracing::error!(database = %target, %error, "state database unreachable at start-up: monitoring starts without the stored baselines; writes are queued and the connection is retried");
+                Store::postgres_unconnected(target.clone())
+            }
+        };
+        StateService::start_postgres(Arc::new(store), target, options, registry)
+    }
+
+    /// Starts the writer thread of the shared store (it connects on its own).
+    pub(crate) fn start_postgres(
+        store: Arc<Store>,
+        target: PgTarget,
+        options: WriterOptions,
+        registry: &Registry,
+    ) -> Result<StateService, StateError> {
+        let failures = failure_counter(registry);
+        let (sender, receiver) = sync_channel(options.queue.max(1));
+        let thread_failures = failures.clone();
+        let conn = PgWriterConn::new(target.clone());
+        let thread = std::thread::Builder::new()
+            .name("maildrift-state".into())
+            .spawn(move || super::pg_writer::write_loop(conn, receiver, options, thread_failures))
+            .map_err(|e| StateError::Unavailable {
+                path: target.shown().into(),
+                detail: format!("cannot start the writer thread: {e}"),
+            })?;
+        Ok(StateService {
+            store: Some(store),
+            writer: StateWriter {
+                sender: Some(sender),
+                failures,
+                configured: true,
+                full_logged: Arc::new(AtomicBool::new(false)),
+            },
+            thread: Mutex::new(Some(thread)),
+        })
     }
 
     /// Starts the writer thread on its own connection to `store`.
@@ -186,12 +244,12 @@ impl StateService {
         let failures = failure_counter(registry);
         let (sender, receiver) = sync_channel(options.queue.max(1));
         let thread_failures = failures.clone();
-        let path = store.path().to_path_buf();
+        let path = std::path::PathBuf::from(store.describe());
         let thread = std::thread::Builder::new()
             .name("maildrift-state".into())
             .spawn(move || write_loop(conn, receiver, options, thread_failures, &path))
             .map_err(|e| StateError::Unavailable {
-                path: store.path().to_path_buf(),
+                path: store.describe().into(),
                 detail: format!("cannot start the writer thread: {e}"),
             })?;
         Ok(StateService {

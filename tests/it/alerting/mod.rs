@@ -88,20 +88,20 @@ impl Alertmanager {
 
 /// One request a receiver got.
 #[derive(Clone, Debug)]
-struct Received {
+pub struct Received {
     uri: Uri,
     authorization: Option<String>,
-    body: Value,
+    pub body: Value,
 }
 
 /// A local HTTP receiver recording every POST; answers `answer` with 200.
-struct Receiver {
-    addr: SocketAddr,
+pub struct Receiver {
+    pub addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Receiver {
-    async fn start(answer: &'static str) -> Receiver {
+    pub async fn start(answer: &'static str) -> Receiver {
         let received = Arc::new(Mutex::new(Vec::new()));
         let store = received.clone();
         let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
@@ -126,7 +126,7 @@ impl Receiver {
         Receiver { addr, received }
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
 }

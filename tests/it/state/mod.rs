@@ -4,6 +4,7 @@
 //! start-up; an unusable state directory does not stop monitoring.
 
 mod crash;
+mod fleet;
 mod notes;
 mod status_page;
 mod writes;

@@ -59,6 +59,10 @@ spec:
         - --web.listen-address=:9725
         - --state-dir=/var/lib/maildrift
         - --log.format={{ .Values.logFormat }}
+        {{- if .Values.postgres.enabled }}
+        - --state.url={{ required "postgres.url is required with postgres.enabled" .Values.postgres.url }}
+        - --state.password-file=/etc/maildrift-postgres/{{ .Values.postgres.passwordSecret.key }}
+        {{- end }}
         {{- range .Values.extraArgs }}
         - {{ . | quote }}
         {{- end }}
@@ -93,6 +97,9 @@ spec:
         - { name: config, mountPath: /etc/maildrift, readOnly: true }
         - { name: state, mountPath: /var/lib/maildrift }
         - { name: tmp, mountPath: /tmp }
+        {{- if .Values.postgres.enabled }}
+        - { name: postgres, mountPath: /etc/maildrift-postgres, readOnly: true }
+        {{- end }}
         {{- with .Values.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -134,7 +141,14 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: 64Mi
-    {{- if not .Values.persistence.enabled }}
+    {{- if .Values.postgres.enabled }}
+    # The state lives in PostgreSQL: the state directory stays empty.
+    - name: state
+      emptyDir: {}
+    - name: postgres
+      secret:
+        secretName: {{ required "postgres.passwordSecret.name is required with postgres.enabled" .Values.postgres.passwordSecret.name }}
+    {{- else if not .Values.persistence.enabled }}
     - name: state
       emptyDir: {}
     {{- else if le (int .Values.shards) 1 }}
