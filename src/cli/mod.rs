@@ -271,7 +271,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     match &cli.command {
         Command::Run(args) => {
-            let config = Config::load(&args.config)
+            let config = Config::load_checking_files(&args.config)
                 .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
             let web_config = match &args.web_config_file {
                 Some(file) => Some(std::sync::Arc::new(
