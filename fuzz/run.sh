@@ -22,7 +22,11 @@ export RUSTFLAGS="-Cpasses=sancov-module \
  -Cllvm-args=-sanitizer-coverage-pc-table \
  -Cllvm-args=-sanitizer-coverage-trace-compares \
  --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
-cargo build --release --bins
+# With an explicit --target the flags reach only the code under test, not build scripts
+# and proc macros (which would not link without libFuzzer).
+host=$(rustc -vV | sed -n 's/^host: //p')
+cargo build --release --bins --target "$host"
+bin_dir="$CARGO_TARGET_DIR/$host/release"
 
 mkdir -p logs
 found=0
@@ -31,7 +35,7 @@ for target in "${targets[@]}"; do
   mkdir -p "corpus/$target" "artifacts/$target"
   log="logs/$target.log"
   status=0
-  "$CARGO_TARGET_DIR/release/$target" "corpus/$target" "seeds/$target" \
+  "$bin_dir/$target" "corpus/$target" "seeds/$target" \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="artifacts/$target/" -print_final_stats=1 >"$log" 2>&1 || status=$?
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)

@@ -7,7 +7,9 @@ use std::sync::OnceLock;
 /// One file per fuzzing process, rewritten for each input (the loader reads a path).
 fn path() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| std::env::temp_dir().join(format!("maildrift-fuzz-web-{}.yml", std::process::id())))
+    PATH.get_or_init(|| {
+        std::env::temp_dir().join(format!("maildrift-fuzz-web-{}.yml", std::process::id()))
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
