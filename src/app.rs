@@ -189,7 +189,9 @@ impl Reloader {
     async fn reload(&self, metrics: &Metrics, monitor: &Monitor) -> Result<usize, String> {
         let _serial = self.lock.lock().await;
         crate::notify::reloading();
-        let result = Config::load(&self.source)
+        // Files the config names (secrets, URL files, certificates) are checked here too,
+        // so that a missing one is reported at its line and field, as `validate` does.
+        let result = Config::load_checking_files(&self.source)
             .map_err(|e| e.to_string())
             .and_then(|config| {
                 log_warnings(&config);

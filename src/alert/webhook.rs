@@ -127,6 +127,24 @@ enum Style {
     Slack,
 }
 
+/// `text` (which may quote DNS data: a TXT record from → to) made inert for the message:
+/// control characters (ANSI escapes, NUL, line breaks) shown as `\u{1b}`, and for Slack and
+/// Markdown `&`, `<` and `>` as entities, so that a record can neither add lines, links nor
+/// mentions (`<!channel>`).
+fn neutral(text: &str, style: Style) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' if style != Style::Plain => out.push_str("&amp;"),
+            '<' if style != Style::Plain => out.push_str("&lt;"),
+            '>' if style != Style::Plain => out.push_str("&gt;"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The message: title, what and where (domain, check), from → to, server and TTL (the
 /// description), when, and the links.
 fn text(notice: &Notice, chat: &ChatText, style: Style) -> String {
@@ -136,10 +154,10 @@ fn text(notice: &Notice, chat: &ChatText, style: Style) -> String {
         Style::Slack => format!("*{s}*"),
     };
     let mut lines = vec![
-        bold(&chat.title),
-        chat.subject.clone(),
-        chat.description.clone(),
-        chat.timing.clone(),
+        bold(&neutral(&chat.title, style)),
+        neutral(&chat.subject, style),
+        neutral(&chat.description, style),
+        neutral(&chat.timing, style),
     ];
     let link = &notice.alert.content.generator_url;
     let runbook = notice

@@ -105,3 +105,14 @@ async fn alias_reported_in_the_zone_answer_is_followed_through_the_resolver() {
     assert!(report.findings.is_empty(), "{:?}", report.findings);
     assert!(report.records[0].values[0].contains("via key.provider.example"));
 }
+
+/// Found by `fuzz/run.sh` (dkim_key): a malformed key with a multi-byte character near its
+/// start panicked while shortening it for the error message.
+#[test]
+fn a_key_with_non_ascii_characters_is_an_error_not_a_panic() {
+    // Byte 20 of the key falls inside U+0708 (bytes 19..21), as in the fuzzer's input.
+    let record = "v=DKIM1; k=rsa; p=IGfMA0GCSqGSIb    c\u{708}ecYtIxN2S    AQAB";
+    assert!(DkimKey::parse(record).is_err());
+    let record = format!("v=DKIM1; p=a{}", "\u{e9}".repeat(13));
+    assert!(DkimKey::parse(&record).is_err());
+}

@@ -289,7 +289,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 crate::config::check_postgres_url(url)
                     .map_err(|e| anyhow::anyhow!("--state.url: {e}"))?;
             }
-            let mut config = Config::load(&args.config)
+            let mut config = Config::load_checking_files(&args.config)
                 .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
             if let Some(url) = &cli.common.state_url {
                 config.state.url = Some(url.trim().to_string());

@@ -242,17 +242,65 @@ impl Config {
     }
 }
 
-/// The file's text, or one issue at line 0 saying why it cannot be read.
+/// Largest config file read (16 MiB: about 300,000 domains of one line each). A larger
+/// file is refused before it is read or parsed.
+const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The file's text, or one issue saying why it cannot be read: unreadable, larger than
+/// [`MAX_CONFIG_BYTES`], or not UTF-8 (at the line and column of the first bad byte).
 fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|err| {
+    let issue = |line: usize, column: usize, message: String| {
         ConfigError::new(
             path,
             vec![ConfigIssue {
-                line: 0,
-                column: 0,
+                line,
+                column,
                 field: String::new(),
-                message: format!("cannot read the config file: {err}"),
+                message,
             }],
+        )
+    };
+    let cannot_read =
+        |err: std::io::Error| issue(0, 0, format!("cannot read the config file: {err}"));
+    let file = std::fs::File::open(path).map_err(cannot_read)?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_CONFIG_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(cannot_read)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(issue(
+            0,
+            0,
+            format!(
+                "the config file is larger than {} MiB, the most a config may be",
+                MAX_CONFIG_BYTES / 1024 / 1024
+            ),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|err| {
+        let bytes = err.as_bytes();
+        let at = err.utf8_error().valid_up_to();
+        let before = &bytes[..at];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        // Characters, not bytes, before the bad byte on its line (the prefix is UTF-8).
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count()
+            + 1;
+        issue(
+            line,
+            column,
+            format!(
+                "the config file is not UTF-8: byte 0x{:02X} cannot start a character \
+                 (save the file as UTF-8)",
+                bytes[at]
+            ),
         )
     })
 }
@@ -262,7 +310,7 @@ fn parse_document(text: &str, source: &Path, issues: &mut Issues<'_>) -> Option<
     let document: yaml_serde::Value = match yaml_serde::from_str(text) {
         Ok(document) => document,
         Err(err) => {
-            syntax_error(&err, issues);
+            syntax_error(&err, text, issues);
             return None;
         }
     };
@@ -379,7 +427,7 @@ fn split_top(document: yaml_serde::Value, issues: &mut Issues<'_>) -> Option<Raw
 }
 
 /// Records a YAML syntax error (or a duplicate key) at the position yaml_serde gives.
-fn syntax_error(err: &yaml_serde::Error, issues: &mut Issues<'_>) {
+fn syntax_error(err: &yaml_serde::Error, text: &str, issues: &mut Issues<'_>) {
     let mut message = err.to_string();
     let (mut line, mut column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
     let mut field = String::new();
@@ -392,6 +440,20 @@ fn syntax_error(err: &yaml_serde::Error, issues: &mut Issues<'_>) {
             (line, column, field) = (pos.line, pos.column, path.clone());
             message = format!("duplicate key {key:?} (first set at line {})", first.line);
         }
+    } else if message.contains("repetition limit exceeded") {
+        // yaml_serde gives no position: point at the first alias.
+        (line, column) = first_alias(text).unwrap_or((0, 0));
+        message = "aliases expand to too many values (repetition limit exceeded): \
+                   write the values out instead of nesting aliases"
+            .to_owned();
+    } else if message.contains("found character that cannot start any token")
+        && text
+            .lines()
+            .nth(line.saturating_sub(1))
+            .and_then(|l| l.chars().nth(column.saturating_sub(1)))
+            == Some('\t')
+    {
+        message = "a tab character: YAML indents with spaces only".to_owned();
     } else if line > 0 && message.matches(" at line ").count() == 1 {
         // A lone " at line L column C" suffix repeats the issue's own position.
         if let Some(i) = message.find(" at line ") {
@@ -404,4 +466,20 @@ fn syntax_error(err: &yaml_serde::Error, issues: &mut Issues<'_>) {
         &field,
         format!("YAML syntax error: {message}"),
     );
+}
+
+/// Line and column (from 1) of the first alias (`*name`) in `text`, if any.
+fn first_alias(text: &str) -> Option<(usize, usize)> {
+    text.lines().enumerate().find_map(|(i, line)| {
+        let chars: Vec<char> = line.chars().collect();
+        (0..chars.len())
+            .find(|&j| {
+                chars[j] == '*'
+                    && (j == 0 || matches!(chars[j - 1], ' ' | '[' | ',' | '{'))
+                    && chars
+                        .get(j + 1)
+                        .is_some_and(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+            })
+            .map(|j| (i + 1, j + 1))
+    })
 }

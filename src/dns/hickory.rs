@@ -176,11 +176,14 @@ impl RecursiveResolver {
         let started = Instant::now();
         let lookup = self.resolver.lookup(qname, to_hickory_type(rtype)).await;
         // hickory refuses a response holding a TXT record without strings; ours reads it.
+        // After a truncated UDP answer, hickory reports its failure to use the TCP answer
+        // (such a record in a large answer) as `Truncated`: ask directly then too.
         let undecodable = matches!(
             &lookup,
-            Err(NetError::Proto(ProtoError::Decode(
-                DecodeError::InvalidEmptyRecord
-            )))
+            Err(
+                NetError::Proto(ProtoError::Decode(DecodeError::InvalidEmptyRecord))
+                    | NetError::Truncated
+            )
         );
         let result = match lookup {
             Ok(lookup) => {

@@ -55,6 +55,9 @@ pub struct Metrics {
     /// Delivery attempts to Alertmanagers and webhooks, by `receiver` and `outcome`
     /// (`success`, `failure`, `dropped`: queue full).
     pub notifications: IntCounterVec,
+    /// Tasks alive on the daemon's tokio runtime, read at scrape time: the soak
+    /// (`bench/soak.sh`) watches it for leaked tasks.
+    pub tokio_alive_tasks: IntGauge,
 }
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(
@@ -135,6 +138,11 @@ impl Metrics {
             &["receiver", "outcome"],
         )
         .expect("valid metric definition");
+        let tokio_alive_tasks = IntGauge::new(
+            "maildrift_tokio_alive_tasks",
+            "Tasks alive on the tokio runtime at scrape time (spawned and not yet finished).",
+        )
+        .expect("valid metric definition");
         let seconds = vec![
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
         ];
@@ -164,6 +172,7 @@ impl Metrics {
             dns,
             alerts_firing: register(&registry, alerts_firing),
             notifications: register(&registry, notifications),
+            tokio_alive_tasks: register(&registry, tokio_alive_tasks),
             registry,
         }
     }
@@ -195,6 +204,12 @@ impl Metrics {
 
     /// The text exposition of every series.
     pub fn encode(&self) -> Vec<u8> {
+        // Outside a runtime (never in the daemon) the gauge keeps its last value.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let alive = handle.metrics().num_alive_tasks();
+            self.tokio_alive_tasks
+                .set(i64::try_from(alive).unwrap_or(i64::MAX));
+        }
         // Encoding into a String cannot fail for well-formed metric families.
         let mut text = TextEncoder::new()
             .encode_to_string(&self.registry.gather())

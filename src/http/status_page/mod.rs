@@ -29,6 +29,11 @@ pub(crate) fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // Control characters from DNS data (ANSI escapes, NUL) are shown, not passed
+            // to the browser: `\u{1b}`. Tabs and line breaks stay.
+            c if c.is_control() && !matches!(c, '\t' | '\n') => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
             c => out.push(c),
         }
     }
