@@ -225,14 +225,14 @@ impl DomainTable {
         for (family, value, export) in per_check {
             header(out, family.name, family.help);
             for row in &rows {
-                let domain = escaped(&row.domain);
+                let domain = &row.domain;
                 for check in &row.checks {
                     let value = value(check);
                     if export.shows(value, detail) {
                         sample(
                             out,
                             family.name,
-                            &[("check", check.check.as_str()), ("domain", &domain)],
+                            [("check", check.check.as_str()), ("domain", domain.as_str())],
                             value,
                         );
                     }
@@ -241,7 +241,7 @@ impl DomainTable {
         }
         header(out, FINDINGS.name, FINDINGS.help);
         for row in &rows {
-            let domain = escaped(&row.domain);
+            let domain = &row.domain;
             for check in &row.checks {
                 for (cell, severity) in check.findings.iter().zip(Severity::ALL) {
                     let value = cell.get();
@@ -249,9 +249,9 @@ impl DomainTable {
                         sample(
                             out,
                             FINDINGS.name,
-                            &[
+                            [
                                 ("check", check.check.as_str()),
-                                ("domain", &domain),
+                                ("domain", domain.as_str()),
                                 ("severity", severity.as_str()),
                             ],
                             value,
@@ -266,7 +266,7 @@ impl DomainTable {
                 continue;
             }
             for row in &rows {
-                let domain = escaped(&row.domain);
+                let domain = &row.domain;
                 let records = row.records.lock().expect("lock poisoned");
                 for record in records.iter() {
                     let value = if ttl {
@@ -278,7 +278,10 @@ impl DomainTable {
                         sample(
                             out,
                             family.name,
-                            &[("domain", &domain), ("record", &record.record)],
+                            [
+                                ("domain", domain.as_str()),
+                                ("record", record.record.as_ref()),
+                            ],
                             value,
                         );
                     }
@@ -300,7 +303,7 @@ impl DomainTable {
         let mut buffers: Vec<String> = vec![String::new(); families.len()];
         let mut seen = vec![false; families.len()];
         for row in &rows {
-            let domain = escaped(&row.domain);
+            let domain = &row.domain;
             seen.iter_mut().for_each(|s| *s = false);
             let gauges = row.gauges.lock().expect("lock poisoned");
             for values in gauges.iter() {
@@ -309,13 +312,13 @@ impl DomainTable {
                 };
                 seen[i] = true;
                 if row.check(families[i].0).is_some() {
-                    family_samples(&mut buffers[i], values, &domain, detail);
+                    family_samples(&mut buffers[i], values, domain, detail);
                 }
             }
             drop(gauges);
             for (i, (check, _)) in families.iter().enumerate() {
                 if !seen[i] && !initial[i].samples.is_empty() && row.check(*check).is_some() {
-                    family_samples(&mut buffers[i], &initial[i], &domain, detail);
+                    family_samples(&mut buffers[i], &initial[i], domain, detail);
                 }
             }
         }
@@ -330,37 +333,38 @@ impl DomainTable {
 fn family_samples(out: &mut String, values: &FamilyValues, domain: &str, detail: bool) {
     let family = values.family;
     for (labels, value) in &values.samples {
-        if !family.export.shows(*value, detail) {
-            continue;
+        if family.export.shows(*value, detail) {
+            let named = family
+                .labels
+                .iter()
+                .copied()
+                .zip(labels.iter().map(AsRef::as_ref));
+            sample(
+                out,
+                family.name,
+                std::iter::once(("domain", domain)).chain(named),
+                *value,
+            );
         }
-        out.push_str(family.name);
-        out.push_str("{domain=\"");
-        out.push_str(domain);
-        out.push('"');
-        for (name, label) in family.labels.iter().zip(labels) {
-            out.push(',');
-            out.push_str(name);
-            out.push_str("=\"");
-            out.push_str(&escaped(label));
-            out.push('"');
-        }
-        out.push_str("} ");
-        push_value(out, *value);
-        out.push('\n');
     }
 }
 
-/// Appends one sample line; label values are already escaped.
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+/// Appends one sample line, `name{label="value",…} value`, escaping the label values.
+pub(super) fn sample<'a>(
+    out: &mut String,
+    name: &str,
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+    value: f64,
+) {
     out.push_str(name);
     out.push('{');
-    for (i, (label, text)) in labels.iter().enumerate() {
+    for (i, (label, text)) in labels.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         out.push_str(label);
         out.push_str("=\"");
-        out.push_str(text);
+        out.push_str(&escaped(text));
         out.push('"');
     }
     out.push_str("} ");

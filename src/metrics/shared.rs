@@ -3,7 +3,7 @@
 //! once, with the latest values any of its domains saw, and leaves when no watched domain
 //! uses it any more. A domain may use several objects of one family (its MX hosts).
 
-use super::domains::{escaped, header, push_value};
+use super::domains::{header, sample};
 use crate::checks::{Labels, SharedFamily, SharedValues};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::RwLock;
@@ -115,20 +115,12 @@ impl SharedTable {
                     break;
                 }
                 for (labels, value) in &row.samples {
-                    out.push_str(family.name);
-                    out.push('{');
-                    for (i, (label, v)) in family.labels.iter().zip(labels).enumerate() {
-                        if i > 0 {
-                            out.push(',');
-                        }
-                        out.push_str(label);
-                        out.push_str("=\"");
-                        out.push_str(&escaped(v));
-                        out.push('"');
-                    }
-                    out.push_str("} ");
-                    push_value(out, *value);
-                    out.push('\n');
+                    let named = family
+                        .labels
+                        .iter()
+                        .copied()
+                        .zip(labels.iter().map(AsRef::as_ref));
+                    sample(out, family.name, named, *value);
                 }
             }
         }
