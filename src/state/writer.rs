@@ -201,26 +201,9 @@ impl StateService {
         options: WriterOptions,
         registry: &Registry,
     ) -> Result<StateService, StateError> {
-        let failures = failure_counter(registry);
-        let (sender, receiver) = sync_channel(options.queue.max(1));
-        let thread_failures = failures.clone();
         let conn = PgWriterConn::new(target.clone());
-        let thread = std::thread::Builder::new()
-            .name("maildrift-state".into())
-            .spawn(move || super::pg_writer::write_loop(conn, receiver, options, thread_failures))
-            .map_err(|e| StateError::Unavailable {
-                path: target.shown().into(),
-                detail: format!("cannot start the writer thread: {e}"),
-            })?;
-        Ok(StateService {
-            store: Some(store),
-            writer: StateWriter {
-                sender: Some(sender),
-                failures,
-                configured: true,
-                full_logged: Arc::new(AtomicBool::new(false)),
-            },
-            thread: Mutex::new(Some(thread)),
+        StateService::spawn(store, target.shown(), options, registry, move |rx, o, f| {
+            super::pg_writer::write_loop(conn, rx, o, f);
         })
     }
 
@@ -241,15 +224,30 @@ impl StateService {
         options: WriterOptions,
         registry: &Registry,
     ) -> Result<StateService, StateError> {
+        let path = std::path::PathBuf::from(store.describe());
+        let described = store.describe();
+        StateService::spawn(store, &described, options, registry, move |rx, o, f| {
+            write_loop(conn, rx, o, f, &path);
+        })
+    }
+
+    /// Starts the writer thread running `write_loop` on the queue, for either backend;
+    /// `described` names the store in an error.
+    fn spawn(
+        store: Arc<Store>,
+        described: &str,
+        options: WriterOptions,
+        registry: &Registry,
+        write_loop: impl FnOnce(Receiver<Message>, WriterOptions, IntCounter) + Send + 'static,
+    ) -> Result<StateService, StateError> {
         let failures = failure_counter(registry);
         let (sender, receiver) = sync_channel(options.queue.max(1));
         let thread_failures = failures.clone();
-        let path = std::path::PathBuf::from(store.describe());
         let thread = std::thread::Builder::new()
             .name("maildrift-state".into())
-            .spawn(move || write_loop(conn, receiver, options, thread_failures, &path))
+            .spawn(move || write_loop(receiver, options, thread_failures))
             .map_err(|e| StateError::Unavailable {
-                path: store.describe().into(),
+                path: described.into(),
                 detail: format!("cannot start the writer thread: {e}"),
             })?;
         Ok(StateService {
