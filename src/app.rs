@@ -122,23 +122,41 @@ impl RunOptions {
         config
             .domains
             .iter()
-            .filter(|d| self.shard.is_none_or(|shard| shard.owns(&d.name)))
+            .filter(|d| self.owns(d))
             .cloned()
-            .map(|mut domain| {
-                if !self.resolvers.is_empty() {
-                    domain.resolvers = self
-                        .resolvers
-                        .iter()
-                        .copied()
-                        .map(ResolverSpec::Addr)
-                        .collect();
-                }
-                if !self.nameservers.is_empty() {
-                    domain.nameservers = self.nameservers.clone();
-                }
-                domain
-            })
+            .map(|domain| self.applied(domain))
             .collect()
+    }
+
+    /// [`RunOptions::domains`] without copies: the daemon keeps one `DomainConfig` per
+    /// domain (at 100,000 domains a second copy held by the loaded config costs ~100 MB).
+    pub fn into_domains(&self, domains: Vec<DomainConfig>) -> Vec<DomainConfig> {
+        domains
+            .into_iter()
+            .filter(|d| self.owns(d))
+            .map(|domain| self.applied(domain))
+            .collect()
+    }
+
+    /// Whether this instance (its shard) watches `domain`.
+    fn owns(&self, domain: &DomainConfig) -> bool {
+        self.shard.is_none_or(|shard| shard.owns(&domain.name))
+    }
+
+    /// The command line's overrides applied to `domain`.
+    fn applied(&self, mut domain: DomainConfig) -> DomainConfig {
+        if !self.resolvers.is_empty() {
+            domain.resolvers = self
+                .resolvers
+                .iter()
+                .copied()
+                .map(ResolverSpec::Addr)
+                .collect();
+        }
+        if !self.nameservers.is_empty() {
+            domain.nameservers = self.nameservers.clone();
+        }
+        domain
     }
 }
 
@@ -158,9 +176,12 @@ struct Reloader {
 }
 
 impl Reloader {
-    /// Builds views for every domain, then swaps the watched set and the plan.
-    fn apply(&self, config: &Config, monitor: &Monitor) -> Result<usize, String> {
-        let domains = self.options.domains(config);
+    /// Builds views for every domain of `config` (its domain list is taken: the monitor
+    /// keeps the only copy), then swaps the watched set and the plan.
+    fn apply(&self, config: &mut Config, monitor: &Monitor) -> Result<usize, String> {
+        let domains = self
+            .options
+            .into_domains(std::mem::take(&mut config.domains));
         if let Some(shortest) = domains.iter().map(|d| d.interval).min() {
             self.views.set_round_interval(shortest);
         }
@@ -193,16 +214,16 @@ impl Reloader {
         // so that a missing one is reported at its line and field, as `validate` does.
         let result = Config::load_checking_files(&self.source)
             .map_err(|e| e.to_string())
-            .and_then(|config| {
+            .and_then(|mut config| {
                 log_warnings(&config);
                 // Secrets and certificates are read before anything changes: a broken
                 // alerting setup fails the reload and keeps the old one.
                 let alerting = alert::runtime(config.alerting.as_ref(), &self.default_external_url)
                     .map_err(|e| e.to_string())?;
-                let domains = self.apply(&config, monitor)?;
+                let names = domain_names(&self.options, &config);
+                let domains = self.apply(&mut config, monitor)?;
                 metrics.set_detail(config.metrics.detail);
-                self.alerting
-                    .reconfigure(alerting, domain_names(&self.options, &config));
+                self.alerting.reconfigure(alerting, names);
                 Ok(domains)
             });
         crate::notify::reloaded(result.is_ok());
@@ -242,10 +263,11 @@ fn log_warnings(config: &Config) {
 }
 
 fn domain_names(options: &RunOptions, config: &Config) -> std::collections::BTreeSet<String> {
-    options
-        .domains(config)
-        .into_iter()
-        .map(|d| d.name)
+    config
+        .domains
+        .iter()
+        .filter(|d| options.owns(d))
+        .map(|d| d.name.clone())
         .collect()
 }
 
@@ -318,7 +340,7 @@ fn alert_store(
 /// Runs the daemon until `shutdown` fires: serves HTTP on `listener` (one or several),
 /// checks on schedule.
 pub async fn run(
-    config: Config,
+    mut config: Config,
     options: RunOptions,
     listener: impl Into<http::Listeners>,
     shutdown: CancellationToken,
@@ -360,12 +382,13 @@ pub async fn run(
     let default_external_url = alert::default_external_url(address);
     let alert_runtime = alert::runtime(config.alerting.as_ref(), &default_external_url)
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.source.display()))?;
+    let names = domain_names(&options, &config);
     let alerting = Alerting::start(
         alert_runtime,
         Clock::now(),
-        alert_store(&state, &domain_names(&options, &config)),
+        alert_store(&state, &names),
         metrics.clone(),
-        domain_names(&options, &config),
+        names,
         shutdown.clone(),
     );
     let mut monitor = Monitor::new(metrics.clone(), checks).with_observer(alerting.clone());
@@ -394,7 +417,7 @@ pub async fn run(
         lock: Mutex::new(()),
     };
     let domains = reloader
-        .apply(&config, &monitor)
+        .apply(&mut config, &monitor)
         .map_err(|e| anyhow::anyhow!("{}: {e}", config.source.display()))?;
     metrics.set_detail(config.metrics.detail);
     metrics.reload_successful.set(1);

@@ -14,6 +14,7 @@ pub mod config;
 pub mod demo;
 pub mod dns;
 pub mod finding;
+pub mod kind_map;
 
 mod http;
 mod i18n;

@@ -4,6 +4,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 /// See Cargo.toml: faster than glibc's malloc for this workload, and it returns memory.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -10,6 +10,7 @@ use crate::config::{
 use crate::dns::fake::FakeDns;
 use crate::dns::{DnsError, DnsView, RData, RecordType};
 use crate::finding::CheckKind;
+use crate::kind_map::KindMap;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -270,8 +271,8 @@ impl Case {
     }
 
     /// What the previous run remembered, as each check keeps it.
-    pub(crate) fn memory(&self) -> BTreeMap<CheckKind, Memory> {
-        let mut memory: BTreeMap<CheckKind, Memory> = BTreeMap::new();
+    pub(crate) fn memory(&self) -> KindMap<Memory> {
+        let mut memory: KindMap<Memory> = KindMap::new();
         let previous = &self.previous;
         if let Some(policy) = previous
             .dmarc_policy
@@ -443,7 +444,7 @@ pub(crate) struct Setup {
     /// Defaults.
     pub(crate) global: GlobalConfig,
     /// The previous run's memory.
-    pub(crate) memory: BTreeMap<CheckKind, Memory>,
+    pub(crate) memory: KindMap<Memory>,
 }
 
 impl Setup {

@@ -10,6 +10,7 @@ use super::seam::{Context, Memory, Observations, Reference};
 use crate::config::{DomainConfig, GlobalConfig};
 use crate::dns::DnsView;
 use crate::finding::{CheckKind, FindingCode};
+use crate::kind_map::KindMap;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
@@ -22,9 +23,9 @@ const CHECK_SHARE_OF_TIMEOUT: f64 = 0.9;
 #[derive(Clone, Copy, Default)]
 pub struct Known<'a> {
     /// Learned baseline per check (checks without a declared expectation).
-    pub baselines: Option<&'a BTreeMap<CheckKind, Vec<String>>>,
+    pub baselines: Option<&'a KindMap<Vec<String>>>,
     /// What each check remembered from its last conclusive run.
-    pub memory: Option<&'a BTreeMap<CheckKind, Memory>>,
+    pub memory: Option<&'a KindMap<Memory>>,
 }
 
 /// Everything one pass over a domain's checks produced.

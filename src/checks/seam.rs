@@ -9,7 +9,6 @@ use crate::dns::DnsView;
 use crate::finding::{CheckKind, Finding, Severity};
 use futures::future::BoxFuture;
 use std::any::Any;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::watch;
@@ -210,7 +209,7 @@ pub struct Context<'a> {
     /// The observations of this run, by check.
     pub(super) observations: &'a Observations,
     /// What each check remembered from its last conclusive run.
-    pub(super) memory: Option<&'a BTreeMap<CheckKind, Memory>>,
+    pub(super) memory: Option<&'a crate::kind_map::KindMap<Memory>>,
     /// When evaluation happens (validity windows, expiry).
     pub(super) now: SystemTime,
     /// What checks keep across restarts, when the daemon has a state store.

@@ -71,8 +71,21 @@ pub(crate) fn negotiate(headers: &HeaderMap) -> Format {
     }
 }
 
+/// The line that ends an OpenMetrics exposition.
+pub(crate) const OPENMETRICS_EOF: &str = "# EOF\n";
+
 /// Rewrites a text-format 0.0.4 exposition as OpenMetrics 1.0.0.
+#[cfg(test)]
 pub(crate) fn to_openmetrics(text: &str) -> String {
+    let mut out = to_openmetrics_lines(text);
+    out.push_str(OPENMETRICS_EOF);
+    out
+}
+
+/// Rewrites whole lines of a text-format 0.0.4 exposition as OpenMetrics 1.0.0, without
+/// the final `# EOF`: a chunk of a streamed scrape (each family's `# HELP` and `# TYPE`
+/// lines are in one chunk).
+pub(crate) fn to_openmetrics_lines(text: &str) -> String {
     let types: HashMap<&str, &str> = text
         .lines()
         .filter_map(|line| line.strip_prefix("# TYPE "))
@@ -112,7 +125,6 @@ pub(crate) fn to_openmetrics(text: &str) -> String {
             out.push('\n');
         }
     }
-    out.push_str("# EOF\n");
     out
 }
 
@@ -176,5 +188,51 @@ mod tests {
              # HELP b Odd counter.\n# TYPE b unknown\nb 1\n# HELP g A gauge.\n# TYPE g gauge\n\
              g 2\n# HELP u Untyped.\n# TYPE u unknown\nu 1\n# EOF\n"
         );
+    }
+
+    /// A scrape of thousands of domains comes in many chunks of whole lines, each family's
+    /// metadata inside one chunk: put together they are the whole exposition, and their
+    /// OpenMetrics rewrite is the rewrite of the whole.
+    #[test]
+    fn a_streamed_scrape_is_the_whole_exposition_in_chunks_of_whole_lines() {
+        let checks = crate::checks::Registry::standard();
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new("test", "test", &checks));
+        metrics.set_detail(true);
+        for i in 0..3_000 {
+            let row = metrics.domain_series(&format!("d{i}.example"), &[]);
+            row.set_record("mx".into(), i, Some(300));
+        }
+        let chunks: Vec<String> = metrics.exposition().collect();
+        assert!(chunks.len() > 5, "{} chunks", chunks.len());
+        let most = crate::metrics::Exposition::CHUNK + 4096;
+        for chunk in &chunks {
+            assert!(
+                chunk.ends_with('\n') && chunk.len() <= most,
+                "{}",
+                chunk.len()
+            );
+        }
+        let whole: String = chunks.concat();
+        for family in ["maildrift_check_success", "maildrift_record_ttl_seconds"] {
+            let header = format!("# TYPE {family} gauge\n");
+            assert_eq!(whole.matches(&header).count(), 1, "{family}");
+            assert_eq!(
+                chunks
+                    .iter()
+                    .filter(|c| c.contains(&format!("# HELP {family} ")))
+                    .count(),
+                1
+            );
+        }
+        assert_eq!(
+            whole.matches("maildrift_check_success{").count(),
+            3_000 * 13
+        );
+        let streamed: String = chunks
+            .iter()
+            .map(|c| to_openmetrics_lines(c))
+            .chain(std::iter::once(OPENMETRICS_EOF.to_owned()))
+            .collect();
+        assert_eq!(streamed, to_openmetrics(&whole));
     }
 }

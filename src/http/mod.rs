@@ -109,15 +109,22 @@ pub(crate) fn router(
 
 /// The exposition, in the format the scraper prefers (text 0.0.4 unless it asks for
 /// OpenMetrics).
+/// Streamed a chunk at a time (each rendered when the connection takes it), so a scrape of
+/// 100,000 domains never holds the whole text, and OpenMetrics is rewritten per chunk.
 async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let body = state.metrics.encode();
     let format = exposition::negotiate(&headers);
-    let body = match format {
-        exposition::Format::Text => body,
-        exposition::Format::OpenMetrics => {
-            exposition::to_openmetrics(&String::from_utf8_lossy(&body)).into_bytes()
-        }
+    let chunks = state.metrics.exposition();
+    let chunks: Box<dyn Iterator<Item = String> + Send> = match format {
+        exposition::Format::Text => Box::new(chunks),
+        exposition::Format::OpenMetrics => Box::new(
+            chunks
+                .map(|chunk| exposition::to_openmetrics_lines(&chunk))
+                .chain(std::iter::once(exposition::OPENMETRICS_EOF.to_owned())),
+        ),
     };
+    let body = axum::body::Body::from_stream(futures::stream::iter(
+        chunks.map(|chunk| Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(chunk))),
+    ));
     ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }
 

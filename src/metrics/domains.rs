@@ -8,7 +8,7 @@
 
 use crate::checks::{Export, FamilyValues, GaugeFamily};
 use crate::finding::{CheckKind, Severity};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -206,6 +206,17 @@ impl DomainTable {
         families: &[(CheckKind, &'static GaugeFamily)],
         detail: bool,
     ) {
+        let mut scrape = self.scrape(families.to_vec(), detail);
+        while !scrape.fill(out, usize::MAX) {}
+    }
+
+    /// A scrape of the table as it is now, rendered a chunk at a time by
+    /// [`TableScrape::fill`]: a scrape of 100,000 domains never holds its whole text.
+    pub fn scrape(
+        &self,
+        families: Vec<(CheckKind, &'static GaugeFamily)>,
+        detail: bool,
+    ) -> TableScrape {
         let rows: Vec<Arc<DomainRow>> = self
             .rows
             .read()
@@ -213,60 +224,131 @@ impl DomainTable {
             .values()
             .cloned()
             .collect();
-        out.reserve(rows.len() * if detail { 3000 } else { 1400 });
-        // By default (SPEC.md's budget) each check has its success series; drift and
-        // findings appear while they are not 0; the time of the last run and per-record
-        // series come with `metrics.detail`.
-        let per_check: [(&Family, CheckValue, Export); 3] = [
-            (&CHECK_SUCCESS, |c| c.success.get(), Export::Always),
-            (&DRIFT, |c| c.drift.get(), Export::NonZero),
-            (&LAST_CHECK, |c| c.last_check.get(), Export::Detail),
-        ];
-        for (family, value, export) in per_check {
-            header(out, family.name, family.help);
-            for row in &rows {
-                let domain = &row.domain;
+        let initial = families
+            .iter()
+            .map(|(_, family)| FamilyValues::initial(family))
+            .collect();
+        TableScrape {
+            rows,
+            families,
+            initial,
+            detail,
+            step: 0,
+            row: 0,
+        }
+    }
+}
+
+/// The per-check families, in output order. By default (SPEC.md's budget) each check has
+/// its success series; drift and findings appear while they are not 0; the time of the
+/// last run and the per-record series come with `metrics.detail`.
+const PER_CHECK: [(&Family, CheckValue, Export); 3] = [
+    (&CHECK_SUCCESS, |c| c.success.get(), Export::Always),
+    (&DRIFT, |c| c.drift.get(), Export::NonZero),
+    (&LAST_CHECK, |c| c.last_check.get(), Export::Detail),
+];
+
+/// Steps of a scrape before the gauge families: the per-check families, the findings, the
+/// record fingerprints and TTLs.
+const FIXED_STEPS: usize = PER_CHECK.len() + 3;
+
+/// One scrape of the [`DomainTable`] under way: family after family, each over every row
+/// of the snapshot, resumed where the previous chunk stopped.
+pub struct TableScrape {
+    rows: Vec<Arc<DomainRow>>,
+    families: Vec<(CheckKind, &'static GaugeFamily)>,
+    /// Each family's samples before a domain's first conclusive run.
+    initial: Vec<FamilyValues>,
+    detail: bool,
+    /// The family being written ([`FIXED_STEPS`] fixed ones, then `families`).
+    step: usize,
+    /// The next row of that family.
+    row: usize,
+}
+
+impl TableScrape {
+    /// Appends families' lines to `out` until it holds `budget` bytes or more, stopping
+    /// between rows. Returns true when the scrape is complete.
+    pub fn fill(&mut self, out: &mut String, budget: usize) -> bool {
+        while self.step < FIXED_STEPS + self.families.len() {
+            if self.row == 0 {
+                let (name, help) = self.family_header();
+                header(out, name, help);
+                if !self.detail && matches!(self.step, 4 | 5) {
+                    // Per-record series come only with `metrics.detail`.
+                    self.row = self.rows.len();
+                }
+            }
+            while self.row < self.rows.len() {
+                if out.len() >= budget {
+                    return false;
+                }
+                self.write_row(out, &self.rows[self.row]);
+                self.row += 1;
+            }
+            self.step += 1;
+            self.row = 0;
+        }
+        true
+    }
+
+    fn family_header(&self) -> (&'static str, &'static str) {
+        match self.step {
+            step if step < PER_CHECK.len() => (PER_CHECK[step].0.name, PER_CHECK[step].0.help),
+            3 => (FINDINGS.name, FINDINGS.help),
+            4 => (FINGERPRINT.name, FINGERPRINT.help),
+            5 => (RECORD_TTL.name, RECORD_TTL.help),
+            step => {
+                let family = self.families[step - FIXED_STEPS].1;
+                (family.name, family.help)
+            }
+        }
+    }
+
+    /// One row's samples of the current family.
+    fn write_row(&self, out: &mut String, row: &DomainRow) {
+        let detail = self.detail;
+        let domain = row.domain.as_str();
+        match self.step {
+            step if step < PER_CHECK.len() => {
+                let (family, value, export) = PER_CHECK[step];
                 for check in &row.checks {
                     let value = value(check);
                     if export.shows(value, detail) {
                         sample(
                             out,
                             family.name,
-                            [("check", check.check.as_str()), ("domain", domain.as_str())],
+                            [("check", check.check.as_str()), ("domain", domain)],
                             value,
                         );
                     }
                 }
             }
-        }
-        header(out, FINDINGS.name, FINDINGS.help);
-        for row in &rows {
-            let domain = &row.domain;
-            for check in &row.checks {
-                for (cell, severity) in check.findings.iter().zip(Severity::ALL) {
-                    let value = cell.get();
-                    if Export::NonZero.shows(value, detail) {
-                        sample(
-                            out,
-                            FINDINGS.name,
-                            [
-                                ("check", check.check.as_str()),
-                                ("domain", domain.as_str()),
-                                ("severity", severity.as_str()),
-                            ],
-                            value,
-                        );
+            3 => {
+                for check in &row.checks {
+                    for (cell, severity) in check.findings.iter().zip(Severity::ALL) {
+                        let value = cell.get();
+                        if Export::NonZero.shows(value, detail) {
+                            sample(
+                                out,
+                                FINDINGS.name,
+                                [
+                                    ("check", check.check.as_str()),
+                                    ("domain", domain),
+                                    ("severity", severity.as_str()),
+                                ],
+                                value,
+                            );
+                        }
                     }
                 }
             }
-        }
-        for (family, ttl) in [(&FINGERPRINT, false), (&RECORD_TTL, true)] {
-            header(out, family.name, family.help);
-            if !detail {
-                continue;
-            }
-            for row in &rows {
-                let domain = &row.domain;
+            4 | 5 => {
+                let (family, ttl) = if self.step == 4 {
+                    (&FINGERPRINT, false)
+                } else {
+                    (&RECORD_TTL, true)
+                };
                 let records = row.records.lock().expect("lock poisoned");
                 for record in records.iter() {
                     let value = if ttl {
@@ -278,53 +360,25 @@ impl DomainTable {
                         sample(
                             out,
                             family.name,
-                            [
-                                ("domain", domain.as_str()),
-                                ("record", record.record.as_ref()),
-                            ],
+                            [("domain", domain), ("record", record.record.as_ref())],
                             value,
                         );
                     }
                 }
             }
-        }
-        // The gauge families in one pass over the rows: each row's samples are read once,
-        // under its lock (nothing is copied), and appended to their family's buffer; the
-        // buffers then follow each other, each under its header.
-        let index: HashMap<*const GaugeFamily, usize> = families
-            .iter()
-            .enumerate()
-            .map(|(i, (_, family))| (std::ptr::from_ref(*family), i))
-            .collect();
-        let initial: Vec<FamilyValues> = families
-            .iter()
-            .map(|(_, family)| FamilyValues::initial(family))
-            .collect();
-        let mut buffers: Vec<String> = vec![String::new(); families.len()];
-        let mut seen = vec![false; families.len()];
-        for row in &rows {
-            let domain = &row.domain;
-            seen.iter_mut().for_each(|s| *s = false);
-            let gauges = row.gauges.lock().expect("lock poisoned");
-            for values in gauges.iter() {
-                let Some(&i) = index.get(&std::ptr::from_ref(values.family)) else {
-                    continue;
-                };
-                seen[i] = true;
-                if row.check(families[i].0).is_some() {
-                    family_samples(&mut buffers[i], values, domain, detail);
+            step => {
+                let i = step - FIXED_STEPS;
+                let (check, family) = self.families[i];
+                if row.check(check).is_none() {
+                    return;
+                }
+                // Read under the row's lock, nothing copied.
+                let gauges = row.gauges.lock().expect("lock poisoned");
+                match gauges.iter().find(|g| std::ptr::eq(g.family, family)) {
+                    Some(values) => family_samples(out, values, domain, detail),
+                    None => family_samples(out, &self.initial[i], domain, detail),
                 }
             }
-            drop(gauges);
-            for (i, (check, _)) in families.iter().enumerate() {
-                if !seen[i] && !initial[i].samples.is_empty() && row.check(*check).is_some() {
-                    family_samples(&mut buffers[i], &initial[i], domain, detail);
-                }
-            }
-        }
-        for ((_, family), buffer) in families.iter().zip(&buffers) {
-            header(out, family.name, family.help);
-            out.push_str(buffer);
         }
     }
 }

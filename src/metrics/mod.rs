@@ -202,8 +202,16 @@ impl Metrics {
             .store(detail, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// The text exposition of every series.
-    pub fn encode(&self) -> Vec<u8> {
+    /// The text exposition of every series, whole (tests, one-shot use).
+    pub fn encode(self: &Arc<Self>) -> Vec<u8> {
+        self.exposition().collect::<String>().into_bytes()
+    }
+
+    /// The text exposition of every series as it is now, in chunks of about
+    /// [`Exposition::CHUNK`] bytes: the daemon-wide registry, the per-domain table, the
+    /// shared objects. `/metrics` streams them, so a scrape holds one chunk, not the whole
+    /// text (~125 MB at 100,000 domains).
+    pub fn exposition(self: &Arc<Self>) -> Exposition {
         // Outside a runtime (never in the daemon) the gauge keeps its last value.
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let alive = handle.metrics().num_alive_tasks();
@@ -211,12 +219,54 @@ impl Metrics {
                 .set(i64::try_from(alive).unwrap_or(i64::MAX));
         }
         // Encoding into a String cannot fail for well-formed metric families.
-        let mut text = TextEncoder::new()
+        let head = TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_default();
         let detail = self.detail.load(std::sync::atomic::Ordering::Relaxed);
-        self.domain_table.render(&mut text, &self.families, detail);
-        self.shared_table.render(&mut text, &self.shared_families);
-        text.into_bytes()
+        Exposition {
+            head: Some(head),
+            table: Some(self.domain_table.scrape(self.families.clone(), detail)),
+            metrics: Some(self.clone()),
+        }
+    }
+}
+
+/// A scrape under way: yields the exposition text chunk by chunk (lines never split).
+pub struct Exposition {
+    /// The daemon-wide registry's text, first.
+    head: Option<String>,
+    /// The per-domain table, until it is written.
+    table: Option<domains::TableScrape>,
+    /// For the shared objects, last (then `None`: done).
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl Exposition {
+    /// Bytes per chunk (the last line of a chunk may pass it).
+    pub const CHUNK: usize = 256 * 1024;
+}
+
+impl Iterator for Exposition {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        if let Some(head) = self.head.take() {
+            return Some(head);
+        }
+        if let Some(table) = &mut self.table {
+            let mut out = String::with_capacity(Self::CHUNK + 4096);
+            if table.fill(&mut out, Self::CHUNK) {
+                self.table = None;
+            }
+            if !out.is_empty() {
+                return Some(out);
+            }
+        }
+        let metrics = self.metrics.take()?;
+        let mut out = String::new();
+        metrics
+            .shared_table
+            .render(&mut out, &metrics.shared_families);
+        Some(out)
     }
 }

@@ -9,6 +9,7 @@ use crate::checks::{
 use crate::config::{DomainConfig, GlobalConfig};
 use crate::dns::DnsView;
 use crate::finding::{CheckKind, Finding, FindingCode, Severity};
+use crate::kind_map::KindMap;
 use crate::metrics::{DomainRow, Metrics};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -41,10 +42,10 @@ pub(crate) struct DomainStatus {
     #[serde(with = "unix_time")]
     pub last_checked: Option<SystemTime>,
     /// Per check.
-    pub checks: BTreeMap<CheckKind, CheckStatus>,
+    pub checks: KindMap<CheckStatus>,
     /// Learned baseline per check without a declared expectation: the first conclusive
     /// observation's normalised records.
-    pub baseline: BTreeMap<CheckKind, Vec<String>>,
+    pub baseline: KindMap<Vec<String>>,
     /// What each check remembers from its last conclusive run (a DMARC policy, an SPF
     /// address set): the next run compares with it.
     #[serde(skip)]
@@ -53,7 +54,7 @@ pub(crate) struct DomainStatus {
 
 /// Each check's memory, type-erased (only the check reads its own).
 #[derive(Clone, Default)]
-pub(crate) struct Remembered(BTreeMap<CheckKind, Memory>);
+pub(crate) struct Remembered(KindMap<Memory>);
 
 impl std::fmt::Debug for Remembered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -350,20 +351,6 @@ impl Monitor {
                 self.learn(&domain.config, kind, &values, report.checked_at);
                 status.baseline.insert(kind, values);
             }
-            let previous = status.checks.get(&kind).cloned();
-            let next = next_status(previous.as_ref(), &check, report.checked_at);
-            log_transition(&report.domain, kind, previous.as_ref(), &next);
-            let update = CheckUpdate {
-                domain: &domain.config,
-                check: kind,
-                previous: previous.as_ref(),
-                next: &next,
-                at: report.checked_at,
-            };
-            for observer in &self.observers {
-                observer.check_applied(&update);
-            }
-            export_check(series, kind, &next);
             if check.success {
                 for record in &check.records {
                     series.set_record(
@@ -378,7 +365,22 @@ impl Monitor {
                     .shared_table
                     .set(&report.domain, families, &check.shared);
             }
-            status.checks.insert(kind, next);
+            // The report's findings and records move into the state (no copy per run).
+            let next = next_status(status.checks.get(&kind), check, report.checked_at);
+            let previous = status.checks.insert(kind, next);
+            let next = &status.checks[&kind];
+            log_transition(&report.domain, kind, previous.as_ref(), next);
+            let update = CheckUpdate {
+                domain: &domain.config,
+                check: kind,
+                previous: previous.as_ref(),
+                next,
+                at: report.checked_at,
+            };
+            for observer in &self.observers {
+                observer.check_applied(&update);
+            }
+            export_check(series, kind, next);
         }
         for (kind, memory) in report.memory {
             status.memory.0.insert(kind, memory);
@@ -440,13 +442,17 @@ fn same_observation(old: &DomainConfig, new: &DomainConfig) -> bool {
 
 /// The state after a run: a conclusive run replaces findings; an inconclusive one keeps
 /// the last known findings and drift (a DNS failure is "unknown", never drift or recovery).
-fn next_status(previous: Option<&CheckStatus>, check: &CheckReport, at: SystemTime) -> CheckStatus {
+fn next_status(previous: Option<&CheckStatus>, check: CheckReport, at: SystemTime) -> CheckStatus {
     if check.success {
+        let mut findings = check.findings;
+        let mut records = check.records;
+        findings.shrink_to_fit();
+        records.shrink_to_fit();
         CheckStatus {
             success: true,
-            drift: check.findings.iter().any(|f| f.code == FindingCode::Drift),
-            findings: check.findings.clone(),
-            records: check.records.clone(),
+            drift: findings.iter().any(|f| f.code == FindingCode::Drift),
+            findings,
+            records,
             error: None,
             last_checked: Some(at),
         }
@@ -456,7 +462,7 @@ fn next_status(previous: Option<&CheckStatus>, check: &CheckReport, at: SystemTi
             drift: previous.is_some_and(|p| p.drift),
             findings: previous.map(|p| p.findings.clone()).unwrap_or_default(),
             records: previous.map(|p| p.records.clone()).unwrap_or_default(),
-            error: check.error.clone(),
+            error: check.error,
             last_checked: Some(at),
         }
     }

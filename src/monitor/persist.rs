@@ -32,7 +32,7 @@ impl Persistence {
                 return status;
             }
         };
-        status.baseline = stored.baselines;
+        status.baseline = stored.baselines.into_iter().collect();
         for (check, json) in stored.checks {
             match serde_json::from_str::<CheckStatus>(&json) {
                 Ok(stored) => {

@@ -67,7 +67,7 @@ fn publish(dns: &FakeDns, domain: &str, success: bool, values: &[&str]) {
 }
 
 /// The first sample of `name` in the exposition whose labels include `labels`.
-fn sample(metrics: &Metrics, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+fn sample(metrics: &Arc<Metrics>, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let text = String::from_utf8(metrics.encode()).unwrap();
     text.lines()
         .filter(|line| !line.starts_with('#'))
@@ -94,7 +94,7 @@ async fn learned_baseline_then_drift_then_recovery() {
         GlobalConfig::default(),
     );
     let domain = monitor.domain("a.example").unwrap();
-    let drift = |m: &Metrics| {
+    let drift = |m: &Arc<Metrics>| {
         sample(
             m,
             "maildrift_drift",

@@ -14,7 +14,13 @@
 //!   `defaults.smtp.cert_warning` and every usable record names it (DANE-EE), so nothing
 //!   covers its successor: publish the next key's TLSA before the switch;
 //! - the TLSA records are the check's record values (a changed TLSA set is drift against the
-//!   learned baseline); a host's TLSA answer is asked once per round, shared by every domain.
+//!   learned baseline); a host's TLSA answer is asked once per round, shared by every domain;
+//! - a host at or below the domain's own zone when the DNSSEC check saw that zone unsigned
+//!   (no DNSKEY, no signature) is not asked: nothing below an unsigned zone validates, so
+//!   senders never use its TLSA records (RFC 7672 §2.2) and DANE does not apply to it. Most
+//!   company zones are unsigned with their MX hosts in them: two questions fewer per domain.
+//!   Such a host's TLSA records are therefore not reported as `dane_tlsa_unsigned`; hosts in
+//!   other zones (a provider's) are asked as before, once per round.
 
 #[cfg(test)]
 mod tests;
@@ -22,7 +28,7 @@ mod tlsa;
 
 pub use tlsa::{DANE_EE, DANE_TA, Matched, TlsaRecord, match_chain};
 
-use super::dnssec::{self, SignedSet, Verdict, ZoneKeys};
+use super::dnssec::{self, Dnssec, SignedSet, Verdict, ZoneKeys};
 use super::mx::Mx;
 use super::round_memo::RoundMemo;
 use super::smtp_tls::{ProbeOutcome, SmtpTls, SmtpTlsObservation, round_max_age, unix_seconds};
@@ -56,8 +62,11 @@ pub type TlsaLookup = Result<Option<TlsaSet>, DnsError>;
 pub struct HostTlsa {
     /// The MX host.
     pub host: String,
-    /// Its TLSA answer, shared by every domain using the host this round.
+    /// Its TLSA answer, shared by every domain using the host this round (`Ok(None)`, not
+    /// asked, when the host is in an unsigned zone).
     pub lookup: Arc<TlsaLookup>,
+    /// The unsigned zone the host is in, when that is why it was not asked.
+    pub unsigned_zone: Option<String>,
 }
 
 /// What the DANE check saw.
@@ -169,11 +178,21 @@ impl Dane {
             .clone()
             .ok_or("no server to ask DNSSEC questions")?;
         let max_age = round_max_age(ctx.config);
+        // Not in NEEDS: without the DNSSEC observation (skipped, timed out) every host is
+        // asked.
+        let unsigned = ctx
+            .observed::<Dnssec>()
+            .await
+            .and_then(|o| dnssec::unsigned_zone(&o));
         let hosts = set
             .hosts
             .iter()
             .take(ctx.config.analysis.smtp.max_hosts)
             .map(|host| {
+                let unsigned_zone = unsigned
+                    .as_ref()
+                    .filter(|zone| at_or_below(&host.name, zone))
+                    .cloned();
                 let servers = servers.clone();
                 let key = (
                     tlsa_name(&host.name),
@@ -182,20 +201,33 @@ impl Dane {
                 );
                 let name = host.name.clone();
                 async move {
-                    let lookup = self
-                        .lookups
-                        .get(key, max_age, move || async move {
-                            lookup(&servers, &name).await
-                        })
-                        .await;
+                    let lookup = match unsigned_zone {
+                        Some(_) => Arc::new(Ok(None)),
+                        None => {
+                            self.lookups
+                                .get(key, max_age, move || async move {
+                                    lookup(&servers, &name).await
+                                })
+                                .await
+                        }
+                    };
                     HostTlsa {
                         host: host.name.clone(),
                         lookup,
+                        unsigned_zone,
                     }
                 }
             });
         Ok(futures::future::join_all(hosts).await)
     }
+}
+
+/// Whether `host` is `zone` or a name below it (both normalised).
+fn at_or_below(host: &str, zone: &str) -> bool {
+    host == zone
+        || host
+            .strip_suffix(zone)
+            .is_some_and(|label| label.ends_with('.'))
 }
 
 fn finding(code: FindingCode, severity: Severity, host: &str, message: String) -> Finding {

@@ -179,6 +179,15 @@ pub async fn zone_keys(
     Ok(ZoneKeys::from_answers(&zone, &dnskey, ds.as_deref()))
 }
 
+/// The zone the observation shows unsigned (no DNSKEY and no signature), if it does: no
+/// chain of trust passes through an unsigned zone, so every name at or below it is insecure
+/// whatever it publishes (RFC 4035 §4.3). `None` when the observation failed or shows keys.
+pub fn unsigned_zone(observation: &DnssecObservation) -> Option<String> {
+    let (sets, keys) = observation.result.as_ref().ok()?;
+    let signed = sets.iter().any(|s| !s.rrsigs.is_empty());
+    (keys.keys.is_empty() && !signed).then(|| normalize_name(&keys.zone.to_ascii()))
+}
+
 /// "example.com", or "the zone example.com of mail.example.com".
 fn zone_of(zone: &str, domain: &str) -> String {
     if zone == domain {

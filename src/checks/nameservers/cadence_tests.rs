@@ -118,7 +118,7 @@ async fn resolvers_are_asked_only_when_they_can_tell_something() {
     let registry = crate::checks::Registry::empty().with(Nameservers::default());
     let config = crate::config::DomainConfig::new("a.example");
     let global = crate::config::GlobalConfig::default();
-    let mut memory: BTreeMap<CheckKind, crate::checks::Memory> = BTreeMap::new();
+    let mut memory: crate::kind_map::KindMap<crate::checks::Memory> = Default::default();
     // One round through the seam, keeping what the check remembers (as the monitor does).
     let mut round = async || {
         let before = zone.resolver_questions.load(Ordering::SeqCst);

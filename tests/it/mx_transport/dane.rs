@@ -105,3 +105,73 @@ async fn tlsa_matching_and_not_in_signed_and_unsigned_zones() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
+
+/// A company zone whose MX host is in the zone itself, with that host's TLSA record.
+fn own_host_zone(tlsa: &str) -> String {
+    format!(
+        r#"$ORIGIN shop.example.
+$TTL 300
+@        SOA ns1.shop.example. hostmaster.shop.example. 1 3600 600 86400 60
+@        NS  ns1.shop.example.
+ns1      A   192.0.2.53
+@        MX  10 mx1.shop.example.
+mx1      A   127.0.0.1
+@        TXT "v=spf1 -all"
+_dmarc   TXT "v=DMARC1; p=reject"
+_25._tcp.mx1 TLSA {tlsa}
+"#
+    )
+}
+
+/// The query-count rule: a host inside the domain's own zone is asked for TLSA only when
+/// that zone is signed (nothing below an unsigned zone validates, so senders never use its
+/// TLSA). Signed, the same host is asked and its record judged.
+#[tokio::test(flavor = "multi_thread")]
+async fn tlsa_of_a_host_in_the_domains_unsigned_zone_is_not_asked() {
+    if !ldns_installed("tlsa_of_a_host_in_the_domains_unsigned_zone_is_not_asked") {
+        return;
+    }
+    const OWN_HOST: &str = "mx1.shop.example";
+    let ca = TestCa::new("DANE test CA");
+    let leaf = ca.leaf(&[OWN_HOST], 90);
+    let server = smtp_server(
+        &[IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        Smtp::StartTls(leaf.clone()),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = ca.write(dir.path(), "ca.pem");
+    let tlsa = dane_ee(&leaf.chain[0]);
+    for signed in [false, true] {
+        let zone = own_host_zone(&tlsa);
+        let zone = if signed {
+            let keys = tempfile::tempdir().unwrap();
+            sign_zone(keys.path(), "shop.example", &zone, -1, 30)
+        } else {
+            zone
+        };
+        let dns = dns_server(&[&zone]).await;
+        let yaml = format!(
+            "defaults:\n  timeout: 8s\n  resolvers: [\"{dns}\"]\n  nameservers: [\"{dns}\"]\n  smtp: {{ port: {port}, timeout: 2s, ca_file: \"{ca}\" }}\ndomains:\n  - name: shop.example\n",
+            dns = dns.addr(),
+            port = server.port,
+            ca = ca_file.display()
+        );
+        let reports = check(&yaml).await;
+        let dane = report(&reports[0], CheckKind::Dane);
+        let asked = dns.queries_for(&format!("_25._tcp.{OWN_HOST}"));
+        assert!(dane.success, "signed {signed}: {:?}", dane.error);
+        assert_eq!(codes(dane), Vec::<String>::new(), "signed {signed}");
+        let values = &dane.records[0].values;
+        if signed {
+            assert!(asked > 0, "a signed zone's host must be asked");
+            assert_eq!(
+                values,
+                &[format!("{OWN_HOST} {}", tlsa.to_ascii_lowercase())]
+            );
+        } else {
+            assert_eq!(asked, 0, "a host in an unsigned zone was asked for TLSA");
+            assert!(values.is_empty(), "{values:?}");
+        }
+    }
+}
