@@ -5,6 +5,7 @@
 
 mod crash;
 mod fleet;
+mod fleet_restart;
 mod fleet_views;
 mod notes;
 mod status_page;
