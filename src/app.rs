@@ -202,6 +202,7 @@ impl Reloader {
             .collect();
         let count = plan.len();
         self.state.set_retention(config.state.retention);
+        monitor.set_roster(&config.domains);
         monitor.replace(wanted, config.global.clone());
         self.plan.send_replace(Arc::new(plan));
         Ok(count)

@@ -87,6 +87,11 @@ impl<V> KindMap<V> {
         self.entries.iter().map(|(_, v)| v)
     }
 
+    /// The values, in check order, to change in place.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.entries.iter_mut().map(|(_, v)| v)
+    }
+
     /// How many checks have a value.
     pub fn len(&self) -> usize {
         self.entries.len()

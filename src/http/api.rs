@@ -33,12 +33,33 @@ pub(crate) struct EventParams {
     scope: Option<String>,
 }
 
-/// Whether `scope` asks for the whole fleet.
-fn fleet_scope(scope: Option<&str>) -> Result<bool, String> {
-    match scope {
-        None | Some("shard") => Ok(false),
-        Some("fleet") => Ok(true),
-        Some(other) => Err(format!("scope {other:?} is neither shard nor fleet")),
+/// What a read covers (`?scope=`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// This instance's domains (the default).
+    #[default]
+    Shard,
+    /// Every domain of the fleet, read from the store the fleet shares (with SQLite, which
+    /// holds only this instance's domains, the same domains read from the store).
+    Fleet,
+}
+
+impl Scope {
+    /// Parses `scope` (absent or empty: `shard`); the error names the allowed values.
+    pub(crate) fn parse(scope: Option<&str>) -> Result<Scope, String> {
+        match scope {
+            None | Some("" | "shard") => Ok(Scope::Shard),
+            Some("fleet") => Ok(Scope::Fleet),
+            Some(other) => Err(format!("scope {other:?} is neither shard nor fleet")),
+        }
+    }
+
+    /// `?scope=fleet` for links that keep the fleet scope, nothing for the default.
+    pub(crate) fn query(self) -> &'static str {
+        match self {
+            Scope::Shard => "",
+            Scope::Fleet => "?scope=fleet",
+        }
     }
 }
 
@@ -74,7 +95,7 @@ fn query(params: &EventParams) -> Result<EventQuery, String> {
     if limit == 0 || limit > MAX_LIMIT {
         return Err(format!("limit {limit} must be between 1 and {MAX_LIMIT}"));
     }
-    fleet_scope(params.scope.as_deref())?;
+    Scope::parse(params.scope.as_deref())?;
     Ok(EventQuery {
         domain: params.domain.as_deref().map(crate::dns::names::lookup_name),
         check: params
@@ -125,17 +146,7 @@ pub(crate) async fn events(
         Err(message) => return bad_request(message),
     };
     let mut read = query.clone();
-    let fleet = fleet_scope(params.scope.as_deref()).unwrap_or(false);
-    if !fleet && state.state.store.as_ref().is_some_and(|s| s.is_shared()) {
-        read.domains = Some(
-            state
-                .monitor
-                .domains()
-                .iter()
-                .map(|d| d.config.name.clone())
-                .collect(),
-        );
-    }
+    read.domains = state.store_domains(Scope::parse(params.scope.as_deref()).unwrap_or_default());
     match state.state.read(move |store| store.events(&read)).await {
         None => unavailable(),
         Some(Err(error)) => (
@@ -249,5 +260,13 @@ mod tests {
             ..EventParams::default()
         };
         assert!(query(&params).unwrap_err().contains("\"mxx\""));
+        assert_eq!(Scope::parse(None), Ok(Scope::Shard));
+        assert_eq!(Scope::parse(Some("shard")), Ok(Scope::Shard));
+        assert_eq!(Scope::parse(Some("fleet")), Ok(Scope::Fleet));
+        let error = Scope::parse(Some("<world>")).unwrap_err();
+        assert!(
+            error.contains("\"<world>\"") && error.contains("shard nor fleet"),
+            "{error}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface (SPEC.md "HTTP endpoints"): metrics, health, reload, JSON API, status page.
 
 mod api;
+mod domains;
 mod export;
 pub(crate) mod exposition;
 mod guard;
@@ -14,16 +15,14 @@ pub(crate) use listeners::Listeners;
 
 use crate::i18n::Language;
 use crate::metrics::Metrics;
-use crate::monitor::{Monitor, WatchedDomain};
+use crate::monitor::Monitor;
 use crate::state::StateService;
-use axum::Json;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::future::BoxFuture;
-use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -52,6 +51,20 @@ impl AppState {
     /// Re-reads the config file; the old config keeps running when the new one is invalid.
     pub(crate) async fn reload(&self) -> Result<usize, String> {
         self.reloader.reload().await
+    }
+
+    /// The domains a read of the store in `scope` is limited to: this instance's when the
+    /// scope is the shard and the store is shared by a fleet; `None` (every domain in the
+    /// store) for the fleet, and with SQLite, which holds only this instance's domains.
+    pub(crate) fn store_domains(&self, scope: api::Scope) -> Option<Vec<String>> {
+        let shared = self.state.store.as_ref().is_some_and(|s| s.is_shared());
+        (scope == api::Scope::Shard && shared).then(|| {
+            self.monitor
+                .domains()
+                .iter()
+                .map(|d| d.config.name.clone())
+                .collect()
+        })
     }
 }
 
@@ -86,8 +99,8 @@ pub(crate) fn router(
         .route("/-/ready", get(ready))
         .route("/readyz", get(ready))
         .route("/-/reload", post(reload))
-        .route("/api/v1/domains", get(domains))
-        .route("/api/v1/domains/{domain}", get(domain))
+        .route("/api/v1/domains", get(domains::list))
+        .route("/api/v1/domains/{domain}", get(domains::one))
         .route("/api/v1/domains/{domain}/accept", post(api::accept))
         .route("/api/v1/events", get(api::events))
         .route("/domains/{domain}", get(status_page::domain_page))
@@ -155,83 +168,6 @@ async fn reload(State(state): State<Arc<AppState>>) -> Response {
         Err(error) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("reload failed, previous configuration kept:\n{error}\n"),
-        )
-            .into_response(),
-    }
-}
-
-fn domain_json(domain: &WatchedDomain, detail: bool) -> serde_json::Value {
-    let status = domain.status();
-    let checks: serde_json::Map<String, serde_json::Value> = status
-        .checks
-        .iter()
-        .map(|(check, s)| {
-            let mut entry = json!({
-                "success": s.success,
-                "drift": s.drift,
-                "findings": s.findings,
-                "last_checked": s.last_checked.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs_f64()),
-            });
-            if let Some(error) = &s.error {
-                entry["error"] = json!(error);
-            }
-            if detail {
-                entry["records"] = json!(s.records);
-                if let Some(baseline) = status.baseline.get(check) {
-                    entry["baseline"] = json!(baseline);
-                }
-            }
-            (check.as_str().to_owned(), entry)
-        })
-        .collect();
-    let mut value = json!({
-        "domain": domain.config.name,
-        "checks": checks,
-        "last_checked": status.last_checked.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs_f64()),
-        "labels": domain.config.labels,
-    });
-    let unicode = crate::dns::names::to_unicode(&domain.config.name);
-    if unicode != domain.config.name {
-        value["unicode"] = json!(unicode);
-    }
-    if !domain.config.skip.is_empty() {
-        value["skipped"] = json!(domain.config.skip);
-    }
-    if detail {
-        let expect = &domain.config.expect;
-        value["expect"] = json!({
-            "mx": expect.mx.as_ref().map(|m| &m.hosts),
-            "spf": expect.spf.as_ref().map(|s| json!({"includes": s.includes, "all": s.all})),
-        });
-        value["interval_seconds"] = json!(domain.config.interval.as_secs_f64());
-        value["authoritative"] = json!(domain.config.authoritative);
-    }
-    value
-}
-
-async fn domains(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    let domains: Vec<serde_json::Value> = state
-        .monitor
-        .domains()
-        .iter()
-        .map(|d| domain_json(d, false))
-        .collect();
-    Json(json!({ "domains": domains }))
-}
-
-async fn domain(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    let name = crate::dns::names::lookup_name(&name);
-    match state.monitor.domain(&name) {
-        Some(domain) => {
-            let mut value = domain_json(&domain, true);
-            let (events, incidents) = api::domain_history(&state, &name, 50).await;
-            value["events"] = json!(events);
-            value["incidents"] = json!(incidents);
-            Json(value).into_response()
-        }
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "error": format!("domain {name:?} is not watched by this instance") })),
         )
             .into_response(),
     }

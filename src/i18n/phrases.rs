@@ -65,6 +65,13 @@ phrases! {
     NoEvents => "No events recorded.", "没有记录到事件。";
     Metrics => "metrics", "指标";
     DomainsWatched => "domains watched", "个域名受监控";
+    DomainsInFleet => "domains in the fleet", "个域名在整个集群中";
+    Scope => "Showing", "显示范围";
+    ScopeShard => "this instance's domains", "本实例的域名";
+    ScopeFleet => "the whole fleet (shared store)", "整个集群（共享存储）";
+    NotConfiguredHere => "not in this instance's config", "不在本实例的配置中";
+    FleetUnavailable => "The shared state store is unavailable, so the whole fleet cannot be shown.", "共享状态存储不可用，无法显示整个集群。";
+    StateStored => "state stored", "状态存储于";
     FirstRoundFinished => "first round finished", "首轮检查已完成";
     FirstRoundRunning => "first round running", "首轮检查进行中";
     StoreUnavailable => "state store unavailable: no history", "状态存储不可用：没有历史记录";

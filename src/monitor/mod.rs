@@ -18,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::Instrument;
 
 mod baseline;
+pub(crate) mod fleet;
 mod persist;
 mod timeline;
 
@@ -63,7 +64,9 @@ impl std::fmt::Debug for Remembered {
 }
 
 /// The latest state of one check; also its stored form (`check_states.state_json`), so
-/// that a restart knows the open findings.
+/// that a restart knows the open findings. The fleet overview reads `success`, `drift` and
+/// `findings[].severity` of that JSON in SQL (`state::CheckSummary`): renaming them breaks
+/// it, which `monitor::fleet`'s tests catch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckStatus {
     /// Whether the last run got conclusive answers.
@@ -172,6 +175,8 @@ pub(crate) struct Monitor {
     domains: RwLock<BTreeMap<String, Arc<WatchedDomain>>>,
     observers: Vec<Arc<dyn MonitorObserver>>,
     persistence: Option<Persistence>,
+    /// Every shard's domains, for the views of the whole fleet.
+    roster: RwLock<Arc<fleet::Roster>>,
 }
 
 impl Monitor {
@@ -184,6 +189,7 @@ impl Monitor {
             domains: RwLock::new(BTreeMap::new()),
             observers: Vec::new(),
             persistence: None,
+            roster: RwLock::default(),
         }
     }
 
@@ -222,6 +228,16 @@ impl Monitor {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// The configured domains of the whole fleet (every shard's).
+    pub(crate) fn roster(&self) -> Arc<fleet::Roster> {
+        self.roster.read().expect("lock poisoned").clone()
+    }
+
+    /// Replaces the roster with `domains`: the whole config, before sharding.
+    pub(crate) fn set_roster(&self, domains: &[DomainConfig]) {
+        *self.roster.write().expect("lock poisoned") = Arc::new(fleet::Roster::new(domains));
     }
 
     /// Replaces the watched set and the daemon-wide settings. Domains whose config is

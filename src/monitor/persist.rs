@@ -2,7 +2,7 @@
 //! [`CheckStatus`] JSON), the baselines, and loading both when a domain starts being
 //! watched (start-up, reload).
 
-use super::{CheckStatus, DomainStatus};
+use super::DomainStatus;
 use crate::checks::{Cached, CheckCache, MemoryCache};
 use crate::finding::CheckKind;
 use crate::state::{EventKind, NewEvent, StateWriter, Store, Write};
@@ -21,34 +21,22 @@ pub(crate) struct Persistence {
 impl Persistence {
     /// What the store remembers of `domain` (empty when nothing, or unreadable: logged).
     pub(crate) fn load(&self, domain: &str) -> DomainStatus {
-        let mut status = DomainStatus::default();
         let Some(store) = &self.store else {
-            return status;
+            return DomainStatus::default();
         };
         let stored = match store.load_domain(domain) {
             Ok(stored) => stored,
             Err(error) => {
                 tracing::error!(domain, %error, "cannot read the stored state; learning anew");
-                return status;
+                return DomainStatus::default();
             }
         };
+        let mut status = super::fleet::stored_status(domain, stored.checks);
         status.baseline = stored.baselines.into_iter().collect();
-        for (check, json) in stored.checks {
-            match serde_json::from_str::<CheckStatus>(&json) {
-                Ok(stored) => {
-                    // The error text of a stored inconclusive run is stale after a restart.
-                    let stored = CheckStatus {
-                        error: None,
-                        ..stored
-                    };
-                    status.checks.insert(check, stored);
-                }
-                Err(error) => {
-                    tracing::warn!(domain, check = %check, %error, "unreadable stored check state ignored");
-                }
-            }
+        for check in status.checks.values_mut() {
+            // The error text of a stored inconclusive run is stale after a restart.
+            check.error = None;
         }
-        status.last_checked = status.checks.values().filter_map(|c| c.last_checked).max();
         status
     }
 

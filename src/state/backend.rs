@@ -4,7 +4,7 @@
 
 use super::notes::{IncidentRecord, StoredNote};
 use super::postgres::{PgStore, PgTarget};
-use super::queries::{EventQuery, Incident, OpenSummary, StoredEvent};
+use super::queries::{CheckSummary, EventQuery, Incident, OpenSummary, StoredEvent, StoredStates};
 use super::store::{CachedRow, SqliteStore, StoredDomain, Write};
 use super::{Retention, StateError};
 use rusqlite::Connection;
@@ -117,6 +117,17 @@ impl Store {
         dispatch!(self, store => store.load_domain(domain))
     }
 
+    /// Every stored check state, by domain and check: the whole fleet's in a shared store.
+    pub fn all_check_states(&self) -> Result<StoredStates, StateError> {
+        dispatch!(self, store => store.all_check_states())
+    }
+
+    /// Every stored check state summed up for the overview (the whole fleet's in a shared
+    /// store), read without moving the records.
+    pub fn check_summaries(&self) -> Result<Vec<CheckSummary>, StateError> {
+        dispatch!(self, store => store.check_summaries())
+    }
+
     /// Every value the checks keep across restarts.
     pub fn load_check_cache(&self) -> Result<Vec<CachedRow>, StateError> {
         dispatch!(self, store => store.load_check_cache())
@@ -151,9 +162,14 @@ impl Store {
         dispatch!(self, store => store.incidents(domain))
     }
 
-    /// The open incidents that want attention, summed up.
-    pub fn open_summary(&self, oldest: usize) -> Result<OpenSummary, StateError> {
-        dispatch!(self, store => store.open_summary(oldest))
+    /// The open incidents that want attention, summed up: of `domains` only (an instance's
+    /// own, in a shared store; SQLite holds only its instance's and ignores it), or all.
+    pub fn open_summary(
+        &self,
+        oldest: usize,
+        domains: Option<&[String]>,
+    ) -> Result<OpenSummary, StateError> {
+        dispatch!(self, store => store.open_summary(oldest, domains))
     }
 
     /// The incident opened by event `id`, with its notes.
@@ -180,13 +196,15 @@ impl Store {
         dispatch!(self, store => store.domain_notes(domain, since))
     }
 
-    /// Warning/critical findings opened (`true`) and resolved (`false`) since `since`.
+    /// Warning/critical findings opened (`true`) and resolved (`false`) since `since`: of
+    /// `domains` only (as [`Store::open_summary`]), or all.
     pub fn incident_changes(
         &self,
         since: SystemTime,
         limit: usize,
+        domains: Option<&[String]>,
     ) -> Result<Vec<(f64, bool)>, StateError> {
-        dispatch!(self, store => store.incident_changes(since, limit))
+        dispatch!(self, store => store.incident_changes(since, limit, domains))
     }
 }
 

@@ -18,7 +18,9 @@ mod writer;
 pub(crate) use backend::Store;
 pub(crate) use notes::{Channel, IncidentRecord, NewNote, StoredNote};
 pub(crate) use postgres::PgTarget;
-pub(crate) use queries::{EventQuery, Incident, StoredEvent};
+pub(crate) use queries::{
+    CheckSummary, EventQuery, Incident, OpenSummary, StoredEvent, StoredStates,
+};
 pub(crate) use store::{DB_FILE, Write};
 pub(crate) use writer::{StateService, StateWriter};
 

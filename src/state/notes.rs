@@ -304,11 +304,13 @@ impl SqliteStore {
 
     /// Findings of `warning` or `critical` severity opened (`true`) and resolved (`false`)
     /// at or after `since`, newest first, at most `limit`: with such incidents open now, the
-    /// count of open incidents at any moment since.
+    /// count of open incidents at any moment since. `_domains` is ignored, as by
+    /// [`SqliteStore::open_summary`].
     pub(crate) fn incident_changes(
         &self,
         since: SystemTime,
         limit: usize,
+        _domains: Option<&[String]>,
     ) -> Result<Vec<(f64, bool)>, StateError> {
         self.with_conn(|conn| {
             let mut statement = conn.prepare_cached(INCIDENT_CHANGES)?;

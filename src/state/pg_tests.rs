@@ -1,7 +1,7 @@
 //! What only the shared store does: two replicas of one shard write each event once; the
 //! writer waits for a database that restarts (nothing acknowledged is lost) or is not there
-//! yet at start-up; the schema is migrated once and a newer one refused; the password never
-//! shows.
+//! yet at start-up, and counts every write its full queue drops meanwhile; the schema is
+//! migrated once and a newer one refused; the password never shows.
 
 use super::pg_server::{PgServer, binaries_or_skip};
 use super::*;
@@ -217,6 +217,52 @@ async fn a_restarted_database_loses_nothing_acknowledged_and_the_writer_reconnec
     }
     assert_eq!(count(&server, "SELECT count(*) FROM check_states"), 2000);
     assert_eq!(failures(&registry), 0.0, "nothing was lost");
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_a_full_queue_drops_while_the_database_is_down_are_counted_one_for_one() {
+    let Some(mut server) = server("writes_a_full_queue_drops_are_counted_one_for_one") else {
+        return;
+    };
+    server.stop();
+    let registry = prometheus::Registry::new();
+    // A queue of 8: the channel holds 8 and the writer keeps at most 8 pending.
+    let options = super::writer::WriterOptions {
+        queue: 8,
+        ..Default::default()
+    };
+    let store = Arc::new(Store::postgres_unconnected(target(&server)));
+    let service = StateService::start_postgres(store, target(&server), options, &registry).unwrap();
+    let sent = 200;
+    for i in 0..sent {
+        service.writer.send(Write::CheckState {
+            domain: format!("d{i}.example"),
+            check: CheckKind::Mx,
+            state_json: "{}".into(),
+            at: SystemTime::now(),
+        });
+    }
+    server.start_again();
+    // Reconnected once a flush finds everything before it committed (bounded; a flush the
+    // full channel refuses, or one answered for writes the writer dropped, is tried again
+    // after a short poll).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !service.flush().await {
+        assert!(Instant::now() < deadline, "the writer never reconnected");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let stored = count(&server, "SELECT count(*) FROM check_states");
+    let lost = failures(&registry);
+    assert!(
+        (1..=16).contains(&stored),
+        "what the queue held is written, no more: {stored}"
+    );
+    assert_eq!(
+        stored as f64 + lost,
+        f64::from(sent),
+        "every write is either stored or counted ({stored} stored, {lost} lost)"
+    );
     service.stop().await;
 }
 

@@ -1,12 +1,12 @@
-//! Reads for the API and the status page: the timeline (newest first, paginated by id) and
-//! the open incidents.
+//! Reads for the API and the status page: the timeline (newest first, paginated by id), the
+//! open incidents, and every domain's stored check states (the fleet views).
 
 use super::store::SqliteStore;
 use super::{EventKind, StateError, unix_seconds};
 use crate::finding::CheckKind;
 use rusqlite::types::Value;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
 
 /// A filter over the timeline.
@@ -93,6 +93,43 @@ const ATTENTION: &str = "severity IN ('critical', 'warning')";
 /// `incidents_attention`).
 pub(super) const OPEN_SINCE: &str = "SELECT domain, check_name, opened_at FROM incidents \
      WHERE severity IN ('critical', 'warning')";
+
+/// One check's stored state in the few values the fleet overview shows (its state per
+/// check), read in SQL from the monitor's JSON (`check_states.state_json`, the monitor's
+/// `CheckStatus`: `success`, `drift`, `findings[].severity`) so that a page over a large
+/// fleet moves a few bytes per check, not every record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckSummary {
+    /// Domain name.
+    pub domain: String,
+    /// Check name.
+    pub check: String,
+    /// Whether its last run got conclusive answers.
+    pub success: bool,
+    /// Whether its last conclusive run found drift.
+    pub drift: bool,
+    /// Whether a finding of `critical` severity is open.
+    pub critical: bool,
+    /// Whether a finding of `warning` severity is open.
+    pub warning: bool,
+    /// Unix seconds when the state was stored (the run that last changed it).
+    pub stored_at: f64,
+}
+
+/// Every stored check state: domain → check → the monitor's JSON.
+pub(crate) type StoredStates = BTreeMap<String, BTreeMap<CheckKind, String>>;
+
+/// The summaries of every stored check state (SQLite). `json_valid` keeps a damaged row
+/// from failing the whole page.
+const CHECK_SUMMARIES: &str = "SELECT domain, check_name, \
+     coalesce(json_extract(state_json, '$.success'), 0), \
+     coalesce(json_extract(state_json, '$.drift'), 0), \
+     EXISTS (SELECT 1 FROM json_each(state_json, '$.findings') \
+             WHERE json_extract(value, '$.severity') = 'critical'), \
+     EXISTS (SELECT 1 FROM json_each(state_json, '$.findings') \
+             WHERE json_extract(value, '$.severity') = 'warning'), \
+     updated_at \
+     FROM check_states WHERE json_valid(state_json)";
 
 /// Open incidents that want attention, summed up (see [`SqliteStore::open_summary`]).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -193,10 +230,58 @@ impl SqliteStore {
         })
     }
 
+    /// Every stored check state, by domain and check (states of checks this build does
+    /// not know are left out).
+    pub(crate) fn all_check_states(&self) -> Result<StoredStates, StateError> {
+        self.with_conn(|conn| {
+            let mut statement =
+                conn.prepare_cached("SELECT domain, check_name, state_json FROM check_states")?;
+            let rows = statement.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            let mut states = StoredStates::new();
+            for row in rows {
+                let (domain, check, json) = row?;
+                if let Ok(check) = check.parse::<CheckKind>() {
+                    states.entry(domain).or_default().insert(check, json);
+                }
+            }
+            Ok(states)
+        })
+    }
+
+    /// Every stored check state, summed up for the overview (see [`CheckSummary`]).
+    pub(crate) fn check_summaries(&self) -> Result<Vec<CheckSummary>, StateError> {
+        self.with_conn(|conn| {
+            let mut statement = conn.prepare_cached(CHECK_SUMMARIES)?;
+            let rows = statement.query_map([], |r| {
+                Ok(CheckSummary {
+                    domain: r.get(0)?,
+                    check: r.get(1)?,
+                    success: r.get(2)?,
+                    drift: r.get(3)?,
+                    critical: r.get(4)?,
+                    warning: r.get(5)?,
+                    stored_at: r.get(6)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
     /// The open incidents that want attention (`warning`, `critical`) in a few numbers, for
     /// the overview of a large fleet: how many, the `oldest` oldest, and since when each
-    /// domain's check has one.
-    pub(crate) fn open_summary(&self, oldest: usize) -> Result<OpenSummary, StateError> {
+    /// domain's check has one. `_domains` (an instance's own in a shared store) is ignored:
+    /// this store holds only its instance's domains.
+    pub(crate) fn open_summary(
+        &self,
+        oldest: usize,
+        _domains: Option<&[String]>,
+    ) -> Result<OpenSummary, StateError> {
         self.with_conn(|conn| {
             let count: i64 = conn
                 .prepare_cached(&format!("SELECT count(*) FROM incidents WHERE {ATTENTION}"))?

@@ -439,7 +439,7 @@ fn incidents_carry_notes_open_and_resolved_on(db: &TestDb) {
     assert_eq!(store.first_event_at("b.example").unwrap(), None);
     // Opened and resolved since 150, newest first.
     assert_eq!(
-        store.incident_changes(since, 10).unwrap(),
+        store.incident_changes(since, 10, None).unwrap(),
         [(200.0, true), (160.0, false)]
     );
 
@@ -483,7 +483,7 @@ fn open_summary_counts_what_wants_attention_on(db: &TestDb) {
             Write::Event(event(120, "b.example", EventKind::Opened, Some("drift"))),
         ])
         .unwrap();
-    let summary = store.open_summary(2).unwrap();
+    let summary = store.open_summary(2, None).unwrap();
     assert_eq!(summary.count, 3, "info is left out");
     let oldest: Vec<(&str, f64)> = summary
         .oldest
@@ -500,6 +500,132 @@ fn open_summary_counts_what_wants_attention_on(db: &TestDb) {
             ("b.example".to_owned(), "mx".to_owned(), 120.0)
         ]
     );
+}
+
+#[test]
+fn the_fleet_reads_see_every_domains_check_states() {
+    each_backend(
+        "the_fleet_reads_see_every_domains_check_states",
+        the_fleet_reads_see_every_domains_check_states_on,
+    );
+}
+
+/// A stored check state as the monitor writes it (its `CheckStatus` JSON, in the fields the
+/// summary reads).
+fn check_state(domain: &str, check: CheckKind, at: u64, json: serde_json::Value) -> Write {
+    Write::CheckState {
+        domain: domain.into(),
+        check,
+        state_json: json.to_string(),
+        at: UNIX_EPOCH + Duration::from_secs(at),
+    }
+}
+
+fn the_fleet_reads_see_every_domains_check_states_on(db: &TestDb) {
+    let store = db.open();
+    let finding =
+        |severity: &str| json!({"code": "x", "severity": severity, "message": "m", "evidence": {}});
+    store
+        .write(&[
+            check_state(
+                "a.example",
+                CheckKind::Mx,
+                100,
+                json!({"success": true, "drift": true, "findings": [finding("info"), finding("critical")], "records": [], "last_checked": 100.0}),
+            ),
+            check_state(
+                "a.example",
+                CheckKind::Spf,
+                101,
+                json!({"success": true, "drift": false, "findings": [finding("warning")], "records": [], "last_checked": 101.0}),
+            ),
+            check_state(
+                "b.example",
+                CheckKind::Mx,
+                102,
+                json!({"success": false, "drift": false, "findings": [], "records": [], "error": "timeout", "last_checked": 102.0}),
+            ),
+            // Without findings or a time: nothing open.
+            Write::CheckState {
+                domain: "b.example".into(),
+                check: CheckKind::Dkim,
+                state_json: json!({"success": true, "drift": false, "findings": [], "records": []}).to_string(),
+                at: UNIX_EPOCH + Duration::from_secs(103),
+            },
+        ])
+        .unwrap();
+    let states = store.all_check_states().unwrap();
+    assert_eq!(
+        states.keys().collect::<Vec<_>>(),
+        ["a.example", "b.example"]
+    );
+    assert_eq!(
+        states["a.example"].keys().copied().collect::<Vec<_>>(),
+        [CheckKind::Mx, CheckKind::Spf]
+    );
+    let spf: serde_json::Value =
+        serde_json::from_str(&states["a.example"][&CheckKind::Spf]).unwrap();
+    assert_eq!(spf["findings"][0]["severity"], "warning");
+    assert_eq!(states["b.example"].len(), 2);
+
+    let mut summaries = store.check_summaries().unwrap();
+    summaries.sort_by(|a, b| (&a.domain, &a.check).cmp(&(&b.domain, &b.check)));
+    let summed: Vec<(&str, &str, bool, bool, bool, bool, f64)> = summaries
+        .iter()
+        .map(|s| {
+            (
+                s.domain.as_str(),
+                s.check.as_str(),
+                s.success,
+                s.drift,
+                s.critical,
+                s.warning,
+                s.stored_at,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summed,
+        [
+            ("a.example", "mx", true, true, true, false, 100.0),
+            ("a.example", "spf", true, false, false, true, 101.0),
+            ("b.example", "dkim", true, false, false, false, 103.0),
+            ("b.example", "mx", false, false, false, false, 102.0),
+        ]
+    );
+
+    // Open incidents of some domains only: honoured by the shared store, ignored by
+    // SQLite (it holds only its instance's domains).
+    store
+        .write(&[
+            Write::Event(event(100, "a.example", EventKind::Opened, Some("drift"))),
+            Write::Event(event(110, "b.example", EventKind::Opened, Some("drift"))),
+        ])
+        .unwrap();
+    let only_b = ["b.example".to_owned()];
+    let summary = store.open_summary(10, Some(&only_b)).unwrap();
+    let changes = store
+        .incident_changes(UNIX_EPOCH, 10, Some(&only_b))
+        .unwrap();
+    let everything = store.open_summary(10, None).unwrap();
+    assert_eq!(everything.count, 2);
+    assert_eq!(
+        store.incident_changes(UNIX_EPOCH, 10, None).unwrap().len(),
+        2
+    );
+    match db {
+        TestDb::Postgres(_) => {
+            assert_eq!(summary.count, 1);
+            assert_eq!(summary.oldest[0].domain, "b.example");
+            assert_eq!(summary.since.len(), 1);
+            assert_eq!(changes, [(110.0, true)]);
+        }
+        TestDb::Sqlite(_) => {
+            assert_eq!((summary.count, &summary.oldest), (2, &everything.oldest));
+            assert_eq!(summary.since.len(), 2);
+            assert_eq!(changes.len(), 2);
+        }
+    }
 }
 
 #[test]

@@ -285,6 +285,9 @@ async fn hostile_run(format: &str) {
         format!("/api/v1/domains/{DOMAIN}"),
         "/api/v1/domains".to_owned(),
         format!("/api/v1/events?domain={DOMAIN}"),
+        // The same state as stored (`scope=fleet` reads the store).
+        format!("/api/v1/domains/{DOMAIN}?scope=fleet"),
+        "/api/v1/domains?scope=fleet".to_owned(),
     ] {
         let response = request(addr, "GET", &path).await;
         assert_eq!(response.status, 200, "{path}");
@@ -301,7 +304,12 @@ async fn hostile_run(format: &str) {
     );
 
     // Status pages: escaped; the record shown, its controls visible as \u{..}.
-    for path in ["/".to_owned(), format!("/domains/{DOMAIN}")] {
+    for path in [
+        "/".to_owned(),
+        format!("/domains/{DOMAIN}"),
+        "/?scope=fleet".to_owned(),
+        format!("/domains/{DOMAIN}?scope=fleet"),
+    ] {
         let page = request(addr, "GET", &path).await;
         assert_eq!(page.status, 200, "{path}");
         assert_no_controls(&path, &page.body);
@@ -311,13 +319,17 @@ async fn hostile_run(format: &str) {
         );
         assert!(!page.body.contains("<b>not spf"), "{path}: unescaped tag");
     }
-    let page = request(addr, "GET", &format!("/domains/{DOMAIN}"))
-        .await
-        .body;
-    assert!(
-        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && page.contains("\\u{1b}[31mRED"),
-        "{format}: the domain page shows the record escaped"
-    );
+    for path in [
+        format!("/domains/{DOMAIN}"),
+        format!("/domains/{DOMAIN}?scope=fleet"),
+    ] {
+        let page = request(addr, "GET", &path).await.body;
+        assert!(
+            page.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+                && page.contains("\\u{1b}[31mRED"),
+            "{format}: {path} shows the record escaped"
+        );
+    }
 
     // Webhooks: raw bodies valid JSON without raw controls; Slack text inert.
     for (path, body) in receiver

@@ -1,23 +1,27 @@
 //! `GET /domains/{domain}`: one domain's checks over the last 7 days (an SVG timeline per
-//! check), its incidents with their notes, the form to add a note
+//! check): this instance's domain, or with `?scope=fleet` any domain of the fleet, its
+//! state read from the shared store; its incidents with their notes, the form to add a note
 //! (`POST /domains/{domain}/notes`, protected like every write), the records and findings
 //! of each check, and the timeline of events and notes.
 
 use super::svg::{OpenFinding, bands, timeline};
-use super::{State, code_html, escape, finding_text, note_summary, page_language, page_start};
-use crate::http::incidents::{NoteError, NoteFields, add_note, first_response};
+use super::{
+    State, bad_request, code_html, escape, finding_text, note_summary, page_language, page_start,
+    scope_switch,
+};
+use crate::config::DomainConfig;
+use crate::finding::CheckKind;
+use crate::http::api::Scope;
 use crate::http::times::{age, utc};
 use crate::http::{AppState, PageLanguage};
 use crate::i18n::{Language, Phrase};
-use crate::state::{
-    Channel, EventQuery, Incident, IncidentRecord, StoredEvent, StoredNote, unix_seconds,
-};
+use crate::monitor::{DomainStatus, fleet};
+use crate::state::{EventQuery, Incident, IncidentRecord, StoredEvent, StoredNote, unix_seconds};
 use axum::Extension;
-use axum::extract::{Form, Path, State as AxumState};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Path, Query, State as AxumState};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -80,7 +84,7 @@ async fn history(state: &AppState, name: &str, since: SystemTime) -> Option<Hist
     }
 }
 
-fn not_found(name: &str, language: Language) -> Response {
+pub(super) fn not_found(name: &str, language: Language) -> Response {
     let mut page = page_start("maildrift", language, "");
     let _ = write!(
         page,
@@ -92,24 +96,98 @@ fn not_found(name: &str, language: Language) -> Response {
     (StatusCode::NOT_FOUND, Html(page)).into_response()
 }
 
+/// What the page shows of the domain, from this instance's monitor (`scope=shard`) or from
+/// the shared store and the fleet's roster (`scope=fleet`).
+struct Shown {
+    status: DomainStatus,
+    labels: Option<BTreeMap<String, String>>,
+    skip: Vec<CheckKind>,
+    /// The domain's config, when this instance watches it.
+    config: Option<DomainConfig>,
+}
+
+/// The domain as the fleet scope shows it (`None`: neither configured nor stored; `Err`:
+/// the store did not answer).
+async fn from_fleet(state: &AppState, name: &str) -> Result<Option<Shown>, ()> {
+    let roster = state.monitor.roster();
+    let key = name.to_owned();
+    let stored = match state.state.read(move |store| store.load_domain(&key)).await {
+        Some(Ok(stored)) => stored,
+        Some(Err(error)) => {
+            tracing::warn!(domain = name, %error, "cannot read the domain from the state store");
+            return Err(());
+        }
+        None => return Err(()),
+    };
+    let member = roster.get(name);
+    if member.is_none() && stored.checks.is_empty() && stored.baselines.is_empty() {
+        return Ok(None);
+    }
+    let mut status = fleet::stored_status(name, stored.checks);
+    status.baseline = stored.baselines.into_iter().collect();
+    Ok(Some(Shown {
+        status,
+        labels: member.map(|m| m.labels.clone()),
+        skip: member.map(|m| m.skip.clone()).unwrap_or_default(),
+        config: state.monitor.domain(name).map(|d| d.config.clone()),
+    }))
+}
+
 pub(crate) async fn domain_page(
     AxumState(state): AxumState<Arc<AppState>>,
     Extension(forced): Extension<PageLanguage>,
     headers: HeaderMap,
     Path(name): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let language = page_language(forced.0, &headers);
     let t = |p: Phrase| p.text(language);
     let name = crate::dns::names::lookup_name(&name);
-    let Some(domain) = state.monitor.domain(&name) else {
+    // `note` (after adding one) and other parameters are for the browser, not the page.
+    let scope = query.map_err(|e| e.body_text()).and_then(|Query(pairs)| {
+        let scope = pairs.iter().rev().find(|(k, _)| k == "scope");
+        Scope::parse(scope.map(|(_, v)| v.trim()))
+    });
+    let scope = match scope {
+        Ok(scope) => scope,
+        Err(message) => {
+            let back = format!("/domains/{name}");
+            return bad_request(&message, &back, &name, language);
+        }
+    };
+    let shown = match scope {
+        Scope::Shard => state.monitor.domain(&name).map(|d| Shown {
+            status: d.status(),
+            labels: Some(d.config.labels.clone()),
+            skip: d.config.skip.clone(),
+            config: Some(d.config.clone()),
+        }),
+        Scope::Fleet => match from_fleet(&state, &name).await {
+            Ok(shown) => shown,
+            Err(()) => {
+                let mut page = page_start("maildrift", language, "");
+                let _ = write!(
+                    page,
+                    "<h1>{}</h1><p><strong>{}</strong></p><p><a href=\"/domains/{n}\">{}</a></p></body></html>",
+                    escape(&name),
+                    t(Phrase::FleetUnavailable),
+                    t(Phrase::ScopeShard),
+                    n = escape(&name)
+                );
+                return (StatusCode::SERVICE_UNAVAILABLE, Html(page)).into_response();
+            }
+        },
+    };
+    let Some(shown) = shown else {
         return not_found(&name, language);
     };
+    let q = scope.query();
     let now_time = SystemTime::now();
     let (now, start) = (unix_seconds(now_time), unix_seconds(now_time - WINDOW));
     let found = history(&state, &name, now_time - WINDOW).await;
     let stored = found.is_some();
     let history = found.unwrap_or_default();
-    let status = domain.status();
+    let status = &shown.status;
     let checks: Vec<_> = state.monitor.checks().kinds().collect();
     let worst = checks
         .iter()
@@ -117,32 +195,56 @@ pub(crate) async fn domain_page(
         .max()
         .unwrap_or(State::Pending);
     let title = escape(&name);
-    let shown = crate::dns::names::display_name(&name);
-    let mut page = page_start(&format!("maildrift: {shown}"), language, "");
+    let display = crate::dns::names::display_name(&name);
+    let mut page = page_start(&format!("maildrift: {display}"), language, "");
     let _ = write!(
         page,
-        "<p><a href=\"/\">← {}</a></p><h1>{} {}</h1>",
+        "<p><a href=\"/{q}\">← {}</a></p><h1>{} {}</h1>",
         t(Phrase::AllDomains),
-        escape(&shown),
+        escape(&display),
         worst.badge(language)
     );
-    for (key, value) in &domain.config.labels {
+    match &shown.labels {
+        Some(labels) => {
+            for (key, value) in labels {
+                let _ = write!(
+                    page,
+                    "<span class=\"label\">{}={}</span>",
+                    escape(key),
+                    escape(value)
+                );
+            }
+        }
+        None => {
+            let _ = write!(
+                page,
+                "<span class=\"label muted\">{}</span>",
+                t(Phrase::NotConfiguredHere)
+            );
+        }
+    }
+    page.push_str("<p class=\"muted\">");
+    if let Some(config) = &shown.config {
         let _ = write!(
             page,
-            "<span class=\"label\">{}={}</span>",
-            escape(key),
-            escape(value)
+            "{} {:?}; {}: {}. ",
+            t(Phrase::Every),
+            config.interval,
+            t(Phrase::Asked),
+            escape(&crate::monitor::asked(config)),
         );
     }
     let _ = write!(
         page,
-        "<p class=\"muted\">{} {:?}; {}: {}. <a href=\"/api/v1/domains/{title}\">JSON</a> · <a href=\"/api/v1/domains/{title}/timeline.md\">{} (Markdown)</a> · <a href=\"/api/v1/domains/{title}/timeline.csv\">CSV</a></p>",
-        t(Phrase::Every),
-        domain.config.interval,
-        t(Phrase::Asked),
-        escape(&crate::monitor::asked(&domain.config)),
+        "<a href=\"/api/v1/domains/{title}{q}\">JSON</a> · <a href=\"/api/v1/domains/{title}/timeline.md\">{} (Markdown)</a> · <a href=\"/api/v1/domains/{title}/timeline.csv\">CSV</a></p>",
         t(Phrase::IncidentExport),
     );
+    // This instance's page of the domain exists only when it watches the domain.
+    let watched = shown.config.is_some();
+    scope_switch(&mut page, scope, language, |other| match other {
+        Scope::Fleet => Some(format!("/domains/{name}?scope=fleet")),
+        Scope::Shard => watched.then(|| format!("/domains/{name}")),
+    });
 
     let _ = write!(page, "<h2>{}</h2>", t(Phrase::LastSevenDays));
     if !stored {
@@ -177,7 +279,7 @@ pub(crate) async fn domain_page(
             .filter(|(c, n)| c == check.as_str() && n.at >= start)
             .map(|(_, n)| n)
             .collect();
-        if domain.config.skip.contains(check) {
+        if shown.skip.contains(check) {
             let _ = write!(
                 page,
                 "<section class=\"check-timeline\" data-check=\"{check}\"><h3>{check} <span class=\"state s-pending\">{}</span></h3></section>",
@@ -205,15 +307,15 @@ pub(crate) async fn domain_page(
     let _ = write!(page, "<h2 id=\"incidents\">{}</h2>", t(Phrase::Incidents));
     incidents_section(&mut page, &history.incidents, now, language);
     if stored && !history.incidents.is_empty() {
-        note_form(&mut page, &name, &history.incidents, language);
+        super::notes::note_form(&mut page, &name, &history.incidents, language);
     }
 
     let _ = write!(page, "<h2>{}</h2>", t(Phrase::Checks));
     for check in &checks {
-        check_section(&mut page, &status, *check, &title, language);
+        check_section(&mut page, status, *check, &title, language);
     }
     let _ = write!(page, "<h2>{}</h2>", t(Phrase::Timeline));
-    super::timeline_table(&mut page, &history.events, &history.notes, false, language);
+    super::timeline_table(&mut page, &history.events, &history.notes, None, language);
     page.push_str("</body></html>");
     Html(page).into_response()
 }
@@ -274,58 +376,10 @@ fn incidents_section(
     }
 }
 
-fn note_form(page: &mut String, name: &str, incidents: &[IncidentRecord], language: Language) {
-    let t = |p: Phrase| p.text(language);
-    let _ = write!(
-        page,
-        "<h3>{}</h3><form class=\"note\" id=\"note-form\" method=\"post\" action=\"/domains/{}/notes\"><label>{}<select name=\"incident\" required>",
-        t(Phrase::AddNote),
-        escape(name),
-        t(Phrase::Incident)
-    );
-    for incident in incidents {
-        let _ = write!(
-            page,
-            "<option value=\"{}\">#{} {} {} ({}, {} UTC)</option>",
-            incident.id,
-            incident.id,
-            escape(&incident.check),
-            escape(&incident.code),
-            incident.state,
-            utc(incident.opened_at)
-        );
-    }
-    let _ = write!(
-        page,
-        "</select></label><label>{}<select name=\"channel\">",
-        t(Phrase::Channel)
-    );
-    for channel in Channel::ALL {
-        let _ = write!(page, "<option>{}</option>", channel.as_str());
-    }
-    let _ = write!(
-        page,
-        "</select></label><label>{}<input name=\"ticket\" maxlength=\"100\"></label>\
-         <label>{}<input name=\"who\" maxlength=\"100\"></label>\
-         <label>{}<input name=\"first_response_at\" maxlength=\"40\" placeholder=\"2024-05-01 10:30 +08:00\"></label>\
-         <label class=\"wide\">{}<textarea name=\"text\" required maxlength=\"4000\"></textarea></label>\
-         <span class=\"flags\"><label><input type=\"checkbox\" name=\"registrar\" value=\"yes\"> {}</label> \
-         <label><input type=\"checkbox\" name=\"dns_provider\" value=\"yes\"> {}</label></span>\
-         <span><button type=\"submit\">{}</button></span></form>",
-        t(Phrase::Ticket),
-        t(Phrase::Who),
-        t(Phrase::FirstResponse),
-        t(Phrase::StepsTaken),
-        t(Phrase::RegistrarInvolved),
-        t(Phrase::DnsProviderInvolved),
-        t(Phrase::AddNote),
-    );
-}
-
 fn check_section(
     page: &mut String,
-    status: &crate::monitor::DomainStatus,
-    check: crate::finding::CheckKind,
+    status: &DomainStatus,
+    check: CheckKind,
     title: &str,
     language: Language,
 ) {
@@ -391,91 +445,4 @@ fn check_section(
         None => {}
     }
     page.push_str("</table></div>");
-}
-
-/// The note form as posted (every field a string; empty means absent).
-#[derive(Debug, Deserialize)]
-pub(crate) struct NoteForm {
-    incident: String,
-    channel: String,
-    #[serde(default)]
-    ticket: String,
-    #[serde(default)]
-    who: String,
-    #[serde(default)]
-    first_response_at: String,
-    text: String,
-    #[serde(default)]
-    registrar: Option<String>,
-    #[serde(default)]
-    dns_provider: Option<String>,
-}
-
-/// `POST /domains/{domain}/notes`: adds the note, then back to the incident on the page.
-pub(crate) async fn add_note_form(
-    AxumState(state): AxumState<Arc<AppState>>,
-    Extension(forced): Extension<PageLanguage>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-    form: Result<Form<NoteForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
-    let language = page_language(forced.0, &headers);
-    let name = crate::dns::names::lookup_name(&name);
-    if state.monitor.domain(&name).is_none() {
-        return not_found(&name, language);
-    }
-    let refused = |status: StatusCode, message: String| {
-        let mut page = page_start("maildrift", language, "");
-        let _ = write!(
-            page,
-            "<h1>{}</h1><p>{}</p><p><a href=\"/domains/{n}\">← {n}</a></p></body></html>",
-            Phrase::NoteNotAdded.text(language),
-            escape(&message),
-            n = escape(&name)
-        );
-        (status, Html(page)).into_response()
-    };
-    let Form(form) = match form {
-        Ok(form) => form,
-        Err(rejection) => return refused(rejection.status(), rejection.body_text()),
-    };
-    let fields = form
-        .incident
-        .trim()
-        .parse::<i64>()
-        .map_err(|_| format!("{:?} is not an incident id", form.incident))
-        .and_then(|id| {
-            let at = first_response(&serde_json::Value::String(form.first_response_at.clone()))?;
-            let fields = NoteFields::new(
-                &form.channel,
-                Some(&form.ticket),
-                Some(&form.who),
-                &form.text,
-                at,
-                (form.registrar.is_some(), form.dns_provider.is_some()),
-            )?;
-            Ok((id, fields))
-        });
-    let (id, fields) = match fields {
-        Ok(parsed) => parsed,
-        Err(message) => return refused(StatusCode::BAD_REQUEST, message),
-    };
-    match add_note(&state, id, Some(&name), fields).await {
-        Ok((_, note)) => (
-            StatusCode::SEE_OTHER,
-            [(
-                header::LOCATION,
-                format!("/domains/{name}?note={}#incident-{id}", note.id),
-            )],
-        )
-            .into_response(),
-        Err(NoteError::NotFound(id)) => {
-            refused(StatusCode::NOT_FOUND, format!("no incident {id} of {name}"))
-        }
-        Err(NoteError::Unavailable) => refused(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Phrase::StoreUnavailable.text(language).to_owned(),
-        ),
-        Err(NoteError::Failed(message)) => refused(StatusCode::INTERNAL_SERVER_ERROR, message),
-    }
 }

@@ -1,11 +1,13 @@
-//! The overview's query string: search (`q`: name substrings and `label=value` terms),
-//! filters (`check`, `state`), sort (`sort`, `dir`) and page (`page`, `per`), validated and
-//! written back into links, and the search form that sets them.
+//! The overview's query string: what it covers (`scope`: `shard` or `fleet`), search (`q`:
+//! name substrings and `label=value` terms), filters (`check`, `state`), sort (`sort`,
+//! `dir`) and page (`page`, `per`), validated and written back into links, and the search
+//! form that sets them.
 
 use super::{State, escape};
 use crate::finding::CheckKind;
+use crate::http::api::Scope;
 use crate::i18n::{Language, Phrase};
-use crate::monitor::WatchedDomain;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// Rows per page unless `per` says otherwise, and the most a page may hold.
@@ -50,6 +52,7 @@ pub(super) enum Term {
 /// The query string, validated.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct Filter {
+    pub(super) scope: Scope,
     pub(super) q: String,
     pub(super) terms: Vec<Term>,
     pub(super) check: Option<CheckKind>,
@@ -66,6 +69,7 @@ impl Filter {
         checks: &[CheckKind],
     ) -> Result<Filter, String> {
         let mut filter = Filter {
+            scope: Scope::Shard,
             q: String::new(),
             terms: Vec::new(),
             check: None,
@@ -79,6 +83,7 @@ impl Filter {
         for (key, value) in pairs {
             let value = value.trim();
             match key.as_str() {
+                "scope" => filter.scope = Scope::parse(Some(value))?,
                 "q" => {
                     if value.chars().count() > MAX_SEARCH {
                         return Err(format!("q: at most {MAX_SEARCH} characters"));
@@ -145,14 +150,12 @@ impl Filter {
         Ok(filter)
     }
 
-    /// Whether a domain matches every search term.
-    pub(super) fn matches(&self, domain: &WatchedDomain) -> bool {
+    /// Whether a domain (its name and labels) matches every search term.
+    pub(super) fn matches(&self, name: &str, labels: Option<&BTreeMap<String, String>>) -> bool {
         self.terms.iter().all(|term| match term {
-            Term::Name(part) => domain.config.name.contains(part.as_str()),
-            Term::Label(key, value) => domain
-                .config
-                .labels
-                .get(key)
+            Term::Name(part) => name.contains(part.as_str()),
+            Term::Label(key, value) => labels
+                .and_then(|labels| labels.get(key))
                 .is_some_and(|v| v.to_lowercase() == *value),
         })
     }
@@ -162,6 +165,9 @@ impl Filter {
         let mut next = self.clone();
         change(&mut next);
         let mut pairs: Vec<(&str, String)> = Vec::new();
+        if next.scope == Scope::Fleet {
+            pairs.push(("scope", "fleet".to_owned()));
+        }
         if !next.q.is_empty() {
             pairs.push(("q", next.q.clone()));
         }
@@ -278,10 +284,14 @@ pub(super) fn search_form(
             filter.per
         );
     }
+    if filter.scope == Scope::Fleet {
+        page.push_str("<input type=\"hidden\" name=\"scope\" value=\"fleet\">");
+    }
     let _ = write!(
         page,
-        "<button type=\"submit\">{}</button> <a href=\"/\">{}</a></form><p class=\"muted\">{}</p>",
+        "<button type=\"submit\">{}</button> <a href=\"/{}\">{}</a></form><p class=\"muted\">{}</p>",
         t(Phrase::Search),
+        filter.scope.query(),
         t(Phrase::Reset),
         t(Phrase::SearchHelp)
     );
@@ -328,6 +338,23 @@ mod tests {
         );
         let back = Filter::parse(&pairs(url.trim_start_matches("/?")), &checks).unwrap();
         assert_eq!(back.q, "shop team=mail");
+        assert_eq!(back.scope, Scope::Shard);
+        // The fleet scope is kept in every link; the default is left out.
+        let fleet = Filter::parse(&pairs("scope=fleet&check=mx"), &checks).unwrap();
+        assert_eq!(fleet.scope, Scope::Fleet);
+        assert_eq!(fleet.url(|f| f.page = 2), "/?scope=fleet&check=mx&page=2");
+        assert_eq!(fleet.url(|f| f.scope = Scope::Shard), "/?check=mx");
+        let mut form = String::new();
+        search_form(&mut form, &fleet, &checks, Language::En);
+        assert!(form.contains("<input type=\"hidden\" name=\"scope\" value=\"fleet\">"));
+        assert!(form.contains("<a href=\"/?scope=fleet\">"));
+        let labels = BTreeMap::from([("team".to_owned(), "Mail".to_owned())]);
+        assert!(back.matches("shop.example", Some(&labels)));
+        assert!(
+            !back.matches("shop.example", None),
+            "a domain without labels"
+        );
+        assert!(!back.matches("web.example", Some(&labels)));
         assert_eq!(Filter::parse(&[], &checks).unwrap().url(|_| {}), "/");
         for (bad, needle) in [
             ("check=dane", "\"dane\""),
@@ -337,6 +364,7 @@ mod tests {
             ("page=0", "page"),
             ("per=100000", "between 1 and 500"),
             ("dir=up", "\"up\""),
+            ("scope=world", "neither shard nor fleet"),
         ] {
             let error = Filter::parse(&pairs(bad), &checks).unwrap_err();
             assert!(error.contains(needle), "{bad}: {error}");

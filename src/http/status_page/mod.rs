@@ -5,18 +5,23 @@
 
 mod domain;
 mod filter;
+mod notes;
 mod overview;
 mod svg;
+mod table;
 
-pub(crate) use domain::{add_note_form, domain_page};
+pub(crate) use domain::domain_page;
+pub(crate) use notes::add_note_form;
 pub(crate) use overview::index;
 
 use super::times::{age, utc};
 use crate::finding::{FindingCode, Severity};
+use crate::http::api::Scope;
 use crate::i18n::{self, Language, Phrase};
 use crate::monitor::CheckStatus;
-use crate::state::{StoredEvent, StoredNote};
-use axum::http::{HeaderMap, header};
+use crate::state::{CheckSummary, StoredEvent, StoredNote};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use std::fmt::Write;
 
 /// Escapes text for HTML element content and attribute values.
@@ -78,6 +83,60 @@ fn page_start(title: &str, language: Language, head: &str) -> String {
     )
 }
 
+/// The page of a bad query string, with a link back to `back` (shown as `back_text`).
+fn bad_request(message: &str, back: &str, back_text: &str, language: Language) -> Response {
+    let mut page = page_start("maildrift", language, "");
+    let _ = write!(
+        page,
+        "<h1>{}</h1><p>{}</p><p><a href=\"{}\">{}</a></p></body></html>",
+        Phrase::BadRequest.text(language),
+        escape(message),
+        escape(back),
+        escape(back_text)
+    );
+    (StatusCode::BAD_REQUEST, Html(page)).into_response()
+}
+
+/// Which domains the page shows (`current`), and a link to the other scope where `link`
+/// gives one (`None`: shown without a link, e.g. another shard's domain in the shard scope).
+fn scope_switch(
+    page: &mut String,
+    current: Scope,
+    language: Language,
+    link: impl Fn(Scope) -> Option<String>,
+) {
+    let t = |p: Phrase| p.text(language);
+    let name = match current {
+        Scope::Shard => "shard",
+        Scope::Fleet => "fleet",
+    };
+    let _ = write!(
+        page,
+        "<p class=\"scope\" data-scope=\"{name}\">{}: ",
+        t(Phrase::Scope)
+    );
+    for (scope, phrase) in [
+        (Scope::Shard, Phrase::ScopeShard),
+        (Scope::Fleet, Phrase::ScopeFleet),
+    ] {
+        if scope == Scope::Fleet {
+            page.push_str(" · ");
+        }
+        match link(scope) {
+            _ if scope == current => {
+                let _ = write!(page, "<strong>{}</strong>", t(phrase));
+            }
+            Some(url) => {
+                let _ = write!(page, "<a href=\"{}\">{}</a>", escape(&url), t(phrase));
+            }
+            None => {
+                let _ = write!(page, "<span class=\"muted\">{}</span>", t(phrase));
+            }
+        }
+    }
+    page.push_str("</p>");
+}
+
 /// The language of a page: `--web.language` when given, else the browser's preference.
 fn page_language(forced: Option<Language>, headers: &HeaderMap) -> Language {
     forced.unwrap_or_else(|| {
@@ -135,15 +194,32 @@ impl State {
 
     /// The state of one check.
     pub(crate) fn of(status: Option<&CheckStatus>) -> State {
-        match status {
-            None => State::Pending,
-            Some(s) if s.drift => State::Drift,
-            Some(s) if !s.success => State::Unknown,
-            Some(s) if s.findings.iter().all(|f| f.severity == Severity::Info) => State::Ok,
-            Some(s) if s.findings.iter().any(|f| f.severity == Severity::Critical) => {
-                State::Critical
-            }
-            Some(_) => State::Warning,
+        status.map_or(State::Pending, |s| {
+            let has = |severity| s.findings.iter().any(|f| f.severity == severity);
+            State::judge(
+                s.success,
+                s.drift,
+                has(Severity::Critical),
+                has(Severity::Warning),
+            )
+        })
+    }
+
+    /// The state of one check as the store sums it up (the fleet overview).
+    pub(crate) fn of_summary(summary: Option<&CheckSummary>) -> State {
+        summary.map_or(State::Pending, |s| {
+            State::judge(s.success, s.drift, s.critical, s.warning)
+        })
+    }
+
+    /// Drift first, then unknown (the last findings are kept), then the worst finding.
+    fn judge(success: bool, drift: bool, critical: bool, warning: bool) -> State {
+        match () {
+            () if drift => State::Drift,
+            () if !success => State::Unknown,
+            () if critical => State::Critical,
+            () if warning => State::Warning,
+            () => State::Ok,
         }
     }
 
@@ -228,12 +304,13 @@ impl Line<'_> {
     }
 }
 
-/// The events (newest first) and notes as one table; `domain` adds a domain column.
+/// The events (newest first) and notes as one table; `domains` adds a domain column whose
+/// links keep that scope.
 fn timeline_table(
     page: &mut String,
     events: &[StoredEvent],
     notes: &[(String, StoredNote)],
-    with_domain: bool,
+    domains: Option<Scope>,
     language: Language,
 ) {
     let t = |p: Phrase| p.text(language);
@@ -249,7 +326,7 @@ fn timeline_table(
         "<div class=\"wrap\"><table class=\"stack timeline\"><thead><tr><th>{}</th>",
         t(Phrase::TimeUtc)
     );
-    if with_domain {
+    if domains.is_some() {
         let _ = write!(page, "<th>{}</th>", t(Phrase::Domain));
     }
     let _ = write!(
@@ -262,7 +339,7 @@ fn timeline_table(
     );
     for line in lines {
         match line {
-            Line::Event(e) => event_row(page, e, with_domain, language),
+            Line::Event(e) => event_row(page, e, domains, language),
             Line::Note(check, note) => {
                 let _ = write!(
                     page,
@@ -281,12 +358,16 @@ fn timeline_table(
     page.push_str("</tbody></table></div>");
 }
 
-fn event_row(page: &mut String, e: &StoredEvent, with_domain: bool, language: Language) {
+fn event_row(page: &mut String, e: &StoredEvent, domains: Option<Scope>, language: Language) {
     let class = e.severity.as_deref().unwrap_or("info");
     let _ = write!(page, "<tr><td>{}</td>", utc(e.at));
-    if with_domain {
+    if let Some(scope) = domains {
         let d = escape(&e.domain);
-        let _ = write!(page, "<td><a href=\"/domains/{d}\">{d}</a></td>");
+        let _ = write!(
+            page,
+            "<td><a href=\"/domains/{d}{}\">{d}</a></td>",
+            scope.query()
+        );
     }
     let label = match &e.code {
         Some(code) => format!("{} {}", e.kind, code),
@@ -354,6 +435,46 @@ mod tests {
             "&lt;a href=&#39;x&#39;&gt;&amp;&quot;"
         );
         assert_eq!(State::of(None), State::Pending);
+        assert_eq!(State::of_summary(None), State::Pending);
+        // Drift wins over unknown, unknown over findings, critical over warning.
+        for (parts, expected) in [
+            ((true, true, false, false), State::Drift),
+            ((false, true, true, false), State::Drift),
+            ((false, false, true, true), State::Unknown),
+            ((true, false, true, true), State::Critical),
+            ((true, false, false, true), State::Warning),
+            ((true, false, false, false), State::Ok),
+        ] {
+            let (success, drift, critical, warning) = parts;
+            let summary = CheckSummary {
+                domain: "a.example".into(),
+                check: "mx".into(),
+                success,
+                drift,
+                critical,
+                warning,
+                stored_at: 0.0,
+            };
+            assert_eq!(State::of_summary(Some(&summary)), expected, "{parts:?}");
+            let finding =
+                |severity| crate::finding::Finding::new(FindingCode::MxMissing, severity, "x");
+            let mut findings = vec![finding(Severity::Info)];
+            if critical {
+                findings.push(finding(Severity::Critical));
+            }
+            if warning {
+                findings.push(finding(Severity::Warning));
+            }
+            let status = CheckStatus {
+                success,
+                drift,
+                findings,
+                records: Vec::new(),
+                error: None,
+                last_checked: None,
+            };
+            assert_eq!(State::of(Some(&status)), expected, "{parts:?}");
+        }
         let mut worst = State::ALL.to_vec();
         worst.sort();
         assert_eq!(worst.last(), Some(&State::Drift));

@@ -4,7 +4,9 @@
 use super::PgStore;
 use crate::finding::CheckKind;
 use crate::state::notes::{IncidentRecord, StoredNote};
-use crate::state::queries::{EventQuery, Incident, OpenSummary, StoredEvent};
+use crate::state::queries::{
+    CheckSummary, EventQuery, Incident, OpenSummary, StoredEvent, StoredStates,
+};
 use crate::state::store::{CachedRow, StoredDomain};
 use crate::state::{StateError, unix_seconds};
 use postgres::Row;
@@ -129,6 +131,56 @@ impl PgStore {
         Ok(stored)
     }
 
+    /// Every stored check state of the fleet, by domain and check.
+    pub(crate) fn all_check_states(&self) -> Result<StoredStates, StateError> {
+        let rows = self.with_client(|client| {
+            client.query(
+                "SELECT domain, check_name, state_json FROM check_states",
+                &[],
+            )
+        })?;
+        let mut states = StoredStates::new();
+        for row in rows {
+            let (domain, check, json): (String, String, String) =
+                (row.get(0), row.get(1), row.get(2));
+            if let Ok(check) = check.parse::<CheckKind>() {
+                states.entry(domain).or_default().insert(check, json);
+            }
+        }
+        Ok(states)
+    }
+
+    /// Every stored check state of the fleet, summed up by the server (see
+    /// [`CheckSummary`]): only those few values cross the network. Unlike SQLite's
+    /// `json_valid`, PostgreSQL 15 cannot skip a row that is not JSON (`IS JSON` is 16's):
+    /// every row is the monitor's serialized `CheckStatus`, so none is.
+    pub(crate) fn check_summaries(&self) -> Result<Vec<CheckSummary>, StateError> {
+        let rows = self.with_client(|client| {
+            client.query(
+                "SELECT domain, check_name, coalesce((j->>'success')::boolean, false),
+                        coalesce((j->>'drift')::boolean, false),
+                        coalesce(j->'findings' @> '[{\"severity\": \"critical\"}]', false),
+                        coalesce(j->'findings' @> '[{\"severity\": \"warning\"}]', false),
+                        updated_at
+                 FROM (SELECT domain, check_name, state_json::jsonb AS j, updated_at
+                       FROM check_states) s",
+                &[],
+            )
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| CheckSummary {
+                domain: r.get(0),
+                check: r.get(1),
+                success: r.get(2),
+                drift: r.get(3),
+                critical: r.get(4),
+                warning: r.get(5),
+                stored_at: r.get(6),
+            })
+            .collect())
+    }
+
     /// Every value the checks keep across restarts.
     pub(crate) fn load_check_cache(&self) -> Result<Vec<CachedRow>, StateError> {
         let rows = self.with_client(|client| {
@@ -229,29 +281,35 @@ impl PgStore {
         Ok(rows.iter().map(incident_row).collect())
     }
 
-    /// The open incidents that want attention, summed up.
-    pub(crate) fn open_summary(&self, oldest: usize) -> Result<OpenSummary, StateError> {
-        let attention = "severity IN ('critical', 'warning')";
+    /// The open incidents that want attention, summed up: of `domains` only (an instance's
+    /// own), or of the whole fleet.
+    pub(crate) fn open_summary(
+        &self,
+        oldest: usize,
+        domains: Option<&[String]>,
+    ) -> Result<OpenSummary, StateError> {
+        let attention = "severity IN ('critical', 'warning') \
+            AND ($1::TEXT[] IS NULL OR domain = ANY($1))";
         let (count, oldest, since) = self.with_client(|client| {
             let count: i64 = client
                 .query_one(
                     &format!("SELECT count(*) FROM incidents WHERE {attention}"),
-                    &[],
+                    &[&domains],
                 )?
                 .get(0);
             let oldest = client.query(
                 &format!(
                     "SELECT domain, check_name, code, severity, message, opened_at, event_id
-                     FROM incidents WHERE {attention} ORDER BY opened_at, domain LIMIT $1"
+                     FROM incidents WHERE {attention} ORDER BY opened_at, domain LIMIT $2"
                 ),
-                &[&limit(oldest)],
+                &[&domains, &limit(oldest)],
             )?;
             let since = client.query(
                 &format!(
                     "SELECT domain, check_name, min(opened_at) FROM incidents WHERE {attention}
                      GROUP BY domain, check_name"
                 ),
-                &[],
+                &[&domains],
             )?;
             Ok((count, oldest, since))
         })?;
@@ -325,19 +383,21 @@ impl PgStore {
     }
 
     /// Findings of `warning`/`critical` severity opened (`true`) and resolved (`false`) at
-    /// or after `since`, newest first, at most `max`.
+    /// or after `since`, newest first, at most `max`: of `domains` only, or of the fleet.
     pub(crate) fn incident_changes(
         &self,
         since: SystemTime,
         max: usize,
+        domains: Option<&[String]>,
     ) -> Result<Vec<(f64, bool)>, StateError> {
         let rows = self.with_client(|client| {
             client.query(
                 "SELECT at, kind = 'opened' FROM events
                  WHERE at >= $1 AND kind IN ('opened', 'resolved')
                    AND severity IN ('critical', 'warning')
+                   AND ($3::TEXT[] IS NULL OR domain = ANY($3))
                  ORDER BY at DESC, id DESC LIMIT $2",
-                &[&unix_seconds(since), &limit(max)],
+                &[&unix_seconds(since), &limit(max), &domains],
             )
         })?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())

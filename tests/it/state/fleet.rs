@@ -31,7 +31,8 @@ pub fn with_state(server: &PgServer, yaml: &str) -> String {
     )
 }
 
-fn zone(domain: &str, mx: &str) -> String {
+/// A zone of `domain` whose MX is `mx.domain`.
+pub fn zone(domain: &str, mx: &str) -> String {
     format!(
         "$ORIGIN {domain}.\n$TTL 60\n\
          @ SOA ns1.{domain}. h.{domain}. 1 3600 600 86400 60\n\
@@ -40,7 +41,8 @@ fn zone(domain: &str, mx: &str) -> String {
     )
 }
 
-fn fleet_config(dns: std::net::SocketAddr, domains: &[String], extra: &str) -> String {
+/// Domains checked every 300 ms on `dns`; `extra` goes into `defaults:`.
+pub fn fleet_config(dns: std::net::SocketAddr, domains: &[String], extra: &str) -> String {
     let mut yaml = format!(
         "defaults:\n  interval: 300ms\n  timeout: 300ms\n  resolvers: [\"{dns}\"]\n  nameservers: [\"{dns}\"]\n{extra}domains:\n"
     );
@@ -50,7 +52,8 @@ fn fleet_config(dns: std::net::SocketAddr, domains: &[String], extra: &str) -> S
     yaml
 }
 
-async fn start_shard(dir: &Path, yaml: &str, shard: Option<Shard>) -> StateDaemon {
+/// A daemon of `shard` (`None`: every domain) past its first round.
+pub async fn start_shard(dir: &Path, yaml: &str, shard: Option<Shard>) -> StateDaemon {
     let options = RunOptions {
         shard,
         ..RunOptions::default()
@@ -60,7 +63,8 @@ async fn start_shard(dir: &Path, yaml: &str, shard: Option<Shard>) -> StateDaemo
     daemon
 }
 
-async fn drift(daemon: &StateDaemon, domain: &str) -> Option<f64> {
+/// `maildrift_drift` of `domain`'s MX check on `daemon`.
+pub async fn drift(daemon: &StateDaemon, domain: &str) -> Option<f64> {
     let body = request(daemon.addr, "GET", "/metrics").await.body;
     metric(
         &body,

@@ -5,6 +5,8 @@
 
 mod crash;
 mod fleet;
+mod fleet_restart;
+mod fleet_views;
 mod notes;
 mod status_page;
 mod writes;
@@ -116,6 +118,11 @@ impl StateDaemon {
             name,
             labels,
         )
+    }
+
+    /// Whether the daemon still runs (it has neither failed nor stopped).
+    pub fn is_running(&self) -> bool {
+        !self.task.is_finished()
     }
 
     pub async fn wait_ready(&self) {
