@@ -257,7 +257,7 @@ impl Case {
             CheckKind::Dnsbl => {
                 config.expect.spf = self.spf_expectation();
                 if let Some(dnsbl) = &self.dnsbl {
-                    let settings = &mut config.analysis.dnsbl;
+                    let settings = &mut Arc::make_mut(&mut config.analysis).dnsbl;
                     settings.zones.clone_from(&dnsbl.zones);
                     settings.spf_networks = dnsbl.spf_networks;
                     if let Some(max) = dnsbl.spf_max_addresses {

@@ -112,8 +112,8 @@ pub struct DomainConfig {
     pub expect: Expectations,
     /// Extra labels for alerts.
     pub labels: BTreeMap<String, String>,
-    /// MTA-STS fetch and DNSSEC settings (from `defaults:`).
-    pub analysis: AnalysisSettings,
+    /// MTA-STS fetch and DNSSEC settings (from `defaults:`, shared by every domain).
+    pub analysis: std::sync::Arc<AnalysisSettings>,
     /// Checks left out for this domain (`checks.skip`, the domain's or `defaults`'):
     /// they export nothing and never alert. Sorted.
     pub skip: Vec<crate::finding::CheckKind>,
@@ -133,7 +133,7 @@ impl DomainConfig {
             provider: None,
             expect: Expectations::default(),
             labels: BTreeMap::new(),
-            analysis: AnalysisSettings::default(),
+            analysis: Default::default(),
             skip: Vec::new(),
         }
     }

@@ -71,8 +71,9 @@ pub(crate) struct Defaults {
     pub(crate) concurrency: usize,
     /// Daemon-wide grace before serials apart are a finding.
     pub(crate) ns_serial_grace: Duration,
-    /// MTA-STS, DNSSEC, RDAP and DNSBL settings, inherited by every domain.
-    analysis: super::AnalysisSettings,
+    /// MTA-STS, DNSSEC, RDAP and DNSBL settings, inherited by every domain (one shared
+    /// copy: ~0.5 KiB a domain at 100,000 domains).
+    analysis: std::sync::Arc<super::AnalysisSettings>,
     /// Checks left out, inherited by domains that do not set `checks`.
     skip: Vec<CheckKind>,
 }
@@ -149,7 +150,7 @@ pub(crate) fn defaults(raw: RawDefaults, issues: &mut Issues<'_>) -> Defaults {
             .map(|n| nameservers(&n, "defaults.nameservers", issues))
             .unwrap_or_default(),
         concurrency,
-        analysis,
+        analysis: std::sync::Arc::new(analysis),
         skip,
     }
 }

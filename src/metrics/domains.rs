@@ -86,11 +86,15 @@ impl DomainRow {
                     existing.ttl = ttl;
                 }
             }
-            None => records.push(RecordRow {
-                record,
-                fingerprint,
-                ttl,
-            }),
+            None => {
+                // Each domain's row is sized to its record sets, never doubled.
+                records.reserve_exact(1);
+                records.push(RecordRow {
+                    record,
+                    fingerprint,
+                    ttl,
+                });
+            }
         }
     }
 

@@ -5,16 +5,58 @@
 
 use super::domains::{header, sample};
 use crate::checks::{Labels, SharedFamily, SharedValues};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::RwLock;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, RwLock};
 
 /// One object of one family: the domains using it and its samples.
 #[derive(Debug, Default)]
 struct ObjectRow {
     /// Watched domains whose last conclusive check used this object.
-    domains: BTreeSet<String>,
+    domains: DomainSet,
     /// (label values, value), as last seen.
     samples: Vec<(Labels, f64)>,
+}
+
+/// The domains using one object. Most objects (a company's own zone, its own MX hosts) have
+/// one; a provider's have thousands. The names are shared with [`Objects::used`].
+#[derive(Debug, Default)]
+enum DomainSet {
+    #[default]
+    Empty,
+    One(Arc<str>),
+    Many(HashSet<Arc<str>>),
+}
+
+impl DomainSet {
+    fn insert(&mut self, domain: &Arc<str>) {
+        match self {
+            DomainSet::Empty => *self = DomainSet::One(domain.clone()),
+            DomainSet::One(one) if one == domain => {}
+            DomainSet::One(one) => {
+                *self = DomainSet::Many(HashSet::from([one.clone(), domain.clone()]));
+            }
+            DomainSet::Many(many) => {
+                many.insert(domain.clone());
+            }
+        }
+    }
+
+    fn remove(&mut self, domain: &str) {
+        match self {
+            DomainSet::One(one) if &**one == domain => *self = DomainSet::Empty,
+            DomainSet::Many(many) => {
+                many.remove(domain);
+                if many.is_empty() {
+                    *self = DomainSet::Empty;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        matches!(self, DomainSet::Empty)
+    }
 }
 
 /// Every shared object of the watched domains.
@@ -26,12 +68,15 @@ pub struct SharedTable {
 /// (family name, object) — sorted for stable output.
 type ObjectKey = (&'static str, String);
 
+/// The objects one domain uses: per family (sorted), its objects (sorted).
+type Used = Vec<(&'static str, Vec<String>)>;
+
 #[derive(Debug, Default)]
 struct Objects {
     rows: BTreeMap<ObjectKey, ObjectRow>,
-    /// The objects each (domain, family) uses (a zone; or many (zone, address) pairs), so
-    /// an update touches only the rows it changes.
-    used: HashMap<(String, &'static str), BTreeSet<String>>,
+    /// The objects each domain uses, by family (a zone; or many (zone, address) pairs), so
+    /// an update touches only the rows it changes. The key is the domain's one shared name.
+    used: HashMap<Arc<str>, Used>,
 }
 
 impl Objects {
@@ -54,24 +99,33 @@ impl SharedTable {
     /// domain leaves every object it used before and no longer uses.
     pub fn set(&self, domain: &str, families: &[&'static SharedFamily], values: &[SharedValues]) {
         let mut objects = self.inner.write().expect("lock poisoned");
+        let (name, mut used) = match objects.used.remove_entry(domain) {
+            Some(entry) => entry,
+            None => (Arc::from(domain), Vec::new()),
+        };
         let mut names: Vec<&'static str> = families.iter().map(|f| f.name).collect();
         names.extend(values.iter().map(|v| v.family.name));
         names.sort_unstable();
         names.dedup();
         for family in names {
             // An empty object stands for "none of this family" (`SharedValues::none`).
-            let now: BTreeSet<String> = values
+            let mut now: Vec<String> = values
                 .iter()
                 .filter(|v| v.family.name == family && !v.object.is_empty())
                 .map(|v| v.object.clone())
                 .collect();
-            let used = (domain.to_owned(), family);
-            let before = objects.used.remove(&used).unwrap_or_default();
-            for gone in before.difference(&now) {
+            now.sort_unstable();
+            now.dedup();
+            now.shrink_to_fit();
+            let before = match used.iter().position(|(f, _)| *f == family) {
+                Some(at) => used.swap_remove(at).1,
+                None => Vec::new(),
+            };
+            for gone in before.iter().filter(|o| now.binary_search(o).is_err()) {
                 objects.leave(domain, family, gone);
             }
             if !now.is_empty() {
-                objects.used.insert(used, now);
+                used.push((family, now));
             }
         }
         for value in values.iter().filter(|v| !v.object.is_empty()) {
@@ -79,26 +133,22 @@ impl SharedTable {
                 .rows
                 .entry((value.family.name, value.object.clone()))
                 .or_default();
-            row.domains.insert(domain.to_owned());
+            row.domains.insert(&name);
             row.samples.clone_from(&value.samples);
+        }
+        if !used.is_empty() {
+            used.sort_unstable_by_key(|(family, _)| *family);
+            used.shrink_to_fit();
+            objects.used.insert(name, used);
         }
     }
 
     /// Forgets `domain`; objects left without a domain lose their series.
     pub fn remove_domain(&self, domain: &str) {
         let mut objects = self.inner.write().expect("lock poisoned");
-        let families: Vec<&'static str> = objects
-            .used
-            .keys()
-            .filter(|(d, _)| d == domain)
-            .map(|(_, f)| *f)
-            .collect();
-        for family in families {
-            let used = objects
-                .used
-                .remove(&(domain.to_owned(), family))
-                .unwrap_or_default();
-            for object in used {
+        let used = objects.used.remove(domain).unwrap_or_default();
+        for (family, list) in used {
+            for object in list {
                 objects.leave(domain, family, &object);
             }
         }

@@ -257,8 +257,8 @@ pub fn annotate_drift(check: CheckKind, drift: &mut Finding, summary: &Authority
             drift.message
         );
     }
-    if let Some(map) = drift.evidence.as_object_mut() {
-        map.insert("resolvers_switch_within_seconds".to_owned(), json!(within));
-        map.insert("resolvers".to_owned(), json!(detail));
-    }
+    drift
+        .evidence
+        .insert("resolvers_switch_within_seconds", json!(within));
+    drift.evidence.insert("resolvers", json!(detail));
 }
