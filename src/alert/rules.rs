@@ -347,7 +347,7 @@ fn seen_at(domain: &DomainConfig, findings: &[&Finding]) -> SeenAt {
     let named = findings.iter().find_map(|f| {
         ["nameserver", "server", "servers", "nameservers"]
             .iter()
-            .find_map(|key| f.evidence.get(*key))
+            .find_map(|key| f.evidence.get(key))
             .and_then(|value| match value {
                 serde_json::Value::String(s) => Some(s.clone()),
                 serde_json::Value::Array(items) => Some(
@@ -392,7 +392,7 @@ fn resolver_delay(
     let estimate = findings.iter().find_map(|f| {
         ["resolvers_switch_within", "propagation_seconds", "ttl"]
             .iter()
-            .find_map(|key| f.evidence.get(*key).and_then(|v| v.as_u64()))
+            .find_map(|key| f.evidence.get(key).and_then(|v| v.as_u64()))
     });
     if let Some(seconds) = estimate {
         return Some(ResolverDelay {
