@@ -10,7 +10,7 @@ use crate::checks::{Export, FamilyValues, GaugeFamily};
 use crate::finding::{CheckKind, Severity};
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// One gauge value, updated in place.
@@ -29,19 +29,51 @@ impl Cell {
     }
 }
 
-/// The series of one (domain, check) pair.
+/// A 0/1 gauge value in one byte.
+#[derive(Debug, Default)]
+pub struct Flag(AtomicU8);
+
+impl Flag {
+    /// Sets the value: 1 for anything but 0.
+    pub fn set(&self, value: f64) {
+        self.0.store(u8::from(value != 0.0), Ordering::Relaxed);
+    }
+
+    /// Reads the value.
+    pub fn get(&self) -> f64 {
+        f64::from(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// A count gauge value in four bytes.
+#[derive(Debug, Default)]
+pub struct Count(AtomicU32);
+
+impl Count {
+    /// Sets the value (a count: whole, 0 to 2³²-1).
+    pub fn set(&self, value: f64) {
+        self.0.store(value as u32, Ordering::Relaxed);
+    }
+
+    /// Reads the value.
+    pub fn get(&self) -> f64 {
+        f64::from(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// The series of one (domain, check) pair: 24 bytes (every domain has one per check).
 #[derive(Debug)]
 pub struct CheckRow {
     /// Which check.
     pub check: CheckKind,
     /// `maildrift_check_success`.
-    pub success: Cell,
+    pub success: Flag,
     /// `maildrift_drift`.
-    pub drift: Cell,
+    pub drift: Flag,
+    /// `maildrift_findings`, indexed like [`Severity::ALL`].
+    pub findings: [Count; 3],
     /// `maildrift_last_check_timestamp_seconds`.
     pub last_check: Cell,
-    /// `maildrift_findings`, indexed like [`Severity::ALL`].
-    pub findings: [Cell; 3],
 }
 
 /// Fingerprint and TTL of one observed record set.
@@ -183,10 +215,10 @@ impl DomainTable {
                         .iter()
                         .map(|&check| CheckRow {
                             check,
-                            success: Cell::default(),
-                            drift: Cell::default(),
-                            last_check: Cell::default(),
+                            success: Flag::default(),
+                            drift: Flag::default(),
                             findings: Default::default(),
+                            last_check: Cell::default(),
                         })
                         .collect(),
                     records: Mutex::new(Vec::new()),
@@ -455,6 +487,21 @@ mod tests {
         let mut text = String::new();
         table.render(&mut text, &families(), true);
         text
+    }
+
+    #[test]
+    fn a_check_row_stays_small_and_keeps_its_values() {
+        // 13 per domain: 24 bytes each instead of 56 with a float per series.
+        assert_eq!(std::mem::size_of::<CheckRow>(), 24);
+        let table = DomainTable::default();
+        let row = table.insert("a.example", &[CheckKind::Mx]);
+        let mx = row.check(CheckKind::Mx).unwrap();
+        mx.success.set(1.0);
+        mx.findings[2].set(70_000.0);
+        mx.last_check.set(1_764_633_600.5);
+        assert_eq!(mx.success.get(), 1.0);
+        assert_eq!(mx.findings[2].get(), 70_000.0);
+        assert_eq!(mx.last_check.get(), 1_764_633_600.5);
     }
 
     #[test]
