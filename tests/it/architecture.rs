@@ -177,6 +177,12 @@ fn layers_point_one_way() {
                 "checks", "config", "dns", "monitor", "alert", "state", "i18n",
             ][..],
         ),
+        (
+            "kind_map",
+            &[
+                "checks", "config", "dns", "monitor", "alert", "state", "metrics", "http",
+            ][..],
+        ),
         ("state", &["monitor", "alert", "http", "checks"][..]),
     ];
     let mut broken = Vec::new();
