@@ -11,8 +11,8 @@ use crate::checks::{self, GaugeFamily, SharedFamily};
 use crate::dns::QueryMetrics;
 use crate::finding::CheckKind;
 use prometheus::{
-    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 use std::sync::Arc;
 
@@ -55,6 +55,12 @@ pub struct Metrics {
     /// Delivery attempts to Alertmanagers and webhooks, by `receiver` and `outcome`
     /// (`success`, `failure`, `dropped`: queue full).
     pub notifications: IntCounterVec,
+    /// Alert keys whose newest conditions wait for the alerting task (at most one entry
+    /// per key, however far behind the task is).
+    pub alert_updates_queued: IntGauge,
+    /// Alert conditions that a newer one of the same key replaced before the alerting task
+    /// applied them: grows while the task is behind.
+    pub alert_updates_coalesced: IntCounter,
     /// Tasks alive on the daemon's tokio runtime, read at scrape time: the soak
     /// (`bench/soak.sh`) watches it for leaked tasks.
     pub tokio_alive_tasks: IntGauge,
@@ -138,6 +144,16 @@ impl Metrics {
             &["receiver", "outcome"],
         )
         .expect("valid metric definition");
+        let alert_updates_queued = IntGauge::new(
+            "maildrift_alert_updates_queued",
+            "Alert keys whose newest conditions wait for the alerting task (at most one per key).",
+        )
+        .expect("valid metric definition");
+        let alert_updates_coalesced = IntCounter::new(
+            "maildrift_alert_updates_coalesced_total",
+            "Alert conditions replaced by a newer one of the same key before the alerting task applied them.",
+        )
+        .expect("valid metric definition");
         let tokio_alive_tasks = IntGauge::new(
             "maildrift_tokio_alive_tasks",
             "Tasks alive on the tokio runtime at scrape time (spawned and not yet finished).",
@@ -172,6 +188,8 @@ impl Metrics {
             dns,
             alerts_firing: register(&registry, alerts_firing),
             notifications: register(&registry, notifications),
+            alert_updates_queued: register(&registry, alert_updates_queued),
+            alert_updates_coalesced: register(&registry, alert_updates_coalesced),
             tokio_alive_tasks: register(&registry, tokio_alive_tasks),
             registry,
         }
