@@ -44,6 +44,8 @@ pub struct Metrics {
     pub domain_check_duration: Histogram,
     /// Domain checks by outcome: `success`, `failure` (some check inconclusive), `timeout`.
     pub domain_checks: IntCounterVec,
+    /// Turns a domain skipped because its previous check was still running.
+    pub domain_checks_skipped: IntCounter,
     /// 0/1: whether the last config reload succeeded.
     pub reload_successful: IntGauge,
     /// Unix time of the last successful reload.
@@ -120,6 +122,11 @@ impl Metrics {
         for outcome in ["success", "failure", "timeout"] {
             domain_checks.with_label_values(&[outcome]);
         }
+        let domain_checks_skipped = IntCounter::new(
+            "maildrift_domain_checks_skipped_total",
+            "Turns a domain skipped because its previous check was still running.",
+        )
+        .expect("valid metric definition");
         let reload_successful = IntGauge::new(
             "maildrift_config_last_reload_successful",
             "Whether the last configuration reload attempt was successful.",
@@ -183,6 +190,7 @@ impl Metrics {
                 seconds,
             ),
             domain_checks,
+            domain_checks_skipped: register(&registry, domain_checks_skipped),
             reload_successful: register(&registry, reload_successful),
             reload_success_timestamp: register(&registry, reload_success_timestamp),
             dns,
