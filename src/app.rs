@@ -316,6 +316,12 @@ impl RoundObserver for ReadyOnFirstRound {
             );
         }
     }
+
+    fn turn_skipped(&self) {
+        if let Some(state) = self.state.upgrade() {
+            state.metrics.domain_checks_skipped.inc();
+        }
+    }
 }
 
 /// Where alerting keeps its open incidents and announcements: the state database when one

@@ -5,14 +5,13 @@
 use super::AlertKey;
 use super::alertmanager::PostableAlert;
 use super::delivery::{self, Deliver, Notice, NoticeStatus, Payload, ReceiverHandle, RetryPolicy};
+use super::inbox::{Inbox, Taken};
 use super::ledger::{AlertRecord, AlertStore};
 use super::lifecycle::{Clock, FiringAlert, Lifecycle, Timings, Transition};
-use super::rules::Condition;
 use crate::metrics::Metrics;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -42,16 +41,6 @@ pub struct Runtime {
     pub retry: RetryPolicy,
     /// Queue length per receiver.
     pub queue_capacity: usize,
-}
-
-/// What the alerting task is told.
-pub(crate) enum Input {
-    /// Conditions from one check result.
-    Update(Vec<(AlertKey, Condition)>),
-    /// New settings and receivers (reload).
-    Reconfigure(Box<Runtime>),
-    /// The watched domains (alerts of others resolve).
-    Domains(BTreeSet<String>),
 }
 
 pub(crate) struct Engine {
@@ -153,30 +142,30 @@ impl Engine {
         self.publish_counts();
     }
 
-    /// Handles one input.
-    pub(crate) async fn handle(&mut self, input: Input) {
+    /// Applies what the inbox held: new settings, the watched domains (alerts of others
+    /// resolve), then each key's conditions at the instants they were seen.
+    pub(crate) async fn handle(&mut self, taken: Taken) {
         let now = Instant::now();
-        let transitions = match input {
-            Input::Update(conditions) => {
-                let timings = &self.runtime.timings;
-                let mut transitions = Vec::new();
-                for (key, condition) in conditions {
-                    transitions.extend(self.lifecycle.observe(
-                        key,
-                        condition,
-                        now,
-                        &self.clock,
-                        timings,
-                    ));
-                }
-                transitions
+        let mut transitions = Vec::new();
+        if let Some(runtime) = taken.runtime {
+            self.reconfigure(*runtime);
+            transitions.extend(self.lifecycle.tick(now, &self.clock, &self.runtime.timings));
+        }
+        if let Some(domains) = taken.domains {
+            transitions.extend(self.lifecycle.retain_domains(&domains, now, &self.clock));
+        }
+        let timings = &self.runtime.timings;
+        for (key, coalesced) in taken.updates {
+            for (seen, condition) in coalesced.replay() {
+                transitions.extend(self.lifecycle.observe(
+                    key.clone(),
+                    condition,
+                    seen,
+                    &self.clock,
+                    timings,
+                ));
             }
-            Input::Reconfigure(runtime) => {
-                self.reconfigure(*runtime);
-                self.lifecycle.tick(now, &self.clock, &self.runtime.timings)
-            }
-            Input::Domains(domains) => self.lifecycle.retain_domains(&domains, now, &self.clock),
-        };
+        }
         self.dispatch(transitions).await;
     }
 
@@ -289,23 +278,23 @@ fn notice(
     })
 }
 
-/// Runs the task until `shutdown` fires or every sender is dropped.
-pub(crate) async fn run(
-    mut engine: Engine,
-    mut inputs: mpsc::UnboundedReceiver<Input>,
-    domains: BTreeSet<String>,
-) {
+/// Runs the task until `shutdown` fires or the [`Alerting`](super::Alerting) handle is
+/// dropped. What the inbox holds is applied before anything falls due, so an alert never
+/// fires on time while the answer that clears it waits in the inbox.
+pub(crate) async fn run(mut engine: Engine, inbox: Arc<Inbox>, domains: BTreeSet<String>) {
     engine.restore(&domains).await;
     let shutdown = engine.shutdown.clone();
-    loop {
+    while !shutdown.is_cancelled() {
+        let Some(taken) = inbox.take() else { return };
+        if !taken.is_empty() {
+            engine.handle(taken).await;
+            continue;
+        }
         let deadline = engine.deadline();
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => return,
-            input = inputs.recv() => match input {
-                Some(input) => engine.handle(input).await,
-                None => return,
-            },
+            _ = inbox.changed() => {}
             _ = tokio::time::sleep_until(deadline) => engine.tick().await,
         }
     }

@@ -2,14 +2,16 @@
 //! → hysteresis (`for`, `keep_firing_for`) → Alertmanager API v2 and webhooks, with retries,
 //! bounded queues and an [`AlertStore`] for what must survive a restart.
 //!
-//! Data flow: [`Alerting::check_applied`] evaluates the alerts of one check result and hands
-//! them to the alerting task over a channel (never blocking the monitor); the task
-//! ([`engine`]) owns the [`lifecycle::Lifecycle`] and the receivers' queues ([`delivery`]).
+//! Data flow: [`Alerting::check_applied`] evaluates the alerts of one check result and puts
+//! them in the alerting task's inbox ([`inbox`]: the newest conditions per alert key, never
+//! blocking the monitor); the task ([`engine`]) owns the [`lifecycle::Lifecycle`] and the
+//! receivers' queues ([`delivery`]).
 
 pub mod alertmanager;
 mod chat_text;
 pub mod delivery;
 pub mod engine;
+mod inbox;
 pub mod ledger;
 pub mod lifecycle;
 pub mod pg_ledger;
@@ -32,12 +34,12 @@ use crate::finding::{CheckKind, Severity};
 use crate::metrics::Metrics;
 use crate::monitor::{CheckUpdate, MonitorObserver};
 use delivery::{QUEUE_CAPACITY, RetryPolicy};
-use engine::{Engine, Input};
+use engine::Engine;
+use inbox::Inbox;
 use lifecycle::Timings;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// What identifies an alert: one per alert name, domain, check and severity.
@@ -165,7 +167,7 @@ fn webhook_receiver(hook: &WebhookConfig, external_url: &str) -> Result<Receiver
 
 /// The handle of the alerting task; observes the monitor.
 pub struct Alerting {
-    inputs: mpsc::UnboundedSender<Input>,
+    inbox: Arc<Inbox>,
     external_url: RwLock<Arc<str>>,
     task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -187,12 +189,15 @@ impl Alerting {
                 .with_label_values(&[name.as_str()])
                 .set(0);
         }
-        let (inputs, rx) = mpsc::unbounded_channel();
+        let inbox = Arc::new(Inbox::new(
+            metrics.alert_updates_queued.clone(),
+            metrics.alert_updates_coalesced.clone(),
+        ));
         let external_url: Arc<str> = runtime.external_url.as_str().into();
         let engine = Engine::new(runtime, clock, store, metrics, shutdown);
-        let task = tokio::spawn(engine::run(engine, rx, domains));
+        let task = tokio::spawn(engine::run(engine, inbox.clone(), domains));
         Arc::new(Alerting {
-            inputs,
+            inbox,
             external_url: RwLock::new(external_url),
             task: std::sync::Mutex::new(Some(task)),
         })
@@ -202,8 +207,7 @@ impl Alerting {
     pub fn reconfigure(&self, runtime: Runtime, domains: BTreeSet<String>) {
         *self.external_url.write().unwrap_or_else(|e| e.into_inner()) =
             runtime.external_url.as_str().into();
-        let _ = self.inputs.send(Input::Reconfigure(Box::new(runtime)));
-        let _ = self.inputs.send(Input::Domains(domains));
+        self.inbox.reconfigure(runtime, domains);
     }
 
     /// Waits for the task to stop (after the shutdown token fired).
@@ -223,8 +227,14 @@ impl MonitorObserver for Alerting {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let conditions = rules::evaluate(update, &external_url);
-        // Unbounded: the task only does in-memory work per input, so it keeps up; a bounded
-        // channel would make the monitor choose between blocking and losing a transition.
-        let _ = self.inputs.send(Input::Update(conditions));
+        // Neither blocks nor grows with time: a task that is behind finds the newest
+        // conditions per alert key (what `for` needs of the older ones included).
+        self.inbox.update(conditions);
+    }
+}
+
+impl Drop for Alerting {
+    fn drop(&mut self) {
+        self.inbox.close();
     }
 }

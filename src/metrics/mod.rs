@@ -11,8 +11,8 @@ use crate::checks::{self, GaugeFamily, SharedFamily};
 use crate::dns::QueryMetrics;
 use crate::finding::CheckKind;
 use prometheus::{
-    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 use std::sync::Arc;
 
@@ -44,6 +44,8 @@ pub struct Metrics {
     pub domain_check_duration: Histogram,
     /// Domain checks by outcome: `success`, `failure` (some check inconclusive), `timeout`.
     pub domain_checks: IntCounterVec,
+    /// Turns a domain skipped because its previous check was still running.
+    pub domain_checks_skipped: IntCounter,
     /// 0/1: whether the last config reload succeeded.
     pub reload_successful: IntGauge,
     /// Unix time of the last successful reload.
@@ -55,6 +57,12 @@ pub struct Metrics {
     /// Delivery attempts to Alertmanagers and webhooks, by `receiver` and `outcome`
     /// (`success`, `failure`, `dropped`: queue full).
     pub notifications: IntCounterVec,
+    /// Alert keys whose newest conditions wait for the alerting task (at most one entry
+    /// per key, however far behind the task is).
+    pub alert_updates_queued: IntGauge,
+    /// Alert conditions that a newer one of the same key replaced before the alerting task
+    /// applied them: grows while the task is behind.
+    pub alert_updates_coalesced: IntCounter,
     /// Tasks alive on the daemon's tokio runtime, read at scrape time: the soak
     /// (`bench/soak.sh`) watches it for leaked tasks.
     pub tokio_alive_tasks: IntGauge,
@@ -114,6 +122,11 @@ impl Metrics {
         for outcome in ["success", "failure", "timeout"] {
             domain_checks.with_label_values(&[outcome]);
         }
+        let domain_checks_skipped = IntCounter::new(
+            "maildrift_domain_checks_skipped_total",
+            "Turns a domain skipped because its previous check was still running.",
+        )
+        .expect("valid metric definition");
         let reload_successful = IntGauge::new(
             "maildrift_config_last_reload_successful",
             "Whether the last configuration reload attempt was successful.",
@@ -136,6 +149,16 @@ impl Metrics {
                 "Delivery attempts to Alertmanagers and webhooks, by outcome (success, failure, dropped).",
             ),
             &["receiver", "outcome"],
+        )
+        .expect("valid metric definition");
+        let alert_updates_queued = IntGauge::new(
+            "maildrift_alert_updates_queued",
+            "Alert keys whose newest conditions wait for the alerting task (at most one per key).",
+        )
+        .expect("valid metric definition");
+        let alert_updates_coalesced = IntCounter::new(
+            "maildrift_alert_updates_coalesced_total",
+            "Alert conditions replaced by a newer one of the same key before the alerting task applied them.",
         )
         .expect("valid metric definition");
         let tokio_alive_tasks = IntGauge::new(
@@ -167,11 +190,14 @@ impl Metrics {
                 seconds,
             ),
             domain_checks,
+            domain_checks_skipped: register(&registry, domain_checks_skipped),
             reload_successful: register(&registry, reload_successful),
             reload_success_timestamp: register(&registry, reload_success_timestamp),
             dns,
             alerts_firing: register(&registry, alerts_firing),
             notifications: register(&registry, notifications),
+            alert_updates_queued: register(&registry, alert_updates_queued),
+            alert_updates_coalesced: register(&registry, alert_updates_coalesced),
             tokio_alive_tasks: register(&registry, tokio_alive_tasks),
             registry,
         }

@@ -44,6 +44,8 @@ struct Sample {
     tasks: u64,
     db_bytes: u64,
     checks: u64,
+    /// `maildrift_alert_updates_queued`: alert keys waiting for the alerting task.
+    alert_queue: u64,
 }
 
 fn faults() -> Vec<Fault> {
@@ -223,11 +225,14 @@ async fn main() {
     println!(
         "soak: {domains} domains every {interval} s for {seconds} s (half behind faults), daemon pid {pid}"
     );
-    println!("| t (s) | RSS (MiB) | open fds | tokio tasks | state DB (KiB) | domain checks |");
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| t (s) | RSS (MiB) | open fds | tokio tasks | state DB (KiB) | domain checks | alert keys queued |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     let mut samples: Vec<Sample> = Vec::new();
     let deadline = started + Duration::from_secs(seconds);
     let mut next = Instant::now();
+    let mut last_metrics = String::new();
     // Bounded: one sample per 10 s until the deadline.
     while next <= deadline {
         tokio::time::sleep_until(next.into()).await;
@@ -246,15 +251,20 @@ async fn main() {
             tasks: metric_sum(&metrics, "maildrift_tokio_alive_tasks"),
             db_bytes: dir_bytes(&dir.join("data")),
             checks: metric_sum(&metrics, "maildrift_domain_checks_total"),
+            alert_queue: metric_sum(&metrics, "maildrift_alert_updates_queued"),
         };
+        if !metrics.is_empty() {
+            last_metrics = metrics;
+        }
         println!(
-            "| {} | {:.1} | {} | {} | {} | {} |",
+            "| {} | {:.1} | {} | {} | {} | {} | {} |",
             sample.at,
             sample.rss_kib as f64 / 1024.0,
             sample.fds,
             sample.tasks,
             sample.db_bytes / 1024,
-            sample.checks
+            sample.checks,
+            sample.alert_queue
         );
         let _ = std::io::stdout().flush();
         samples.push(sample);
@@ -281,6 +291,7 @@ async fn main() {
         tasks: s.iter().map(|x| x.tasks).max().unwrap_or(0),
         db_bytes: s.iter().map(|x| x.db_bytes).max().unwrap_or(0),
         checks: s.iter().map(|x| x.checks).max().unwrap_or(0),
+        alert_queue: s.iter().map(|x| x.alert_queue).max().unwrap_or(0),
     };
     let start = window(&samples[fifth.min(samples.len() - 1)..(2 * fifth).min(samples.len())]);
     let end = window(&samples[samples.len().saturating_sub(fifth)..]);
@@ -329,6 +340,17 @@ async fn main() {
         log_lines.load(Ordering::Relaxed),
         dns.spoofed()
     );
+    // The daemon's own account at the last sample: how far alerting and the scheduler fell
+    // behind, what alerting sent.
+    for name in [
+        "maildrift_alert_updates_queued",
+        "maildrift_alert_updates_coalesced_total",
+        "maildrift_domain_checks_skipped_total",
+        "maildrift_alerts_firing",
+        "maildrift_notifications_total",
+    ] {
+        println!("{name} {}", metric_sum(&last_metrics, name));
+    }
     let _ = std::fs::remove_dir_all(&dir);
     if failures.is_empty() {
         println!("PASS");

@@ -1,12 +1,13 @@
 //! The jittered per-domain schedule: every domain is checked once at start-up, then every
 //! `interval` (minus up to 5 % jitter, so never later than its interval). Checks run as
 //! separate tasks under a concurrency bound, so a slow or dead domain never delays others;
-//! a domain whose previous check is still running skips that turn.
+//! a domain whose previous check is still running skips that turn (counted, and logged at
+//! most once a minute).
 
 use futures::future::BoxFuture;
 use rand::Rng;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
@@ -33,6 +34,43 @@ pub(crate) trait DomainChecker: Send + Sync + 'static {
 pub(crate) trait RoundObserver: Send + Sync + 'static {
     /// `first` is true for the start-up pass over every domain.
     fn round_finished(&self, duration: Duration, domains: usize, first: bool);
+    /// A domain skipped its turn: its previous check was still running.
+    fn turn_skipped(&self) {}
+}
+
+/// How often at most the scheduler warns that domains skip their turns.
+pub(crate) const SKIP_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The warning for skipped turns, at most once per [`SKIP_LOG_INTERVAL`]: a daemon that is
+/// behind would otherwise log every skipped turn of every domain (the soak saw hundreds of
+/// lines a second). The next warning says how many turns of how many domains went unlogged.
+#[derive(Default)]
+struct SkipLog {
+    /// When the next warning may be logged (`None`: at once).
+    next: Option<Instant>,
+    /// Turns skipped and not logged since the last warning.
+    unlogged: u64,
+    /// The domains of those turns.
+    domains: HashSet<String>,
+}
+
+impl SkipLog {
+    /// A turn of `domain` was skipped at `now`: `Some((turns, domains))` when to warn, with
+    /// the turns skipped and not logged since the last warning and their domains.
+    fn skipped(&mut self, domain: &str, now: Instant) -> Option<(u64, usize)> {
+        if self.next.is_some_and(|next| now < next) {
+            self.unlogged += 1;
+            if !self.domains.contains(domain) {
+                self.domains.insert(domain.to_owned());
+            }
+            return None;
+        }
+        let unlogged = (self.unlogged, self.domains.len());
+        self.next = Some(now + SKIP_LOG_INTERVAL);
+        self.unlogged = 0;
+        self.domains.clear();
+        Some(unlogged)
+    }
 }
 
 struct Slot {
@@ -67,6 +105,7 @@ pub(crate) async fn run(
     let mut rounds: HashMap<u64, Round> = HashMap::new();
     let mut next_round: u64 = 0;
     let mut first_round_done = false;
+    let mut skips = SkipLog::default();
 
     let initial = plan.borrow_and_update().clone();
     sync_plan(&mut slots, &mut queue, &initial);
@@ -125,7 +164,15 @@ pub(crate) async fn run(
                     slot.next_due = at + jittered(slot.interval);
                     queue.push(Reverse((slot.next_due, domain.clone())));
                     if slot.in_flight {
-                        tracing::warn!(domain = %domain, "previous check still running; skipping this turn");
+                        observer.turn_skipped();
+                        if let Some((turns, domains)) = skips.skipped(&domain, now) {
+                            tracing::warn!(
+                                domain = %domain,
+                                unlogged_turns = turns,
+                                unlogged_domains = domains,
+                                "previous check still running; skipping this turn"
+                            );
+                        }
                         continue;
                     }
                     slot.in_flight = true;
@@ -224,206 +271,4 @@ fn sync_plan(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Mutex;
-
-    /// Records when each domain was checked; `slow` domains take `slow_for`.
-    struct Recorder {
-        checks: Mutex<Vec<(String, Instant)>>,
-        slow: Vec<String>,
-        slow_for: Duration,
-    }
-
-    impl DomainChecker for Recorder {
-        fn check(&self, domain: String) -> BoxFuture<'static, ()> {
-            self.checks
-                .lock()
-                .unwrap()
-                .push((domain.clone(), Instant::now()));
-            let delay = if self.slow.contains(&domain) {
-                self.slow_for
-            } else {
-                Duration::from_millis(20)
-            };
-            Box::pin(tokio::time::sleep(delay))
-        }
-    }
-
-    #[derive(Default)]
-    struct Rounds(Mutex<Vec<(Duration, usize, bool)>>);
-
-    impl RoundObserver for Rounds {
-        fn round_finished(&self, duration: Duration, domains: usize, first: bool) {
-            self.0.lock().unwrap().push((duration, domains, first));
-        }
-    }
-
-    fn entry(domain: &str, secs: u64) -> PlanEntry {
-        PlanEntry {
-            domain: domain.to_owned(),
-            interval: Duration::from_secs(secs),
-        }
-    }
-
-    fn times_of(recorder: &Recorder, domain: &str) -> Vec<Instant> {
-        let checks = recorder.checks.lock().unwrap();
-        checks
-            .iter()
-            .filter(|(d, _)| d == domain)
-            .map(|(_, at)| *at)
-            .collect()
-    }
-
-    struct Harness {
-        recorder: Arc<Recorder>,
-        rounds: Arc<Rounds>,
-        plan: watch::Sender<Arc<Vec<PlanEntry>>>,
-        shutdown: CancellationToken,
-        task: tokio::task::JoinHandle<()>,
-        start: Instant,
-    }
-
-    fn start(entries: Vec<PlanEntry>, slow: &[&str], concurrency: usize) -> Harness {
-        let recorder = Arc::new(Recorder {
-            checks: Mutex::new(Vec::new()),
-            slow: slow.iter().map(|s| (*s).to_owned()).collect(),
-            slow_for: Duration::from_secs(3600),
-        });
-        let rounds = Arc::new(Rounds::default());
-        let (plan, plan_rx) = watch::channel(Arc::new(entries));
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run(
-            plan_rx,
-            recorder.clone(),
-            rounds.clone(),
-            concurrency,
-            shutdown.clone(),
-        ));
-        Harness {
-            recorder,
-            rounds,
-            plan,
-            shutdown,
-            task,
-            start: Instant::now(),
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn every_domain_is_checked_at_start_then_within_each_interval() {
-        let h = start(
-            vec![entry("a.example", 60), entry("b.example", 300)],
-            &[],
-            4,
-        );
-        tokio::time::sleep(Duration::from_secs(3000)).await;
-        for (domain, interval) in [("a.example", 60.0), ("b.example", 300.0)] {
-            let times = times_of(&h.recorder, domain);
-            assert_eq!(times[0], h.start, "{domain} checked at start");
-            for pair in times.windows(2) {
-                let gap = (pair[1] - pair[0]).as_secs_f64();
-                assert!(
-                    gap <= interval && gap >= interval * 0.95,
-                    "{domain}: gap {gap}s outside [{}, {interval}]",
-                    interval * 0.95
-                );
-            }
-            let expected = (3000.0 / interval) as usize;
-            assert!(
-                times.len() >= expected && times.len() <= expected * 105 / 100 + 1,
-                "{domain}: {} checks in 3000 s",
-                times.len()
-            );
-        }
-        h.shutdown.cancel();
-        h.task.await.unwrap();
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_hanging_domain_never_delays_the_others() {
-        // Concurrency 2 with one domain that hangs for an hour: the other two still run on
-        // schedule (the hanging one holds one permit), and the hanging one skips its turns.
-        let h = start(
-            vec![
-                entry("hang.example", 10),
-                entry("a.example", 10),
-                entry("b.example", 10),
-            ],
-            &["hang.example"],
-            2,
-        );
-        tokio::time::sleep(Duration::from_secs(600)).await;
-        assert_eq!(times_of(&h.recorder, "hang.example").len(), 1);
-        for domain in ["a.example", "b.example"] {
-            let times = times_of(&h.recorder, domain);
-            assert!(times.len() >= 60, "{domain}: only {} checks", times.len());
-            for pair in times.windows(2) {
-                assert!(pair[1] - pair[0] <= Duration::from_secs(10) + Duration::from_millis(50));
-            }
-        }
-        // The first round includes the hanging domain, so it has not finished.
-        assert!(
-            h.rounds
-                .0
-                .lock()
-                .unwrap()
-                .iter()
-                .all(|(_, _, first)| !first)
-        );
-        h.shutdown.cancel();
-        // Shutdown drains for DRAIN_TIMEOUT, then aborts the hanging check.
-        h.task.await.unwrap();
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn first_round_reports_when_all_domains_finished() {
-        let h = start(vec![entry("a.example", 60), entry("b.example", 60)], &[], 8);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let rounds = h.rounds.0.lock().unwrap().clone();
-        assert_eq!(rounds.len(), 1);
-        let (duration, domains, first) = rounds[0];
-        assert!(first);
-        assert_eq!(domains, 2);
-        assert_eq!(duration, Duration::from_millis(20));
-        h.shutdown.cancel();
-        h.task.await.unwrap();
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn plan_changes_add_and_remove_domains() {
-        let h = start(vec![entry("a.example", 60), entry("b.example", 60)], &[], 8);
-        tokio::time::sleep(Duration::from_secs(30)).await;
-        h.plan
-            .send(Arc::new(vec![
-                entry("a.example", 60),
-                entry("c.example", 60),
-            ]))
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        let c = times_of(&h.recorder, "c.example");
-        assert_eq!(
-            c,
-            vec![h.start + Duration::from_secs(30)],
-            "new domain checked at once"
-        );
-        tokio::time::sleep(Duration::from_secs(300)).await;
-        assert_eq!(
-            times_of(&h.recorder, "b.example").len(),
-            1,
-            "removed domain not checked again"
-        );
-        assert!(times_of(&h.recorder, "a.example").len() >= 6);
-        h.shutdown.cancel();
-        h.task.await.unwrap();
-    }
-
-    #[test]
-    fn jitter_stays_within_five_percent_and_never_exceeds_the_interval() {
-        for _ in 0..1000 {
-            let d = jittered(Duration::from_secs(300));
-            assert!(d <= Duration::from_secs(300) && d > Duration::from_secs(285));
-        }
-        assert_eq!(jittered(Duration::from_nanos(10)), Duration::from_nanos(10));
-    }
-}
+mod tests;
