@@ -179,6 +179,8 @@ impl Reloader {
     /// Builds views for every domain of `config` (its domain list is taken: the monitor
     /// keeps the only copy), then swaps the watched set and the plan.
     fn apply(&self, config: &mut Config, monitor: &Monitor) -> Result<usize, String> {
+        // Every shard's domains (for `?scope=fleet`), before this shard takes its own.
+        let roster = crate::monitor::fleet::Roster::new(&config.domains);
         let domains = self
             .options
             .into_domains(std::mem::take(&mut config.domains));
@@ -202,7 +204,7 @@ impl Reloader {
             .collect();
         let count = plan.len();
         self.state.set_retention(config.state.retention);
-        monitor.set_roster(&config.domains);
+        monitor.set_roster(roster);
         monitor.replace(wanted, config.global.clone());
         self.plan.send_replace(Arc::new(plan));
         Ok(count)

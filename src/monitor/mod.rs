@@ -236,8 +236,8 @@ impl Monitor {
     }
 
     /// Replaces the roster with `domains`: the whole config, before sharding.
-    pub(crate) fn set_roster(&self, domains: &[DomainConfig]) {
-        *self.roster.write().expect("lock poisoned") = Arc::new(fleet::Roster::new(domains));
+    pub(crate) fn set_roster(&self, roster: fleet::Roster) {
+        *self.roster.write().expect("lock poisoned") = Arc::new(roster);
     }
 
     /// Replaces the watched set and the daemon-wide settings. Domains whose config is

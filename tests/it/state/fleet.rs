@@ -371,11 +371,11 @@ async fn a_database_down_at_start_up_is_named_and_retried() {
 }
 
 /// The sizing figures of the README ("Fleet mode"), measured: 40 domains checked every
-/// 300 ms for a bounded time while 4 of them drift and come back twice; then, per table,
+/// 1 s for a bounded time while 4 of them drift and come back twice; then, per table,
 /// rows and `pg_total_relation_size` after a VACUUM (steady state, no dead rows), and the
 /// writes per check round from `pg_stat_user_tables`. Printed for the README; the test fails
 /// when the footprint grows past the bounds the README promises.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn fleet_storage_per_domain_stays_within_the_documented_sizing() {
     let Some(pg) = postgres("fleet_storage_per_domain_stays_within_the_documented_sizing") else {
         return;
@@ -384,7 +384,13 @@ async fn fleet_storage_per_domain_stays_within_the_documented_sizing() {
     let zones: Vec<String> = domains.iter().map(|d| zone(d, "mx-a")).collect();
     let dns = dns_server(&zones.iter().map(String::as_str).collect::<Vec<_>>()).await;
     let dir = tempfile::tempdir().unwrap();
-    let yaml = with_state(&pg, &fleet_config(dns.addr(), &domains, ""));
+    // 40 domains of 13 checks each within 300 ms did not always finish in a debug build
+    // with the whole suite on two cores (then the drift is unknown, and stays): 1 s each.
+    let config = fleet_config(dns.addr(), &domains, "").replace(
+        "interval: 300ms\n  timeout: 300ms",
+        "interval: 1s\n  timeout: 1s",
+    );
+    let yaml = with_state(&pg, &config);
     let daemon = start_shard(dir.path(), &yaml, None).await;
     let drifting = &domains[..4];
     for mx in ["mx-b", "mx-a", "mx-c", "mx-a"] {
