@@ -98,15 +98,21 @@ fn failed(error: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
+/// The `scope` of a request's query, or what is wrong with the query (for a 400).
+fn scope_of(
+    params: Result<Query<DomainParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Scope, String> {
+    params
+        .map_err(|e| e.body_text())
+        .and_then(|Query(p)| Scope::parse(p.scope.as_deref()))
+}
+
 /// `GET /api/v1/domains[?scope=fleet]`.
 pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
     params: Result<Query<DomainParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let scope = match params
-        .map_err(|e| e.body_text())
-        .and_then(|Query(p)| Scope::parse(p.scope.as_deref()))
-    {
+    let scope = match scope_of(params) {
         Ok(scope) => scope,
         Err(message) => return bad_request(message),
     };
@@ -159,10 +165,7 @@ pub(crate) async fn one(
     Path(name): Path<String>,
     params: Result<Query<DomainParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let scope = match params
-        .map_err(|e| e.body_text())
-        .and_then(|Query(p)| Scope::parse(p.scope.as_deref()))
-    {
+    let scope = match scope_of(params) {
         Ok(scope) => scope,
         Err(message) => return bad_request(message),
     };

@@ -204,25 +204,7 @@ pub(crate) async fn domain_page(
         escape(&display),
         worst.badge(language)
     );
-    match &shown.labels {
-        Some(labels) => {
-            for (key, value) in labels {
-                let _ = write!(
-                    page,
-                    "<span class=\"label\">{}={}</span>",
-                    escape(key),
-                    escape(value)
-                );
-            }
-        }
-        None => {
-            let _ = write!(
-                page,
-                "<span class=\"label muted\">{}</span>",
-                t(Phrase::NotConfiguredHere)
-            );
-        }
-    }
+    super::table::labels(&mut page, shown.labels.as_ref(), language);
     page.push_str("<p class=\"muted\">");
     if let Some(config) = &shown.config {
         let _ = write!(

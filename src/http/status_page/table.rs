@@ -156,25 +156,7 @@ pub(super) fn domain_table(
             row.state.as_str(),
             filter.scope.query()
         );
-        match row.domain.labels {
-            Some(labels) => {
-                for (key, value) in labels {
-                    let _ = write!(
-                        page,
-                        "<span class=\"label\">{}={}</span>",
-                        escape(key),
-                        escape(value)
-                    );
-                }
-            }
-            None => {
-                let _ = write!(
-                    page,
-                    "<span class=\"label muted\">{}</span>",
-                    t(Phrase::NotConfiguredHere)
-                );
-            }
-        }
+        labels(page, row.domain.labels, language);
         let _ = write!(page, "</td><td>{}</td>", row.state.badge(language));
         for (check, state) in checks.iter().zip(&row.domain.states) {
             if row.domain.skip.contains(check) {
@@ -213,4 +195,32 @@ pub(super) fn domain_table(
         );
     }
     page.push_str("</tbody></table></div>");
+}
+
+/// A domain's labels, escaped; `None` (a domain of the fleet this instance does not
+/// configure) says so.
+pub(super) fn labels(
+    page: &mut String,
+    labels: Option<&BTreeMap<String, String>>,
+    language: Language,
+) {
+    match labels {
+        Some(labels) => {
+            for (key, value) in labels {
+                let _ = write!(
+                    page,
+                    "<span class=\"label\">{}={}</span>",
+                    escape(key),
+                    escape(value)
+                );
+            }
+        }
+        None => {
+            let _ = write!(
+                page,
+                "<span class=\"label muted\">{}</span>",
+                Phrase::NotConfiguredHere.text(language)
+            );
+        }
+    }
 }

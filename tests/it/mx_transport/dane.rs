@@ -8,7 +8,8 @@ use crate::harness::dns_server;
 use crate::tls_servers::{Smtp, TestCa, smtp_server};
 use maildrift::checks::smtp_tls::{hex, sha256, spki};
 use maildrift::finding::CheckKind;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
 
 const HOST: &str = "mx1.provider.example";
 
@@ -20,6 +21,25 @@ fn dane_ee(cert: &[u8]) -> String {
 /// "2 0 1" of a CA certificate: SHA-256 of the whole certificate.
 fn dane_ta(cert: &[u8]) -> String {
     format!("2 0 1 {}", hex(&sha256(cert)))
+}
+
+/// `zone` (of `origin`) signed with fresh keys, valid from yesterday for 30 days; or as it
+/// is.
+fn signed_if(origin: &str, zone: String, signed: bool) -> String {
+    if !signed {
+        return zone;
+    }
+    let keys = tempfile::tempdir().unwrap();
+    sign_zone(keys.path(), origin, &zone, -1, 30)
+}
+
+/// A config watching shop.example through `dns`, the SMTP of its MX hosts on `port`
+/// trusting the CA in `ca_file`.
+fn shop_config(dns: SocketAddr, port: u16, ca_file: &Path) -> String {
+    format!(
+        "defaults:\n  timeout: 8s\n  resolvers: [\"{dns}\"]\n  nameservers: [\"{dns}\"]\n  smtp: {{ port: {port}, timeout: 2s, ca_file: \"{ca}\" }}\ndomains:\n  - name: shop.example\n",
+        ca = ca_file.display()
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -73,19 +93,9 @@ async fn tlsa_matching_and_not_in_signed_and_unsigned_zones() {
     let mut failures = Vec::new();
     for (name, tlsa, signed, want) in cases {
         let zone = provider_zone(&format!("_25._tcp.mx1 TLSA {tlsa}"));
-        let zone = if signed {
-            let keys = tempfile::tempdir().unwrap();
-            sign_zone(keys.path(), "provider.example", &zone, -1, 30)
-        } else {
-            zone
-        };
+        let zone = signed_if("provider.example", zone, signed);
         let dns = dns_server(&[&zone, &customer_zone("shop.example", "")]).await;
-        let yaml = format!(
-            "defaults:\n  timeout: 8s\n  resolvers: [\"{dns}\"]\n  nameservers: [\"{dns}\"]\n  smtp: {{ port: {port}, timeout: 2s, ca_file: \"{ca}\" }}\ndomains:\n  - name: shop.example\n",
-            dns = dns.addr(),
-            port = server.port,
-            ca = ca_file.display()
-        );
+        let yaml = shop_config(dns.addr(), server.port, &ca_file);
         let reports = check(&yaml).await;
         let dane = report(&reports[0], CheckKind::Dane);
         let smtp = report(&reports[0], CheckKind::SmtpTls);
@@ -143,20 +153,9 @@ async fn tlsa_of_a_host_in_the_domains_unsigned_zone_is_not_asked() {
     let ca_file = ca.write(dir.path(), "ca.pem");
     let tlsa = dane_ee(&leaf.chain[0]);
     for signed in [false, true] {
-        let zone = own_host_zone(&tlsa);
-        let zone = if signed {
-            let keys = tempfile::tempdir().unwrap();
-            sign_zone(keys.path(), "shop.example", &zone, -1, 30)
-        } else {
-            zone
-        };
+        let zone = signed_if("shop.example", own_host_zone(&tlsa), signed);
         let dns = dns_server(&[&zone]).await;
-        let yaml = format!(
-            "defaults:\n  timeout: 8s\n  resolvers: [\"{dns}\"]\n  nameservers: [\"{dns}\"]\n  smtp: {{ port: {port}, timeout: 2s, ca_file: \"{ca}\" }}\ndomains:\n  - name: shop.example\n",
-            dns = dns.addr(),
-            port = server.port,
-            ca = ca_file.display()
-        );
+        let yaml = shop_config(dns.addr(), server.port, &ca_file);
         let reports = check(&yaml).await;
         let dane = report(&reports[0], CheckKind::Dane);
         let asked = dns.queries_for(&format!("_25._tcp.{OWN_HOST}"));
