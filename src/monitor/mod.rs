@@ -235,7 +235,7 @@ impl Monitor {
         self.roster.read().expect("lock poisoned").clone()
     }
 
-    /// Replaces the roster with `domains`: the whole config, before sharding.
+    /// Replaces the roster (built from the whole config, before sharding).
     pub(crate) fn set_roster(&self, roster: fleet::Roster) {
         *self.roster.write().expect("lock poisoned") = Arc::new(roster);
     }
