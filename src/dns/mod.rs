@@ -213,8 +213,7 @@ impl Answer {
     /// authoritative answer and `host` is in the zone of `domain` (at or below it): data
     /// the server is authoritative for, the very addresses a resolver would fetch.
     pub fn in_zone_addresses(&self, domain: &str, host: &str) -> Option<Vec<IpAddr>> {
-        let in_zone = host == domain || host.ends_with(&format!(".{domain}"));
-        if !self.authoritative || !in_zone {
+        if !self.authoritative || !at_or_below(host, domain) {
             return None;
         }
         let addresses: Vec<IpAddr> = self
@@ -379,6 +378,15 @@ pub fn normalize_name(name: &str) -> String {
     name.to_ascii_lowercase()
 }
 
+/// Whether `name` is `zone` or a name below it (both normalised: lower case, no trailing
+/// dot).
+pub fn at_or_below(name: &str, zone: &str) -> bool {
+    name == zone
+        || name
+            .strip_suffix(zone)
+            .is_some_and(|rest| rest.ends_with('.'))
+}
+
 /// The name one label up (`a.example.com` → `example.com`); `None` for a single label.
 pub fn parent_of(name: &str) -> Option<&str> {
     name.split_once('.').map(|(_, parent)| parent)
@@ -405,6 +413,14 @@ pub fn parse_server_addr(text: &str) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn at_or_below_goes_by_whole_labels() {
+        assert!(at_or_below("example.com", "example.com"));
+        assert!(at_or_below("mx1.mail.example.com", "example.com"));
+        assert!(!at_or_below("badexample.com", "example.com"));
+        assert!(!at_or_below("example.com", "mail.example.com"));
+    }
 
     #[test]
     fn server_addresses() {

@@ -115,11 +115,9 @@ impl RequestHandler for LocalHandler {
         }
         let silenced = {
             let silent = self.0.silent.read().expect("silent lock poisoned");
-            names.iter().any(|name| {
-                silent
-                    .iter()
-                    .any(|zone| name == zone || name.ends_with(&format!(".{zone}")))
-            })
+            names
+                .iter()
+                .any(|name| silent.iter().any(|zone| super::at_or_below(name, zone)))
         };
         if silenced {
             return unanswered(request);

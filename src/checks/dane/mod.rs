@@ -191,7 +191,7 @@ impl Dane {
             .map(|host| {
                 let unsigned_zone = unsigned
                     .as_ref()
-                    .filter(|zone| at_or_below(&host.name, zone))
+                    .filter(|zone| crate::dns::at_or_below(&host.name, zone))
                     .cloned();
                 let servers = servers.clone();
                 let key = (
@@ -220,14 +220,6 @@ impl Dane {
             });
         Ok(futures::future::join_all(hosts).await)
     }
-}
-
-/// Whether `host` is `zone` or a name below it (both normalised).
-fn at_or_below(host: &str, zone: &str) -> bool {
-    host == zone
-        || host
-            .strip_suffix(zone)
-            .is_some_and(|label| label.ends_with('.'))
 }
 
 fn finding(code: FindingCode, severity: Severity, host: &str, message: String) -> Finding {

@@ -453,8 +453,7 @@ impl<'a> Evaluator<'a> {
         };
         self.void_if(&answer)?;
         for name in ptr_names(&answer) {
-            let in_target = name == target || name.ends_with(&format!(".{target}"));
-            if in_target && self.validates(&name).await {
+            if crate::dns::at_or_below(&name, target) && self.validates(&name).await {
                 return Ok(true);
             }
         }

@@ -383,8 +383,7 @@ impl DnsLookup for OwnZone<'_> {
         rtype: crate::dns::RecordType,
     ) -> futures::future::BoxFuture<'a, crate::dns::LookupResult> {
         let name_lower = name.to_ascii_lowercase();
-        let own = name_lower == self.domain || name_lower.ends_with(&format!(".{}", self.domain));
-        if own {
+        if crate::dns::at_or_below(&name_lower, self.domain) {
             self.zone.lookup(name, rtype)
         } else {
             self.recursive.lookup(name, rtype)
