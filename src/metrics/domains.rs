@@ -235,7 +235,9 @@ impl DomainTable {
 
     /// Appends every family in the text exposition format; `families` are the gauge
     /// families the checks declare, each with its check (a domain that skips the check
-    /// exports none of its families).
+    /// exports none of its families). The daemon streams [`DomainTable::scrape`] instead;
+    /// this whole-text form is for the tests.
+    #[cfg(test)]
     pub fn render(
         &self,
         out: &mut String,
