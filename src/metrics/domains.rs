@@ -6,8 +6,9 @@
 //! Besides the series every check has, each domain holds the samples of the gauge families
 //! its checks declare ([`GaugeFamily`]); the table renders any family the same way.
 
-use crate::checks::{Export, FamilyValues, GaugeFamily};
+use crate::checks::{Export, FamilyValues, GaugeFamily, Labels};
 use crate::finding::{CheckKind, Severity};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
@@ -76,12 +77,111 @@ pub struct CheckRow {
     pub last_check: Cell,
 }
 
-/// Fingerprint and TTL of one observed record set.
+/// Fingerprint and TTL of one observed record set: 40 bytes (a domain has one per record
+/// set, a dozen or so).
 #[derive(Clone, Debug)]
 struct RecordRow {
     record: std::borrow::Cow<'static, str>,
     fingerprint: f64,
-    ttl: Option<f64>,
+    /// The TTL in seconds; [`RecordRow::NO_TTL`] until one is seen.
+    ttl: u32,
+}
+
+impl RecordRow {
+    /// `ttl` before any TTL is seen.
+    const NO_TTL: u32 = u32::MAX;
+
+    /// The TTL sample, when one was seen.
+    fn ttl(&self) -> Option<f64> {
+        (self.ttl != RecordRow::NO_TTL).then_some(f64::from(self.ttl))
+    }
+}
+
+/// The samples of one gauge family as a domain keeps them between scrapes. A check reports
+/// them as [`FamilyValues`] (a vector per sample's labels); kept like that, a domain's nine
+/// families cost ~700 bytes, most of them for one unlabelled number or an `_info` family's
+/// flags. Those two shapes are held without an allocation.
+#[derive(Debug)]
+struct HeldFamily {
+    family: &'static GaugeFamily,
+    samples: HeldSamples,
+}
+
+/// One sample of a listed family: its label values, its value.
+type HeldSample = (Box<[Cow<'static, str>]>, f64);
+
+/// See [`HeldFamily`].
+#[derive(Debug)]
+enum HeldSamples {
+    /// The family's one sample, without labels.
+    One(f64),
+    /// One sample per entry of the family's `initial` series, with those labels, each 0 or
+    /// 1: bit `i` is the value of entry `i` (an `_info` family; at most 64 entries).
+    Flags(u64),
+    /// Any other samples.
+    Listed(Box<[HeldSample]>),
+}
+
+impl HeldFamily {
+    /// The compact form of `values`.
+    fn hold(values: &FamilyValues) -> HeldFamily {
+        let family = values.family;
+        let samples = match values.samples.as_slice() {
+            [(labels, value)] if labels.is_empty() => HeldSamples::One(*value),
+            samples if HeldFamily::are_flags(family, samples) => HeldSamples::Flags(
+                samples
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, value))| *value == 1.0)
+                    .fold(0, |bits, (i, _)| bits | 1 << i),
+            ),
+            samples => HeldSamples::Listed(
+                samples
+                    .iter()
+                    .map(|(labels, value)| (labels.clone().into_boxed_slice(), *value))
+                    .collect(),
+            ),
+        };
+        HeldFamily { family, samples }
+    }
+
+    /// Whether `samples` are the family's `initial` series, label for label, each 0 or 1.
+    fn are_flags(family: &GaugeFamily, samples: &[(Labels, f64)]) -> bool {
+        !samples.is_empty()
+            && samples.len() == family.initial.len()
+            && samples.len() <= 64
+            && samples
+                .iter()
+                .zip(family.initial)
+                .all(|((labels, value), (initial, _))| {
+                    (*value == 0.0 || *value == 1.0)
+                        && labels.len() == initial.len()
+                        && labels.iter().zip(initial.iter()).all(|(a, b)| a == b)
+                })
+    }
+
+    /// Appends the samples `/metrics` shows of this family of `domain`.
+    fn write(&self, out: &mut String, domain: &str, detail: bool) {
+        let family = self.family;
+        match &self.samples {
+            HeldSamples::One(value) => {
+                family_sample(out, family, domain, &mut std::iter::empty(), *value, detail);
+            }
+            HeldSamples::Flags(bits) => {
+                for (i, (labels, _)) in family.initial.iter().enumerate() {
+                    let value = if bits & (1 << i) != 0 { 1.0 } else { 0.0 };
+                    let labels = &mut labels.iter().copied();
+                    family_sample(out, family, domain, labels, value, detail);
+                }
+            }
+            HeldSamples::Listed(samples) => {
+                for (labels, value) in samples.iter() {
+                    let labels = &mut labels.iter().map(AsRef::as_ref);
+                    family_sample(out, family, domain, labels, *value, detail);
+                }
+            }
+        }
+    }
 }
 
 /// Every series of one domain.
@@ -92,7 +192,7 @@ pub struct DomainRow {
     pub checks: Vec<CheckRow>,
     records: Mutex<Vec<RecordRow>>,
     /// The samples of each gauge family the checks declare, as last known.
-    gauges: Mutex<Vec<FamilyValues>>,
+    gauges: Mutex<Vec<HeldFamily>>,
 }
 
 impl DomainRow {
@@ -110,11 +210,12 @@ impl DomainRow {
     ) {
         let mut records = self.records.lock().expect("lock poisoned");
         let fingerprint = fingerprint as f64;
-        let ttl = ttl.map(f64::from);
+        // A TTL of 2³²-1 (never seen in DNS: TTLs are at most 2³¹-1) would read as unknown.
+        let ttl = ttl.map(|ttl| ttl.min(RecordRow::NO_TTL - 1));
         match records.iter_mut().find(|r| r.record == record) {
             Some(existing) => {
                 existing.fingerprint = fingerprint;
-                if ttl.is_some() {
+                if let Some(ttl) = ttl {
                     existing.ttl = ttl;
                 }
             }
@@ -124,7 +225,7 @@ impl DomainRow {
                 records.push(RecordRow {
                     record,
                     fingerprint,
-                    ttl,
+                    ttl: ttl.unwrap_or(RecordRow::NO_TTL),
                 });
             }
         }
@@ -134,12 +235,17 @@ impl DomainRow {
     pub fn set_gauges(&self, values: &[FamilyValues]) {
         let mut gauges = self.gauges.lock().expect("lock poisoned");
         for value in values {
+            let held = HeldFamily::hold(value);
             match gauges
                 .iter_mut()
                 .find(|g| std::ptr::eq(g.family, value.family))
             {
-                Some(existing) => existing.samples.clone_from(&value.samples),
-                None => gauges.push(value.clone()),
+                Some(existing) => *existing = held,
+                None => {
+                    // Sized to the domain's families, never doubled.
+                    gauges.reserve_exact(1);
+                    gauges.push(held);
+                }
             }
         }
     }
@@ -390,7 +496,7 @@ impl TableScrape {
                 let records = row.records.lock().expect("lock poisoned");
                 for record in records.iter() {
                     let value = if ttl {
-                        record.ttl
+                        record.ttl()
                     } else {
                         Some(record.fingerprint)
                     };
@@ -413,31 +519,36 @@ impl TableScrape {
                 // Read under the row's lock, nothing copied.
                 let gauges = row.gauges.lock().expect("lock poisoned");
                 match gauges.iter().find(|g| std::ptr::eq(g.family, family)) {
-                    Some(values) => family_samples(out, values, domain, detail),
-                    None => family_samples(out, &self.initial[i], domain, detail),
+                    Some(held) => held.write(out, domain, detail),
+                    None => {
+                        for (labels, value) in &self.initial[i].samples {
+                            let labels = &mut labels.iter().map(AsRef::as_ref);
+                            family_sample(out, family, domain, labels, *value, detail);
+                        }
+                    }
                 }
             }
         }
     }
 }
 
-/// Appends the samples of one family of one domain that `/metrics` shows.
-fn family_samples(out: &mut String, values: &FamilyValues, domain: &str, detail: bool) {
-    let family = values.family;
-    for (labels, value) in &values.samples {
-        if family.export.shows(*value, detail) {
-            let named = family
-                .labels
-                .iter()
-                .copied()
-                .zip(labels.iter().map(AsRef::as_ref));
-            sample(
-                out,
-                family.name,
-                std::iter::once(("domain", domain)).chain(named),
-                *value,
-            );
-        }
+/// Appends one sample of a family of one domain, when `/metrics` shows it.
+fn family_sample<'a>(
+    out: &mut String,
+    family: &GaugeFamily,
+    domain: &'a str,
+    labels: &mut dyn Iterator<Item = &'a str>,
+    value: f64,
+    detail: bool,
+) {
+    if family.export.shows(value, detail) {
+        let named = family.labels.iter().copied().zip(labels);
+        sample(
+            out,
+            family.name,
+            std::iter::once(("domain", domain)).chain(named),
+            value,
+        );
     }
 }
 
@@ -504,6 +615,68 @@ mod tests {
         assert_eq!(mx.success.get(), 1.0);
         assert_eq!(mx.findings[2].get(), 70_000.0);
         assert_eq!(mx.last_check.get(), 1_764_633_600.5);
+    }
+
+    #[test]
+    fn gauge_samples_are_held_compactly_and_render_as_reported() {
+        // Every domain keeps its families' samples and record rows between scrapes.
+        assert_eq!(std::mem::size_of::<HeldFamily>(), 32);
+        assert_eq!(std::mem::size_of::<RecordRow>(), 40);
+        let policy = |current| FamilyValues::info(&dmarc::POLICY_INFO, current);
+        let pending = FamilyValues {
+            family: &nameservers::PROPAGATION_PENDING,
+            samples: vec![
+                (vec!["mx".into(), "192.0.2.53:53".into()], 40.0),
+                (vec!["spf".into(), "192.0.2.53:53".into()], 0.0),
+            ],
+        };
+        let keys = FamilyValues::by_label(&dkim::KEY_BITS, [("s1".to_owned(), 2048.0)]);
+        let one = FamilyValues::one(&nameservers::CONSISTENT, 1.0);
+        let cases = [
+            (one, "One"),
+            (policy("reject"), "Flags"),
+            (policy("not a policy"), "Flags"),
+            (pending, "Listed"),
+            (keys, "Listed"),
+        ];
+        for (values, shape) in cases {
+            let held = HeldFamily::hold(&values);
+            assert!(format!("{:?}", held.samples).starts_with(shape), "{held:?}");
+            for detail in [false, true] {
+                let mut from_held = String::new();
+                held.write(&mut from_held, "a.example", detail);
+                let mut reported = String::new();
+                for (labels, value) in &values.samples {
+                    let labels = &mut labels.iter().map(AsRef::as_ref);
+                    family_sample(
+                        &mut reported,
+                        values.family,
+                        "a.example",
+                        labels,
+                        *value,
+                        detail,
+                    );
+                }
+                assert_eq!(from_held, reported, "{shape} detail={detail}");
+                assert!(!reported.is_empty() || !detail);
+            }
+        }
+        // A TTL of 2^32-1 stays a TTL; none seen is no sample.
+        let table = DomainTable::default();
+        let row = table.insert("a.example", &[CheckKind::Mx]);
+        row.set_record("mx".into(), 1, Some(u32::MAX));
+        row.set_record("spf".into(), 2, None);
+        let text = rendered(&table);
+        assert!(
+            text.contains(
+                "maildrift_record_ttl_seconds{domain=\"a.example\",record=\"mx\"} 4294967294\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("record_ttl_seconds{domain=\"a.example\",record=\"spf\"}"),
+            "{text}"
+        );
     }
 
     #[test]
