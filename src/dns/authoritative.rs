@@ -23,7 +23,7 @@ const DISCOVERY_MAX_AGE: Duration = Duration::from_secs(60);
 const FAILED_SERVER_MEMORY: Duration = Duration::from_secs(300);
 
 /// Which servers are authoritative for a domain.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum AuthoritativeServers {
     /// Find the zone's NS records (and their addresses) through the recursive resolvers.
     Discover,
@@ -79,12 +79,58 @@ pub struct AuthoritativeLookup {
     pub(super) recursive: Arc<dyn DnsLookup>,
     /// Port discovered nameservers are asked on (53 except in tests).
     pub(super) port: u16,
-    /// Discovered zones by the names they were discovered for.
-    discovered: Mutex<HashMap<String, Discovered>>,
+    /// Discovered zones by the names they were discovered for (shared by every domain
+    /// asking the same servers: one entry per zone name asked in the last minute).
+    discovered: Mutex<DiscoveryCache>,
     /// Recursive resolvers whose answers are compared with the authoritative ones.
     resolvers: Vec<SocketAddr>,
     /// Servers that failed (timeout, error, no AA) and when: asked last for a while.
     failed: Mutex<HashMap<SocketAddr, Instant>>,
+}
+
+/// Discovered zones by name. Expired entries are dropped when the map has doubled since
+/// the last sweep, so an insert costs O(1) amortised however many domains share the cache
+/// (a sweep on every insert was quadratic over a round of 100,000 domains).
+#[derive(Default)]
+struct DiscoveryCache {
+    entries: HashMap<String, Discovered>,
+    /// Size at which the next insert sweeps first.
+    sweep_at: usize,
+    /// Entries visited by sweeps so far (the tests bound the work per insert).
+    #[cfg(test)]
+    scanned: usize,
+}
+
+impl DiscoveryCache {
+    /// Fewest entries a sweep waits for.
+    const MIN_SWEEP: usize = 64;
+
+    /// Remembers `zone` for `names` until `now` + [`DISCOVERY_MAX_AGE`].
+    fn insert(&mut self, names: &[String], zone: &Arc<ZoneServers>, now: Instant) {
+        if self.entries.len() >= self.sweep_at.max(DiscoveryCache::MIN_SWEEP) {
+            #[cfg(test)]
+            {
+                self.scanned += self.entries.len();
+            }
+            self.entries.retain(|_, entry| entry.expires > now);
+            self.sweep_at = 2 * self.entries.len();
+        }
+        for name in names {
+            let entry = Discovered {
+                zone: zone.clone(),
+                expires: now + DISCOVERY_MAX_AGE,
+            };
+            self.entries.insert(name.clone(), entry);
+        }
+    }
+
+    /// The unexpired zone of exactly `name`.
+    fn get(&self, name: &str, now: Instant) -> Option<Arc<ZoneServers>> {
+        self.entries
+            .get(name)
+            .filter(|entry| entry.expires > now)
+            .map(|entry| entry.zone.clone())
+    }
 }
 
 /// A discovered zone and when it stops being reused.
@@ -108,7 +154,7 @@ impl AuthoritativeLookup {
             servers,
             recursive,
             port: 53,
-            discovered: Mutex::new(HashMap::new()),
+            discovered: Mutex::default(),
             resolvers: Vec::new(),
             failed: Mutex::new(HashMap::new()),
         }
@@ -315,24 +361,13 @@ impl AuthoritativeLookup {
     /// An unexpired discovered zone for exactly `name`.
     fn cached(&self, name: &str) -> Option<Arc<ZoneServers>> {
         let discovered = self.discovered.lock().expect("discovery cache poisoned");
-        discovered
-            .get(name)
-            .filter(|entry| entry.expires > Instant::now())
-            .map(|entry| entry.zone.clone())
+        discovered.get(name, Instant::now())
     }
 
-    /// Remembers `zone` for the `names` walked; drops expired entries.
+    /// Remembers `zone` for the `names` walked.
     fn remember(&self, names: &[String], zone: &Arc<ZoneServers>) {
-        let now = Instant::now();
         let mut discovered = self.discovered.lock().expect("discovery cache poisoned");
-        discovered.retain(|_, entry| entry.expires > now);
-        for name in names {
-            let entry = Discovered {
-                zone: zone.clone(),
-                expires: now + DISCOVERY_MAX_AGE,
-            };
-            discovered.insert(name.clone(), entry);
-        }
+        discovered.insert(names, zone, Instant::now());
     }
 
     /// Asks each server in turn until one gives a conclusive authoritative answer. Servers
@@ -483,5 +518,42 @@ impl ZoneAuthority for AuthoritativeLookup {
         rtype: RecordType,
     ) -> BoxFuture<'a, LookupResult> {
         Box::pin(self.pool.client().query(resolver, name, rtype, true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_discovery_cache_sweeps_in_amortised_constant_time_and_stays_bounded() {
+        let zone = Arc::new(ZoneServers {
+            zone: "example".to_owned(),
+            nameservers: Vec::new(),
+        });
+        let mut cache = DiscoveryCache::default();
+        // 100 new names a second for 5 minutes: ~6,000 are unexpired at any time.
+        let inserts = 30_000;
+        let mut largest = 0;
+        for i in 0..inserts {
+            tokio::time::advance(Duration::from_millis(10)).await;
+            let now = Instant::now();
+            cache.insert(&[format!("d{i}.example")], &zone, now);
+            largest = largest.max(cache.entries.len());
+            assert!(cache.get(&format!("d{i}.example"), now).is_some());
+        }
+        let live = 6_000;
+        assert!(largest <= 2 * live + DiscoveryCache::MIN_SWEEP, "{largest}");
+        assert!(
+            cache.scanned <= 3 * inserts,
+            "{} entries scanned",
+            cache.scanned
+        );
+        // An entry is served for its minute, not after.
+        let now = Instant::now();
+        assert!(cache.get("d29999.example", now).is_some());
+        assert!(cache.get("d0.example", now).is_none());
+        tokio::time::advance(DISCOVERY_MAX_AGE).await;
+        assert!(cache.get("d29999.example", Instant::now()).is_none());
     }
 }
