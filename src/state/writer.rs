@@ -361,7 +361,9 @@ fn write_loop(
                         tracing::info!(path = %path.display(), "state store writable again");
                         failing = false;
                     }
-                    if !ids.is_empty() {
+                    // The id list is built only when it is logged (a first round writes
+                    // a million events).
+                    if !ids.is_empty() && tracing::enabled!(tracing::Level::DEBUG) {
                         let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
                         tracing::debug!(event_ids = %ids.join(","), writes = batch.len(), "state batch committed");
                     }
