@@ -320,7 +320,7 @@ fn facts(update: &CheckUpdate<'_>, key: &AlertKey) -> AlertFacts {
     if key.name == AlertName::MailDnsCheckFailing {
         return AlertFacts {
             seen_at: seen_at(update.domain, &[]),
-            error: Some(next.error.clone().unwrap_or_default()),
+            error: Some(next.error.as_deref().unwrap_or_default().to_owned()),
             ..AlertFacts::default()
         };
     }

@@ -48,8 +48,9 @@ pub struct CheckReport {
     /// Series of shared objects this run knows.
     #[serde(skip)]
     pub shared: Vec<SharedValues>,
-    /// When nothing is declared for the check: the values its learned baseline holds (the
-    /// records of a conclusive run). `None` when declared or inconclusive.
+    /// When nothing is declared for the check and no baseline is learned yet: the values
+    /// its learned baseline will hold (the records of a conclusive run). `None` when
+    /// declared, inconclusive, or already learned (the run was judged against it).
     #[serde(skip)]
     pub baseline: Option<Vec<String>>,
 }

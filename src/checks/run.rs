@@ -12,6 +12,7 @@ use crate::dns::DnsView;
 use crate::finding::{CheckKind, FindingCode};
 use crate::kind_map::KindMap;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Each check gets this share of the domain's timeout, so that a check that runs long (a
@@ -23,7 +24,7 @@ const CHECK_SHARE_OF_TIMEOUT: f64 = 0.9;
 #[derive(Clone, Copy, Default)]
 pub struct Known<'a> {
     /// Learned baseline per check (checks without a declared expectation).
-    pub baselines: Option<&'a KindMap<Vec<String>>>,
+    pub baselines: Option<&'a KindMap<Arc<[String]>>>,
     /// What each check remembered from its last conclusive run.
     pub memory: Option<&'a KindMap<Memory>>,
 }
@@ -200,7 +201,7 @@ impl<'a> Run<'a> {
                     subject.as_ref(),
                     &check_report.records,
                 ));
-                if !declared {
+                if matches!(reference, Reference::Learning) {
                     check_report.baseline = Some(baseline_values(&check_report.records));
                 }
                 if let Some(baseline) = reference.learned() {

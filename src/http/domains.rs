@@ -209,7 +209,11 @@ pub(crate) async fn one(
                     .into_response();
             }
             let mut status = fleet::stored_status(&name, stored.checks);
-            status.baseline = stored.baselines.into_iter().collect();
+            status.baseline = stored
+                .baselines
+                .into_iter()
+                .map(|(check, values)| (check, values.into()))
+                .collect();
             let shown = Shown {
                 name: &name,
                 status: &status,

@@ -103,7 +103,10 @@ impl Monitor {
                 continue;
             };
             let values = baseline_values(&current.records);
-            let previous = status.baseline.insert(check, values.clone());
+            let previous = status
+                .baseline
+                .insert(check, values.clone().into())
+                .map(|previous| previous.to_vec());
             let next = current.clone().accepted();
             if let Some(persistence) = &self.persistence {
                 persistence.baseline(

@@ -166,8 +166,8 @@ mod tests {
         let status = CheckStatus {
             success: true,
             drift,
-            findings: vec![Finding::new(FindingCode::Drift, Severity::Critical, "x")],
-            records: Vec::new(),
+            findings: vec![Finding::new(FindingCode::Drift, Severity::Critical, "x")].into(),
+            records: Box::default(),
             error: None,
             last_checked: Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(at)),
         };
@@ -223,8 +223,8 @@ mod tests {
         let status = |success, drift, findings: Vec<Finding>| CheckStatus {
             success,
             drift,
-            findings,
-            records: Vec::new(),
+            findings: findings.into(),
+            records: Box::default(),
             error: None,
             last_checked: Some(at),
         };

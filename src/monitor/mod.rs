@@ -46,7 +46,7 @@ pub(crate) struct DomainStatus {
     pub checks: KindMap<CheckStatus>,
     /// Learned baseline per check without a declared expectation: the first conclusive
     /// observation's normalised records.
-    pub baseline: KindMap<Vec<String>>,
+    pub baseline: KindMap<Arc<[String]>>,
     /// What each check remembers from its last conclusive run (a DMARC policy, an SPF
     /// address set): the next run compares with it.
     #[serde(skip)]
@@ -74,12 +74,12 @@ pub struct CheckStatus {
     /// Whether the last conclusive run found drift.
     pub drift: bool,
     /// Findings of the last conclusive run (kept while DNS fails: unknown is not "fixed").
-    pub findings: Vec<Finding>,
+    pub findings: Box<[Finding]>,
     /// Records of the last conclusive run.
-    pub records: Vec<RecordObservation>,
+    pub records: Box<[RecordObservation]>,
     /// Why the last run was inconclusive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub error: Option<Box<str>>,
     /// When the last run completed.
     #[serde(with = "unix_time")]
     pub last_checked: Option<SystemTime>,
@@ -88,7 +88,9 @@ pub struct CheckStatus {
 impl CheckStatus {
     /// The state after accepting the current records as the baseline: drift closed.
     pub fn accepted(mut self) -> CheckStatus {
-        self.findings.retain(|f| f.code != FindingCode::Drift);
+        let mut findings = Vec::from(self.findings);
+        findings.retain(|f| f.code != FindingCode::Drift);
+        self.findings = findings.into_boxed_slice();
         self.drift = false;
         self
     }
@@ -365,7 +367,7 @@ impl Monitor {
                 && !status.baseline.contains_key(&kind)
             {
                 self.learn(&domain.config, kind, &values, report.checked_at);
-                status.baseline.insert(kind, values);
+                status.baseline.insert(kind, values.into());
             }
             if check.success {
                 for record in &check.records {
@@ -460,15 +462,11 @@ fn same_observation(old: &DomainConfig, new: &DomainConfig) -> bool {
 /// the last known findings and drift (a DNS failure is "unknown", never drift or recovery).
 fn next_status(previous: Option<&CheckStatus>, check: CheckReport, at: SystemTime) -> CheckStatus {
     if check.success {
-        let mut findings = check.findings;
-        let mut records = check.records;
-        findings.shrink_to_fit();
-        records.shrink_to_fit();
         CheckStatus {
             success: true,
-            drift: findings.iter().any(|f| f.code == FindingCode::Drift),
-            findings,
-            records,
+            drift: check.findings.iter().any(|f| f.code == FindingCode::Drift),
+            findings: check.findings.into_boxed_slice(),
+            records: check.records.into_boxed_slice(),
             error: None,
             last_checked: Some(at),
         }
@@ -478,7 +476,7 @@ fn next_status(previous: Option<&CheckStatus>, check: CheckReport, at: SystemTim
             drift: previous.is_some_and(|p| p.drift),
             findings: previous.map(|p| p.findings.clone()).unwrap_or_default(),
             records: previous.map(|p| p.records.clone()).unwrap_or_default(),
-            error: check.error,
+            error: check.error.map(String::into_boxed_str),
             last_checked: Some(at),
         }
     }

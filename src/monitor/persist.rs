@@ -32,7 +32,11 @@ impl Persistence {
             }
         };
         let mut status = super::fleet::stored_status(domain, stored.checks);
-        status.baseline = stored.baselines.into_iter().collect();
+        status.baseline = stored
+            .baselines
+            .into_iter()
+            .map(|(check, values)| (check, values.into()))
+            .collect();
         for check in status.checks.values_mut() {
             // The error text of a stored inconclusive run is stale after a restart.
             check.error = None;

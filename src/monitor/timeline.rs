@@ -172,12 +172,13 @@ mod tests {
         CheckStatus {
             success,
             drift: findings.iter().any(|f| f.code == FindingCode::Drift),
-            findings,
+            findings: findings.into(),
             records: vec![RecordObservation {
                 record: "mx".into(),
                 values: mx.iter().map(|v| (*v).to_owned()).collect(),
                 ttl: Some(60),
-            }],
+            }]
+            .into(),
             error: None,
             last_checked: Some(SystemTime::now()),
         }

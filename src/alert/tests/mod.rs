@@ -185,12 +185,13 @@ fn mx(drifted: Option<bool>) -> CheckStatus {
     CheckStatus {
         success: drifted.is_some(),
         drift: !findings.is_empty(),
-        findings,
+        findings: findings.into(),
         records: vec![RecordObservation {
             record: "mx".into(),
             values: to,
             ttl: Some(600),
-        }],
+        }]
+        .into(),
         error: drifted
             .is_none()
             .then(|| "timeout asking 127.0.0.1:53".into()),

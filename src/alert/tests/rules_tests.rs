@@ -9,8 +9,8 @@ fn finding_codes_map_to_spec_alerts_and_severities() {
     let spf = |code: FindingCode| CheckStatus {
         success: true,
         drift: false,
-        findings: vec![Finding::new(code, Severity::Warning, "x").with("lookups", 11)],
-        records: Vec::new(),
+        findings: vec![Finding::new(code, Severity::Warning, "x").with("lookups", 11)].into(),
+        records: Box::default(),
         error: None,
         last_checked: None,
     };
@@ -185,8 +185,8 @@ fn registration_and_blocklist_alerts_follow_the_finding_severity() {
     let status = |findings: Vec<Finding>| CheckStatus {
         success: true,
         drift: false,
-        findings,
-        records: Vec::new(),
+        findings: findings.into(),
+        records: Box::default(),
         error: None,
         last_checked: None,
     };
@@ -274,8 +274,9 @@ fn mx_certificate_expiring_fires_at_the_finding_severity() {
             )
             .with("host", "mx1.a.example")
             .with("server", ["mx1.a.example [192.0.2.1]:25"]),
-        ],
-        records: Vec::new(),
+        ]
+        .into(),
+        records: Box::default(),
         error: None,
         last_checked: None,
     };

@@ -124,7 +124,11 @@ async fn from_fleet(state: &AppState, name: &str) -> Result<Option<Shown>, ()> {
         return Ok(None);
     }
     let mut status = fleet::stored_status(name, stored.checks);
-    status.baseline = stored.baselines.into_iter().collect();
+    status.baseline = stored
+        .baselines
+        .into_iter()
+        .map(|(check, values)| (check, values.into()))
+        .collect();
     Ok(Some(Shown {
         status,
         labels: member.map(|m| m.labels.clone()),

@@ -468,8 +468,8 @@ mod tests {
             let status = CheckStatus {
                 success,
                 drift,
-                findings,
-                records: Vec::new(),
+                findings: findings.into(),
+                records: Box::default(),
                 error: None,
                 last_checked: None,
             };
