@@ -40,7 +40,6 @@ pub use state::{Retention, StateConfig, check_postgres_url};
 pub use transport::{BimiSettings, SmtpSettings};
 
 use issues::Issues;
-use position::PositionIndex;
 use raw::{RawAlerting, RawDefaults, RawDomain, RawTop};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -208,8 +207,7 @@ impl Config {
     pub fn load_checking_files(path: &Path) -> Result<Config, ConfigError> {
         let text = read(path)?;
         let config = Config::parse(&text, path)?;
-        let index = PositionIndex::build(&text);
-        let mut issues = Issues::new(&index);
+        let mut issues = Issues::new(&text);
         files::check(&config, &mut issues);
         if issues.list.is_empty() {
             Ok(config)
@@ -220,8 +218,7 @@ impl Config {
 
     /// Validates YAML text; `source` is used in messages.
     pub fn parse(text: &str, source: &Path) -> Result<Config, ConfigError> {
-        let index = PositionIndex::build(text);
-        let mut issues = Issues::new(&index);
+        let mut issues = Issues::new(text);
         let config = parse_document(text, source, &mut issues);
         match config {
             Some(config) if issues.list.is_empty() => Ok(config),

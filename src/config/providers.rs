@@ -4,7 +4,7 @@
 use super::issues::Issues;
 use super::names::SELECTOR;
 use super::names::{HOST, SPF_DOMAIN, check_name};
-use super::position::{PositionIndex, join};
+use super::position::join;
 use super::raw::RawPreset;
 use super::{DkimExpectation, DmarcExpectation, Expectations, MxExpectation, SpfExpectation};
 use std::collections::BTreeMap;
@@ -84,8 +84,7 @@ pub(crate) type Presets = BTreeMap<String, Preset>;
 
 /// Parses the built-in presets; an error here is a bug in `builtin.yml` (a test guards it).
 pub(crate) fn builtin() -> Result<Presets, String> {
-    let index = PositionIndex::build(BUILTIN_PRESETS);
-    let mut issues = Issues::new(&index);
+    let mut issues = Issues::new(BUILTIN_PRESETS);
     let value: yaml_serde::Value =
         yaml_serde::from_str(BUILTIN_PRESETS).map_err(|e| e.to_string())?;
     let presets = parse(value, "", &mut issues);
@@ -231,8 +230,7 @@ mod tests {
     #[test]
     fn bad_presets_are_reported_at_their_entries() {
         let text = "providers:\n  p:\n    mx: [\"{tenant}.x.com\", ok.example.com]\n    spf_includes: [include:a.com]\n";
-        let index = PositionIndex::build(text);
-        let mut issues = Issues::new(&index);
+        let mut issues = Issues::new(text);
         let document: yaml_serde::Value = yaml_serde::from_str(text).expect("yaml");
         let value = document.get("providers").cloned().expect("providers");
         let presets = parse(value, "providers", &mut issues);

@@ -465,3 +465,24 @@ fn ns_serial_grace_defaults_to_ten_minutes_and_is_validated() {
         ]
     );
 }
+
+#[test]
+fn a_valid_file_is_never_indexed_and_an_invalid_one_is_located() {
+    // The position index costs ~850 bytes per domain; only an issue needs it.
+    let valid = "defaults:\n  interval: 5m\ndomains:\n  - name: a.example\n  - name: b.example\n";
+    let mut issues = Issues::new(valid);
+    let config = parse_document(valid, Path::new("t.yml"), &mut issues).expect("valid");
+    assert_eq!(config.domains.len(), 2);
+    assert!(issues.list.is_empty());
+    assert!(!issues.indexed());
+
+    let invalid = "domains:\n  - name: a.example\n  - name: b.example\n    interval: soon\n";
+    let mut issues = Issues::new(invalid);
+    parse_document(invalid, Path::new("t.yml"), &mut issues);
+    assert!(issues.indexed());
+    assert_eq!(issues.list.len(), 1, "{:?}", issues.list);
+    assert_eq!(
+        (issues.list[0].line, issues.list[0].field.as_str()),
+        (4, "domains[1].interval")
+    );
+}
