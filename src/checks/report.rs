@@ -50,7 +50,8 @@ pub struct CheckReport {
     pub shared: Vec<SharedValues>,
     /// When nothing is declared for the check and no baseline is learned yet: the values
     /// its learned baseline will hold (the records of a conclusive run). `None` when
-    /// declared, inconclusive, or already learned (the run was judged against it).
+    /// declared, inconclusive, already learned (the run was judged against it), or in a
+    /// one-shot run, which keeps no baselines.
     #[serde(skip)]
     pub baseline: Option<Vec<String>>,
 }

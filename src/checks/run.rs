@@ -23,7 +23,8 @@ const CHECK_SHARE_OF_TIMEOUT: f64 = 0.9;
 /// What earlier runs left for this one: learned baselines and each check's memory.
 #[derive(Clone, Copy, Default)]
 pub struct Known<'a> {
-    /// Learned baseline per check (checks without a declared expectation).
+    /// Learned baseline per check (checks without a declared expectation); `None` in
+    /// one-shot runs, which learn nothing.
     pub baselines: Option<&'a KindMap<Arc<[String]>>>,
     /// What each check remembered from its last conclusive run.
     pub memory: Option<&'a KindMap<Memory>>,
@@ -201,7 +202,8 @@ impl<'a> Run<'a> {
                     subject.as_ref(),
                     &check_report.records,
                 ));
-                if matches!(reference, Reference::Learning) {
+                // One-shot runs (no baselines kept) never learn one.
+                if matches!(reference, Reference::Learning) && known.baselines.is_some() {
                     check_report.baseline = Some(baseline_values(&check_report.records));
                 }
                 if let Some(baseline) = reference.learned() {

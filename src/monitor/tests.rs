@@ -351,3 +351,36 @@ async fn removed_domains_lose_their_series_and_kept_ones_their_state_survives() 
         Some(1.0)
     );
 }
+
+#[tokio::test]
+async fn a_run_computes_baseline_values_only_while_the_daemon_is_learning_them() {
+    let dns = Arc::new(FakeDns::new());
+    publish(&dns, "a.example", true, &["10 mx1.a.example"]);
+    let registry = Registry::empty().with(Mx);
+    let config = domain_config("a.example", Expectations::default());
+    let global = GlobalConfig::default();
+    let baseline_of = |report: DomainReport| report.checks[0].baseline.clone();
+    let view = view(&dns);
+    let run = |known| checks::run_domain(&registry, &config, &view, &global, known);
+
+    // The daemon, nothing learned yet: the values to learn.
+    let none = KindMap::default();
+    let learning = Known {
+        baselines: Some(&none),
+        memory: None,
+    };
+    let learned = baseline_of(run(learning).await);
+    assert_eq!(learned, Some(vec!["10 mx1.a.example".to_owned()]));
+
+    // The daemon, learned: judged against it, nothing to learn.
+    let mut kept = KindMap::default();
+    kept.insert(CheckKind::Mx, Arc::from(learned.unwrap()));
+    let judged = Known {
+        baselines: Some(&kept),
+        memory: None,
+    };
+    assert_eq!(baseline_of(run(judged).await), None);
+
+    // A one-shot run keeps no baselines.
+    assert_eq!(baseline_of(run(Known::default()).await), None);
+}
