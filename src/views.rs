@@ -9,6 +9,7 @@ use crate::dns::hickory::{RecursiveResolver, ResolverOptions};
 use crate::dns::pool::ServerPool;
 use crate::dns::rate::{DnsLimits, RateLimited, RateLimiter};
 use crate::dns::shared::SharedLookups;
+use crate::dns::sweep::Sweeper;
 use crate::dns::{DnsError, DnsLookup, DnsView, QueryMetrics, SignedQuestions};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -38,8 +39,8 @@ pub(crate) struct ViewFactory {
 #[derive(Default)]
 struct Authorities {
     views: HashMap<(AuthoritativeServers, Vec<SocketAddr>, usize), Weak<AuthoritativeLookup>>,
-    /// Size at which the next insert drops the views no domain uses any more.
-    sweep_at: usize,
+    /// When the views no domain uses any more are dropped.
+    sweeper: Sweeper,
 }
 
 impl ViewFactory {
@@ -154,17 +155,14 @@ impl ViewFactory {
         if let Some(shared) = authorities.views.get(&key).and_then(Weak::upgrade) {
             return shared;
         }
-        if authorities.views.len() >= authorities.sweep_at.max(64) {
-            authorities.views.retain(|_, view| view.strong_count() > 0);
-            authorities.sweep_at = 2 * authorities.views.len();
-        }
-        let (servers, resolvers, _) = key.clone();
+        let Authorities { views, sweeper } = &mut *authorities;
+        sweeper.before_insert(views, 64, |_, view| view.strong_count() > 0);
         let view = Arc::new(
-            AuthoritativeLookup::new(self.direct.clone(), servers, recursive.clone())
+            AuthoritativeLookup::new(self.direct.clone(), key.0.clone(), recursive.clone())
                 .with_pool(self.pool.clone())
-                .with_resolvers(resolvers),
+                .with_resolvers(key.1.clone()),
         );
-        authorities.views.insert(key, Arc::downgrade(&view));
+        views.insert(key, Arc::downgrade(&view));
         view
     }
 

@@ -4,6 +4,7 @@
 use super::convert::name_string;
 use super::direct::DirectClient;
 use super::pool::ServerPool;
+use super::sweep::Sweeper;
 use super::zone::{Delegation, Nameserver, ZoneServers};
 use super::{
     AnswerStatus, DnsError, DnsLookup, LookupResult, RData, RecordType, normalize_name, parent_of,
@@ -88,14 +89,13 @@ pub struct AuthoritativeLookup {
     failed: Mutex<HashMap<SocketAddr, Instant>>,
 }
 
-/// Discovered zones by name. Expired entries are dropped when the map has doubled since
-/// the last sweep, so an insert costs O(1) amortised however many domains share the cache
-/// (a sweep on every insert was quadratic over a round of 100,000 domains).
+/// Discovered zones by name; expired entries are dropped by a [`Sweeper`], so an insert
+/// costs O(1) amortised however many domains share the cache.
 #[derive(Default)]
 struct DiscoveryCache {
     entries: HashMap<String, Discovered>,
-    /// Size at which the next insert sweeps first.
-    sweep_at: usize,
+    /// When expired entries are next dropped.
+    sweeper: Sweeper,
     /// Entries visited by sweeps so far (the tests bound the work per insert).
     #[cfg(test)]
     scanned: usize,
@@ -107,13 +107,14 @@ impl DiscoveryCache {
 
     /// Remembers `zone` for `names` until `now` + [`DISCOVERY_MAX_AGE`].
     fn insert(&mut self, names: &[String], zone: &Arc<ZoneServers>, now: Instant) {
-        if self.entries.len() >= self.sweep_at.max(DiscoveryCache::MIN_SWEEP) {
-            #[cfg(test)]
-            {
-                self.scanned += self.entries.len();
-            }
-            self.entries.retain(|_, entry| entry.expires > now);
-            self.sweep_at = 2 * self.entries.len();
+        let _visited =
+            self.sweeper
+                .before_insert(&mut self.entries, DiscoveryCache::MIN_SWEEP, |_, entry| {
+                    entry.expires > now
+                });
+        #[cfg(test)]
+        {
+            self.scanned += _visited;
         }
         for name in names {
             let entry = Discovered {

@@ -20,6 +20,7 @@ pub mod server;
 pub mod shared;
 mod signed;
 mod signed_zone;
+pub(crate) mod sweep;
 mod zone;
 
 pub use authoritative::ZoneAuthority;

@@ -5,6 +5,7 @@
 
 use super::direct::DirectClient;
 use super::shared::SharedLookups;
+use super::sweep::Sweeper;
 use super::{DnsLookup, LookupResult, RecordType};
 use futures::future::BoxFuture;
 use std::collections::HashMap;
@@ -12,8 +13,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Pool size at which memos holding nothing are dropped before a new server is added.
-const SWEEP_EVERY: usize = 4096;
+/// Pool size below which memos holding nothing are kept.
+const SWEEP_FROM: usize = 4096;
 
 /// One server asked directly, recursion off.
 struct DirectLookup {
@@ -36,8 +37,8 @@ pub struct ServerPool {
     client: Arc<DirectClient>,
     /// Longest reuse of an answer (bounded by its TTL): within one round only.
     max_age: Mutex<Duration>,
-    /// The memo of each server asked so far.
-    servers: Mutex<HashMap<SocketAddr, Arc<SharedLookups>>>,
+    /// The memo of each server asked so far, and when those holding nothing are dropped.
+    servers: Mutex<(HashMap<SocketAddr, Arc<SharedLookups>>, Sweeper)>,
 }
 
 impl ServerPool {
@@ -47,7 +48,7 @@ impl ServerPool {
         ServerPool {
             client,
             max_age: Mutex::new(max_age),
-            servers: Mutex::new(HashMap::new()),
+            servers: Mutex::default(),
         }
     }
 
@@ -61,7 +62,7 @@ impl ServerPool {
         let mut current = self.max_age.lock().expect("lock poisoned");
         if *current != max_age {
             *current = max_age;
-            self.servers.lock().expect("lock poisoned").clear();
+            self.servers.lock().expect("lock poisoned").0.clear();
         }
     }
 
@@ -74,9 +75,10 @@ impl ServerPool {
     /// The memo of `server`, created on first use.
     fn memo(&self, server: SocketAddr) -> Arc<SharedLookups> {
         let max_age = *self.max_age.lock().expect("lock poisoned");
-        let mut servers = self.servers.lock().expect("lock poisoned");
-        if servers.len() >= SWEEP_EVERY && !servers.contains_key(&server) {
-            servers.retain(|_, memo| !memo.is_empty());
+        let mut guard = self.servers.lock().expect("lock poisoned");
+        let (servers, sweeper) = &mut *guard;
+        if !servers.contains_key(&server) {
+            sweeper.before_insert(servers, SWEEP_FROM, |_, memo| !memo.is_empty());
         }
         servers
             .entry(server)
