@@ -161,12 +161,17 @@ fn look(
     transitions
 }
 
-#[tokio::test(start_paused = true)]
-async fn flapping_seen_late_never_fires_and_for_counts_from_the_first_answer_after_it() {
-    let timings = Timings::new(&config(120));
+/// `for: 120s`, a clock that starts now at [`T0`], and the instant `secs` after now.
+fn scene() -> (Timings, Clock, impl Fn(u64) -> Instant) {
     let t0 = Instant::now();
     let clock = Clock::new(t0, UNIX_EPOCH + Duration::from_secs(T0));
-    let at = |secs: u64| t0 + Duration::from_secs(secs);
+    let at = move |secs: u64| t0 + Duration::from_secs(secs);
+    (Timings::new(&config(120)), clock, at)
+}
+
+#[tokio::test(start_paused = true)]
+async fn flapping_seen_late_never_fires_and_for_counts_from_the_first_answer_after_it() {
+    let (timings, clock, at) = scene();
     let mut lifecycle = Lifecycle::default();
     assert!(
         lifecycle
@@ -194,10 +199,7 @@ async fn flapping_seen_late_never_fires_and_for_counts_from_the_first_answer_aft
 
 #[tokio::test(start_paused = true)]
 async fn a_late_look_does_not_fire_on_an_inconclusive_newest_answer() {
-    let timings = Timings::new(&config(120));
-    let t0 = Instant::now();
-    let clock = Clock::new(t0, UNIX_EPOCH + Duration::from_secs(T0));
-    let at = |secs: u64| t0 + Duration::from_secs(secs);
+    let (timings, clock, at) = scene();
     let mut lifecycle = Lifecycle::default();
     let mut inbox = Coalesced::default();
     inbox.push(drift(), at(0));
